@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers (see docs/architecture.md): C shims → HeraldWire (pure protocol) → HeraldLoop (epoll)
+// → HeraldServer (router, connections) → herald (CLI). No SwiftNIO on purpose.
+let package = Package(
+    name: "Herald",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "herald", targets: ["herald"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CHeraldLinux"),
+        .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "HeraldWire", dependencies: ["CHeraldSSL"]),
+        .target(name: "HeraldLoop", dependencies: ["CHeraldLinux"]),
+        .target(
+            name: "HeraldServer",
+            dependencies: [
+                "HeraldWire", "HeraldLoop", "CHeraldZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "herald",
+            dependencies: [
+                "HeraldServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
+        .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
+        .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
