@@ -1,1 +1,7 @@
-// Headers only; see include/CHeraldLinux.h.
+#define _GNU_SOURCE 1
+#include <pthread.h>
+#include <sys/socket.h>
+#include "CHeraldLinux.h"
+
+int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len) { return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+int herald_linux_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }

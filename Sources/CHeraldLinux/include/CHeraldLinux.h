@@ -1,6 +1,5 @@
 // Thin shim: Glibc's Swift module does not export these Linux-only calls. No logic here.
 #pragma once
-#define _GNU_SOURCE 1
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -12,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <unistd.h>
+#include <pthread.h>
 
 static inline int herald_linux_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 static inline int herald_linux_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) { return epoll_ctl(epfd, op, fd, ev); }
@@ -19,5 +19,17 @@ static inline int herald_linux_epoll_wait(int epfd, struct epoll_event *evs, int
 static inline int herald_linux_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 static inline int herald_linux_timerfd_create(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
 static inline int herald_linux_timerfd_settime(int fd, const struct itimerspec *its) { return timerfd_settime(fd, 0, its, NULL); }
-static inline int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len) { return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+// These two need _GNU_SOURCE, which must not leak into the Swift module (it changes fd_set), so they live in shim.c.
+int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+int herald_linux_set_thread_name(const char *name);
 static inline ssize_t herald_linux_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
+#include <sys/signalfd.h>
+#include <time.h>
+
+static inline int herald_linux_signalfd(const sigset_t *mask) { return signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC); }
+static inline int herald_linux_block_signals(const sigset_t *mask) { return pthread_sigmask(SIG_BLOCK, mask, NULL); }
+static inline unsigned long long herald_linux_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}

@@ -1,0 +1,217 @@
+import CHeraldLinux
+import Glibc
+
+/// What a connection tells its owner. All calls happen on the loop thread.
+public protocol ConnectionDelegate: AnyObject {
+    /// Bytes arrived; `bytes` is valid only during the call.
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
+    /// The peer finished sending (FIN). Reading stops; the connection stays writable.
+    func connectionDidReadEOF(_ connection: Connection)
+    /// The output queue became empty after having pending bytes.
+    func connectionDidDrain(_ connection: Connection)
+    /// The connection is gone; no call follows.
+    func connectionDidClose(_ connection: Connection)
+}
+
+extension ConnectionDelegate {
+    public func connectionDidReadEOF(_ connection: Connection) { connection.closeAfterFlush() }
+    public func connectionDidDrain(_ connection: Connection) {}
+}
+
+/// A non-blocking stream socket owned by one loop: reads are handed to the delegate, writes are
+/// queued and flushed once at the end of the turn (or when the socket becomes writable again);
+/// `EPOLLOUT` is watched only while output is pending.
+public final class Connection: IOHandler {
+    public enum State { case open, closingAfterFlush, lingering, closed }
+
+    /// How long a gracefully closed connection keeps reading (and discarding) before the fd is
+    /// closed, so a response sent just before close is not destroyed by an RST (nginx's lingering_close).
+    public static let lingerSeconds = 2.0
+
+    public let loop: EventLoop
+    public let fd: Int32
+    public let peer: String
+    public var delegate: ConnectionDelegate?
+    public private(set) var state: State = .open
+
+    private var registrationID: UInt64 = 0
+    private var interest: IOInterest = .read
+    private var output = OutputQueue()
+    private var isDirty = false
+    private var readPaused = false
+    private var readEOF = false
+    private var lingerTimer: TimerID?
+
+    init(loop: EventLoop, fd: Int32, peer: String) throws(SystemError) {
+        self.loop = loop
+        self.fd = fd
+        self.peer = peer
+        registrationID = try loop.register(fd: fd, interest: .read, handler: self)
+    }
+
+    /// Adopts an already connected socket (made non-blocking here).
+    public static func adopt(fd: Int32, on loop: EventLoop, peer: String = "") throws(SystemError) -> Connection {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        return try Connection(loop: loop, fd: fd, peer: peer)
+    }
+
+    public var pendingOutputBytes: Int { output.pendingBytes }
+    public var isOpen: Bool { state == .open }
+
+    // MARK: Writing
+
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard state == .open else { return }
+        output.append(bytes)
+        markDirty()
+    }
+
+    public func write(_ shared: SharedBytes) {
+        guard state == .open else { return }
+        output.append(shared)
+        markDirty()
+    }
+
+    public func write(_ file: FileRegion) {
+        guard state == .open else { return }
+        output.append(file)
+        markDirty()
+    }
+
+    private func markDirty() {
+        if !isDirty && interest.contains(.write) == false {
+            isDirty = true
+            loop.dirtyConnections.append(self)
+        }
+    }
+
+    // MARK: Reading control
+
+    /// Stops reading (backpressure): the kernel buffer fills and TCP slows the peer down.
+    public func pauseReading() {
+        guard !readPaused else { return }
+        readPaused = true
+        updateInterest()
+    }
+
+    public func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        updateInterest()
+    }
+
+    // MARK: Closing
+
+    /// Closes now; pending output is dropped.
+    public func close() {
+        guard state != .closed else { return }
+        state = .closed
+        output.removeAll()
+        loop.closedConnections.append(self)
+    }
+
+    /// Sends what is queued, then shuts down writing and lingers briefly before closing.
+    public func closeAfterFlush() {
+        guard state == .open else { return }
+        state = .closingAfterFlush
+        if output.isEmpty { startLingering() } else { markDirty() }
+    }
+
+    private func startLingering() {
+        state = .lingering
+        _ = shutdown(fd, Int32(SHUT_WR))
+        if readEOF {
+            close()
+            return
+        }
+        readPaused = false
+        updateInterest()
+        lingerTimer = loop.scheduleTimer(afterSeconds: Self.lingerSeconds) { [weak self] in self?.close() }
+    }
+
+    /// Called by the loop at the end of the turn for closed connections.
+    func free() {
+        if let lingerTimer { loop.cancelTimer(lingerTimer) }
+        loop.deregister(fd: fd, id: registrationID)
+        Syscall.close(fd)
+        let delegate = self.delegate
+        self.delegate = nil  // break the connection ↔ handler cycle
+        delegate?.connectionDidClose(self)
+    }
+
+    // MARK: Events
+
+    func handle(events: UInt32) {
+        if events & (EPOLLERR.rawValue) != 0 && events & EPOLLIN.rawValue == 0 {
+            close()
+            return
+        }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue) != 0 && state != .closed {
+            if readEOF {
+                // Already saw FIN: only a full hang-up matters now (the peer can't read either).
+                if events & EPOLLHUP.rawValue != 0 { close() }
+            } else {
+                readable()
+            }
+        }
+        if events & EPOLLOUT.rawValue != 0 && state != .closed {
+            flushNow()
+        }
+    }
+
+    private func readable() {
+        let buffer = loop.readBuffer
+        let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+        if n > 0 {
+            if state == .lingering { return }  // discarding until EOF or the linger timer
+            delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        } else if n == 0 {
+            readEOF = true
+            if state == .lingering {
+                close()
+                return
+            }
+            updateInterest()
+            delegate?.connectionDidReadEOF(self)
+        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+            close()  // ECONNRESET and friends
+        }
+    }
+
+    /// Writes pending output now (end of turn, or EPOLLOUT).
+    func flushNow() {
+        isDirty = false
+        guard state == .open || state == .closingAfterFlush else { return }
+        do {
+            switch try output.flush(fd: fd) {
+            case .drained:
+                if interest.contains(.write) { updateInterest(wantWrite: false) }
+                if state == .closingAfterFlush {
+                    startLingering()
+                } else {
+                    delegate?.connectionDidDrain(self)
+                }
+            case .wouldBlock, .budgetSpent:
+                if !interest.contains(.write) { updateInterest(wantWrite: true) }
+            }
+        } catch {
+            close()  // EPIPE, ECONNRESET: the peer is gone
+        }
+    }
+
+    private func updateInterest(wantWrite: Bool? = nil) {
+        guard state != .closed else { return }
+        var next: IOInterest = []
+        if !readPaused && !readEOF { next.insert(.read) }
+        if wantWrite ?? interest.contains(.write) { next.insert(.write) }
+        if next != interest {
+            interest = next
+            loop.reregister(fd: fd, interest: next, id: registrationID)
+        }
+    }
+}

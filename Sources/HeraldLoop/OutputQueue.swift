@@ -1,0 +1,152 @@
+import CHeraldLinux
+import Glibc
+
+/// One connection's pending output: its own coalesced bytes, shared (fan-out) bytes and file
+/// regions, written in order with writev(2) and sendfile(2).
+struct OutputQueue {
+    enum Chunk {
+        case own(GrowableBytes)
+        case shared(SharedBytes)
+        case file(FileRegion)
+
+        var count: Int {
+            switch self {
+            case .own(let b): return b.count
+            case .shared(let s): return s.count
+            case .file(let f): return f.length
+            }
+        }
+    }
+
+    enum FlushResult { case drained, wouldBlock, budgetSpent }
+
+    /// Small writes are copied into the tail buffer up to this size; bigger ones get their own.
+    static let coalesceLimit = 64 * 1024
+    /// IOV_MAX is 1024 on Linux; 64 iovecs already amortise the syscall well.
+    static let maxIOVecs = 64
+    /// Bytes written per connection per loop turn, so one fast reader cannot starve the others.
+    static let flushBudget = 4 * 1024 * 1024
+
+    private var chunks: [Chunk] = []
+    private var head = 0          // index of the first unwritten chunk
+    private var headOffset = 0    // bytes of chunks[head] already written
+    private(set) var pendingBytes = 0
+
+    var isEmpty: Bool { pendingBytes == 0 && head == chunks.count }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        pendingBytes += bytes.count
+        // Coalesce into the tail buffer; pointers are re-derived at each flush, so growing it is safe
+        // even when writev already sent part of it.
+        if case .own(let tail)? = chunks.last, tail.count + bytes.count <= Self.coalesceLimit {
+            tail.append(bytes)
+            return
+        }
+        let buffer = GrowableBytes(capacity: max(bytes.count, 4096))
+        buffer.append(bytes)
+        chunks.append(.own(buffer))
+    }
+
+    mutating func append(_ shared: SharedBytes) {
+        guard shared.count > 0 else { return }
+        pendingBytes += shared.count
+        chunks.append(.shared(shared))
+    }
+
+    mutating func append(_ file: FileRegion) {
+        guard file.length > 0 else { return }
+        pendingBytes += file.length
+        chunks.append(.file(file))
+    }
+
+    mutating func removeAll() {
+        chunks.removeAll()
+        head = 0
+        headOffset = 0
+        pendingBytes = 0
+    }
+
+    /// Writes until the queue is empty, the socket would block, or the turn's budget is spent.
+    mutating func flush(fd: Int32) throws(SystemError) -> FlushResult {
+        var written = 0
+        while head < chunks.count {
+            if written >= Self.flushBudget { return .budgetSpent }
+            let n: Int
+            if case .file(let region) = chunks[head] {
+                guard let sent = try sendFile(fd: fd, region: region) else { return .wouldBlock }
+                n = sent
+            } else {
+                guard let sent = try writeVector(fd: fd) else { return .wouldBlock }
+                n = sent
+            }
+            written += n
+            advance(by: n)
+        }
+        return .drained
+    }
+
+    private func writeVector(fd: Int32) throws(SystemError) -> Int? {
+        let result: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIOVecs) { iov in
+            var count = 0
+            var i = head
+            scan: while i < chunks.count && count < Self.maxIOVecs {
+                let skip = i == head ? headOffset : 0
+                switch chunks[i] {
+                case .own(let b):
+                    iov[count] = iovec(iov_base: b.base + skip, iov_len: b.count - skip)
+                case .shared(let s):
+                    iov[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: s.base) + skip, iov_len: s.count - skip)
+                case .file:
+                    break scan  // a file goes out with sendfile, after the bytes before it
+                }
+                count += 1
+                i += 1
+            }
+            while true {
+                let r = Glibc.writev(fd, iov.baseAddress, Int32(count))
+                if r >= 0 { return r }
+                if errno != EINTR { return -Int(errno) }
+            }
+        }
+        if result >= 0 { return result }
+        let e = Int32(-result)
+        if e == EAGAIN || e == EWOULDBLOCK { return nil }
+        throw SystemError("writev", errno: e)
+    }
+
+    private func sendFile(fd: Int32, region: FileRegion) throws(SystemError) -> Int? {
+        var offset = off_t(region.offset + headOffset)
+        let remaining = region.length - headOffset
+        let r = try Syscall.nonBlocking("sendfile") {
+            herald_linux_sendfile(fd, region.file.fd, &offset, min(remaining, 1 << 20))
+        }
+        guard let r else { return nil }
+        // The file shrank under us: fail rather than promise bytes that will never come.
+        if r == 0 { throw SystemError("sendfile", errno: EIO) }
+        return r
+    }
+
+    private mutating func advance(by written: Int) {
+        var n = written
+        pendingBytes -= n
+        while n > 0 {
+            let left = chunks[head].count - headOffset
+            if n >= left {
+                n -= left
+                head += 1
+                headOffset = 0
+            } else {
+                headOffset += n
+                n = 0
+            }
+        }
+        if head == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 32 && head * 2 > chunks.count {
+            chunks.removeSubrange(0..<head)
+            head = 0
+        }
+    }
+}
