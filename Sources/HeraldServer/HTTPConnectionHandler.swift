@@ -1,0 +1,108 @@
+import HeraldLoop
+import HeraldWire
+
+/// Carries out the HTTP state machine's actions on a loop connection, keeps its one timer
+/// pointed at the machine's deadline, and stops reading pipelined requests while the peer is
+/// not reading our responses.
+final class HTTPConnectionHandler: ConnectionDelegate {
+    private unowned let connection: Connection
+    private let context: ServerContext
+    private var machine: HTTPConnectionStateMachine
+    private var timer: TimerID?
+    private var armedDeadline: UInt64 = 0
+    private var waitingForDrain = false
+
+    init(connection: Connection, context: ServerContext) {
+        self.connection = connection
+        self.context = context
+        machine = HTTPConnectionStateMachine(
+            configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
+        context.httpConnections[ObjectIdentifier(self)] = self
+        rearmTimer()
+    }
+
+    var isIdle: Bool { machine.isIdle }
+
+    /// Graceful shutdown: idle connections close now, busy ones after their current response.
+    func shutdown() {
+        machine.closeAfterCurrentRequest = true
+        if machine.isIdle { connection.closeAfterFlush() }
+    }
+
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        machine.received(bytes)
+        drive()
+    }
+
+    func connectionDidReadEOF(_ connection: Connection) {
+        drive()  // answer complete requests that are already buffered
+        perform(machine.readEOF())
+    }
+
+    func connectionDidDrain(_ connection: Connection) {
+        guard waitingForDrain else { return }
+        waitingForDrain = false
+        connection.resumeReading()
+        drive()
+    }
+
+    func connectionDidClose(_ connection: Connection) {
+        if let timer { connection.loop.cancelTimer(timer) }
+        context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
+    }
+
+    private func drive() {
+        while connection.isOpen {
+            let actions = machine.step(now: connection.loop.now)
+            if actions.isEmpty { break }
+            if perform(actions) { return }  // upgraded: this handler is finished
+            if machine.hasBufferedInput && connection.pendingOutputBytes > context.configuration.maxPipelinedOutputBytes {
+                waitingForDrain = true
+                connection.pauseReading()
+                break
+            }
+        }
+        rearmTimer()
+    }
+
+    /// Returns true when the connection was handed to a WebSocket.
+    @discardableResult
+    private func perform(_ actions: [HTTPConnectionStateMachine.Action]) -> Bool {
+        for action in actions {
+            switch action {
+            case .write(let bytes): connection.write(bytes)
+            case .writeFile(let region): connection.write(region)
+            case .closeAfterFlush: connection.closeAfterFlush()
+            case .upgrade(let route, let leftover):
+                if let timer { connection.loop.cancelTimer(timer) }
+                timer = nil
+                context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
+                let socket = WebSocketConnection(connection: connection, context: context, route: route)
+                connection.delegate = socket  // releases this handler
+                socket.start(leftover: leftover)
+                return true
+            }
+        }
+        return false
+    }
+
+    private func rearmTimer() {
+        guard let deadline = machine.deadline() else {
+            if let timer { connection.loop.cancelTimer(timer) }
+            timer = nil
+            return
+        }
+        // Keep an armed timer that fires no later than needed; when it fires early, the machine
+        // says there is nothing to do and we re-arm. This avoids a heap operation per read.
+        if timer != nil && armedDeadline <= deadline { return }
+        if let timer { connection.loop.cancelTimer(timer) }
+        armedDeadline = deadline
+        let now = MonotonicClock.now()
+        timer = connection.loop.scheduleTimer(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            self.perform(self.machine.timerFired(now: MonotonicClock.now()))
+            self.rearmTimer()
+        }
+    }
+}

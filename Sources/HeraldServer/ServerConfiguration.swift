@@ -1,0 +1,44 @@
+import HeraldWire
+
+/// Everything `herald serve` can be told. Defaults are the documented ones (docs/protocol.md).
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var publicDirectory = "public"
+    public var dataDirectory = "./herald-data"
+    public var echo = false
+    /// Headers must be complete this long after a request's first byte (slowloris) → 408.
+    public var headerTimeout = 10.0
+    /// A body must keep moving: no byte for this long → 408.
+    public var bodyTimeout = 10.0
+    /// A keep-alive connection with no request in progress is closed after this long.
+    public var idleTimeout = 75.0
+    /// An idle WebSocket is pinged after this long…
+    public var pingInterval = 30.0
+    /// …and closed when no pong follows within this long.
+    public var pongTimeout = 10.0
+    /// How long we wait for the peer's close frame after sending ours (RFC 6455 §7.1.1).
+    public var closeHandshakeTimeout = 5.0
+    /// Graceful shutdown: connections still open after this long are cut.
+    public var shutdownGrace = 5.0
+    public var maxBodyBytes = HTTPParserLimits.default.maxBodyBytes
+    /// Largest WebSocket message on ordinary endpoints.
+    public var maxMessageBytes = 1 << 20
+    /// Largest message on /echo: Autobahn's 9.* cases send up to 16 MiB.
+    public var maxEchoMessageBytes = 16 << 20
+    /// Output queued on one HTTP connection past which we stop reading its pipelined requests.
+    public var maxPipelinedOutputBytes = 1 << 20
+    public var serverName = "herald/\(HeraldVersion.string)"
+
+    public init() {}
+
+    var parserLimits: HTTPParserLimits {
+        var limits = HTTPParserLimits.default
+        limits.maxBodyBytes = maxBodyBytes
+        return limits
+    }
+}
+
+public enum HeraldVersion {
+    public static let string = "0.1.0"
+}

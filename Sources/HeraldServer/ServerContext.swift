@@ -1,0 +1,18 @@
+import HeraldLoop
+
+/// What every connection of one loop shares: configuration, router, the Date cache, and the
+/// live connections (so a graceful shutdown can reach them). Loop thread only.
+final class ServerContext {
+    let configuration: ServerConfiguration
+    let router: Router
+    let dates = HTTPDateCache()
+    var httpConnections: [ObjectIdentifier: HTTPConnectionHandler] = [:]
+    var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
+
+    init(configuration: ServerConfiguration, router: Router) {
+        self.configuration = configuration
+        self.router = router
+    }
+
+    var openConnectionCount: Int { httpConnections.count + webSockets.count }
+}

@@ -1,0 +1,148 @@
+import HeraldLoop
+import HeraldWire
+
+/// An upgraded connection: runs the pure `WebSocketSession` over a loop connection, hands
+/// messages to its endpoint, pings when idle, closes when pongs stop, and bounds the close
+/// handshake.
+final class WebSocketConnection: ConnectionDelegate {
+    let connection: Connection
+    private let context: ServerContext
+    private let endpoint: WebSocketEndpoint
+    private var session: WebSocketSession
+    private var input = ByteBuffer()
+    private var lastHeard: UInt64
+    private var pingSentAt: UInt64?
+    private var closeSentAt: UInt64?
+    private var timer: TimerID?
+    private var armedDeadline: UInt64 = 0
+    private var finished = false
+
+    init(connection: Connection, context: ServerContext, route: WebSocketRoute) {
+        self.connection = connection
+        self.context = context
+        endpoint = route.makeEndpoint()
+        session = WebSocketSession(maxMessageSize: route.maxMessageSize)
+        lastHeard = connection.loop.now
+    }
+
+    func start(leftover: ByteBuffer) {
+        context.webSockets[ObjectIdentifier(self)] = self
+        endpoint.opened(self)
+        input = leftover
+        if !input.isEmpty { process() }
+        rearmTimer()
+    }
+
+    // MARK: Sending
+
+    func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
+        guard session.canSend else { return }
+        connection.write(WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload))
+    }
+
+    /// A frame encoded once and shared by every subscriber (fan-out).
+    func send(encodedFrame: SharedBytes) {
+        guard session.canSend else { return }
+        connection.write(encodedFrame)
+    }
+
+    /// Starts the close handshake; the connection closes when the peer answers or after the timeout.
+    func close(code: UInt16, reason: String) {
+        guard session.canSend else { return }
+        perform(session.close(code: code, reason: reason))
+        closeSentAt = MonotonicClock.now()
+        rearmTimer()
+    }
+
+    // MARK: ConnectionDelegate
+
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        input.append(bytes)
+        lastHeard = connection.loop.now
+        process()
+        rearmTimer()
+    }
+
+    func connectionDidReadEOF(_ connection: Connection) {
+        // TCP closed without a close frame (RFC 6455 §7.1.5: 1006); nothing more can be said.
+        connection.close()
+    }
+
+    func connectionDidClose(_ connection: Connection) {
+        if let timer { connection.loop.cancelTimer(timer) }
+        timer = nil
+        context.webSockets.removeValue(forKey: ObjectIdentifier(self))
+        if !finished {
+            finished = true
+            endpoint.closed(self)
+        }
+    }
+
+    // MARK: Protocol
+
+    private func process() {
+        perform(session.receive(&input))
+    }
+
+    private func perform(_ actions: [WebSocketAction]) {
+        for action in actions {
+            switch action {
+            case .deliver(let kind, let payload):
+                endpoint.received(self, kind: kind, payload: payload)
+            case .send(let bytes):
+                connection.write(bytes)
+            case .pongReceived:
+                pingSentAt = nil
+            case .closeTransport:
+                connection.closeAfterFlush()
+            }
+        }
+    }
+
+    // MARK: Liveness
+
+    private func deadline() -> UInt64 {
+        let config = context.configuration
+        if let closeSentAt { return closeSentAt + nanos(config.closeHandshakeTimeout) }
+        if let pingSentAt { return pingSentAt + nanos(config.pongTimeout) }
+        return lastHeard + nanos(config.pingInterval)
+    }
+
+    private func timerFired() {
+        let now = MonotonicClock.now()
+        guard connection.isOpen, now >= deadline() else { return }
+        if closeSentAt != nil || pingSentAt != nil {
+            // No close reply / no pong in time: the peer is gone or stuck.
+            connection.close()
+        } else {
+            perform(session.ping())
+            pingSentAt = now
+        }
+    }
+
+    private func rearmTimer() {
+        guard connection.isOpen else { return }
+        let deadline = deadline()
+        if timer != nil && armedDeadline <= deadline { return }
+        if let timer { connection.loop.cancelTimer(timer) }
+        armedDeadline = deadline
+        let now = MonotonicClock.now()
+        timer = connection.loop.scheduleTimer(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            self.timerFired()
+            self.rearmTimer()
+        }
+    }
+
+    private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
+}
+
+/// `/echo`: every message back as it came (text as text, binary as binary).
+final class EchoEndpoint: WebSocketEndpoint {
+    func opened(_ socket: WebSocketConnection) {}
+    func received(_ socket: WebSocketConnection, kind: WebSocketMessageKind, payload: [UInt8]) {
+        socket.send(kind, payload)
+    }
+    func closed(_ socket: WebSocketConnection) {}
+}
