@@ -16,6 +16,12 @@ final class WebSocketConnection: ConnectionDelegate {
     private var timer: TimerID?
     private var armedDeadline: UInt64 = 0
     private var finished = false
+    /// Set when our close frame is written. The session's own state runs ahead of us: it has
+    /// already parsed a whole read (say, a message then a bad frame) before we act on it, and the
+    /// echo of that message must still go out before the close.
+    private var closeFrameWritten = false
+
+    private var canSend: Bool { !closeFrameWritten && connection.isOpen }
 
     init(connection: Connection, context: ServerContext, route: WebSocketRoute) {
         self.connection = connection
@@ -36,13 +42,13 @@ final class WebSocketConnection: ConnectionDelegate {
     // MARK: Sending
 
     func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
-        guard session.canSend else { return }
+        guard canSend else { return }
         connection.write(WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload))
     }
 
     /// A frame encoded once and shared by every subscriber (fan-out).
     func send(encodedFrame: SharedBytes) {
-        guard session.canSend else { return }
+        guard canSend else { return }
         connection.write(encodedFrame)
     }
 
@@ -90,6 +96,7 @@ final class WebSocketConnection: ConnectionDelegate {
             case .deliver(let kind, let payload):
                 endpoint.received(self, kind: kind, payload: payload)
             case .send(let bytes):
+                if bytes.first.map({ $0 & 0x0F == WebSocketOpcode.close.rawValue }) == true { closeFrameWritten = true }
                 connection.write(bytes)
             case .pongReceived:
                 pingSentAt = nil
