@@ -1,0 +1,141 @@
+import Glibc
+
+/// One version of one file, as stat(2) reports it. Writing a file changes its size or mtime,
+/// replacing it (editors, `cp`, `git checkout`) changes the inode: any of them makes a new
+/// version, so cached bytes and ETags follow the file without a watcher.
+struct StaticFileVersion: Hashable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int
+    /// Nanoseconds since 1970: two writes within one second are still told apart.
+    var mtimeNanoseconds: Int64
+
+    var mtimeSeconds: Int { Int(mtimeNanoseconds.dividedRoundingDown(by: 1_000_000_000)) }
+}
+
+extension Int64 {
+    fileprivate func dividedRoundingDown(by d: Int64) -> Int64 {
+        let (q, r) = quotientAndRemainder(dividingBy: d)
+        return r < 0 ? q - 1 : q
+    }
+}
+
+/// The bytes of small files and the gzip output of compressible ones, keyed by realpath and
+/// file version, bounded in total size and evicting the least recently used file first.
+/// Shared by the loop threads: every access takes the lock, which is never held while a file
+/// is read or compressed (two threads may then both do the work once; the later store wins).
+final class StaticFileCache: @unchecked Sendable {
+    /// The outcome of compressing one version once: when gzip does not make it smaller
+    /// (already dense data), remember that too, or every request would try again.
+    enum Gzipped: Equatable, Sendable {
+        case smaller([UInt8])
+        case notSmaller
+    }
+
+    private struct Entry {
+        var version: StaticFileVersion
+        var identity: [UInt8]?
+        var gzipped: Gzipped?
+        var lastUse: UInt64
+
+        /// The bytes this entry holds; the path and bookkeeping are small next to them.
+        var cost: Int {
+            var n = identity?.count ?? 0
+            if case .smaller(let bytes)? = gzipped { n += bytes.count }
+            return n
+        }
+    }
+
+    let maxBytes: Int
+    private let lock = Mutex()
+    private var entries: [String: Entry] = [:]  // realpath → its latest cached version
+    private var totalBytes = 0
+    private var clock: UInt64 = 0
+    private var gzipStores = 0
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    /// The cached bytes of `path` at exactly `version`.
+    func identity(path: String, version: StaticFileVersion) -> [UInt8]? {
+        lock.withLock { touch(path, version)?.identity }
+    }
+
+    func gzipped(path: String, version: StaticFileVersion) -> Gzipped? {
+        lock.withLock { touch(path, version)?.gzipped }
+    }
+
+    func storeIdentity(_ bytes: [UInt8], path: String, version: StaticFileVersion) {
+        lock.withLock { store(path, version) { $0.identity = bytes } }
+    }
+
+    func storeGzipped(_ gzipped: Gzipped, path: String, version: StaticFileVersion) {
+        lock.withLock {
+            gzipStores += 1
+            store(path, version) { $0.gzipped = gzipped }
+        }
+    }
+
+    /// Bytes held, files cached and gzip outcomes stored so far (each one compression), for
+    /// tests and metrics.
+    var usage: (bytes: Int, files: Int, gzipStores: Int) { lock.withLock { (totalBytes, entries.count, gzipStores) } }
+
+    // MARK: - under the lock
+
+    /// The entry for `path` if it is at `version`, marked as just used. An entry for an older
+    /// version is dropped: that file has changed and its bytes will never be asked for again.
+    private func touch(_ path: String, _ version: StaticFileVersion) -> Entry? {
+        guard var entry = entries[path] else { return nil }
+        guard entry.version == version else {
+            remove(path)
+            return nil
+        }
+        clock += 1
+        entry.lastUse = clock
+        entries[path] = entry
+        return entry
+    }
+
+    private func store(_ path: String, _ version: StaticFileVersion, _ update: (inout Entry) -> Void) {
+        if let existing = entries[path], existing.version != version { remove(path) }
+        clock += 1
+        var entry = entries[path] ?? Entry(version: version, identity: nil, gzipped: nil, lastUse: clock)
+        let oldCost = entries[path]?.cost ?? 0
+        update(&entry)
+        entry.lastUse = clock
+        guard entry.cost <= maxBytes else { return }  // would evict everything else: not worth it
+        entries[path] = entry
+        totalBytes += entry.cost - oldCost
+        // Least recently used first. A linear scan: a dashboard has a few dozen files, and this
+        // only runs when a store overflows the budget.
+        while totalBytes > maxBytes, let victim = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+            remove(victim)
+        }
+    }
+
+    private func remove(_ path: String) {
+        if let old = entries.removeValue(forKey: path) { totalBytes -= old.cost }
+    }
+
+    /// pthread_mutex rather than `Synchronization.Mutex`, which ThreadSanitizer reports falsely.
+    /// Heap-allocated because a pthread mutex must not move once initialised.
+    private final class Mutex: @unchecked Sendable {
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+        init() {
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
+
+        deinit {
+            pthread_mutex_destroy(mutex)
+            mutex.deinitialize(count: 1)
+            mutex.deallocate()
+        }
+
+        func withLock<T>(_ body: () throws -> T) rethrows -> T {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return try body()
+        }
+    }
+}
