@@ -1,0 +1,179 @@
+// The request line, header fields and body framing of HTTPRequestParser (RFC 9112 §3, §5, §6).
+extension HTTPRequestParser {
+    struct RequestLine: Sendable, Equatable {
+        var method: String
+        /// As sent.
+        var target: String
+        /// The origin-form part (`/path?query`) that HTTPRequestHead splits into path and query:
+        /// the target itself, or what follows the authority of an absolute-form target.
+        var originForm: String
+        var version: HTTPVersion
+    }
+
+    /// `method SP request-target SP HTTP-version`, exactly single spaces (RFC 9112 §3).
+    static func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) -> RequestLine {
+        let parts = line.split(separator: sp, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { throw .badRequestLine }
+        let (methodBytes, targetBytes, versionBytes) = (parts[0], parts[1], parts[2])
+
+        // RFC 9110 §9.1: method = token, case-sensitive, kept as sent.
+        guard methodBytes.allSatisfy(isTokenChar) else { throw .badMethod }
+        let method = String(decoding: methodBytes, as: UTF8.self)
+        let version = try parseVersion(versionBytes)
+        let (target, originForm) = try parseTarget(targetBytes, method: method)
+        return RequestLine(method: method, target: target, originForm: originForm, version: version)
+    }
+
+    /// RFC 9112 §2.3: `HTTP/` DIGIT `.` DIGIT, case-sensitive. Well-formed but not 1.0/1.1 → 505.
+    static func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
+        let b = Array(bytes)
+        guard b.count == 8, b[0..<5].elementsEqual("HTTP/".utf8), isDigit(b[5]), b[6] == UInt8(ascii: "."),
+            isDigit(b[7])
+        else { throw .badVersion }
+        let version = HTTPVersion(major: Int(b[5] - UInt8(ascii: "0")), minor: Int(b[7] - UInt8(ascii: "0")))
+        guard version == .http1_1 || version == .http1_0 else { throw .versionNotSupported }
+        return version
+    }
+
+    /// RFC 9112 §3.2: origin-form (`/p?q`), absolute-form (`http://host/p?q`, path and query kept
+    /// from it), or asterisk-form for OPTIONS only. Authority-form (CONNECT) is not served.
+    /// Only visible ASCII; a fragment (`#`) or userinfo (`@` in the authority, RFC 9110 §4.2.4)
+    /// is refused rather than guessed about.
+    static func parseTarget(
+        _ bytes: ArraySlice<UInt8>, method: String
+    ) throws(HTTPParseError) -> (target: String, originForm: String) {
+        guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }) else { throw .badTarget }
+        let target = String(decoding: bytes, as: UTF8.self)
+        if bytes.first == UInt8(ascii: "/") { return (target, target) }
+        if target == "*" {
+            guard method == "OPTIONS" else { throw .badTarget }
+            return (target, target)
+        }
+        let lower = target.lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") {
+            schemeLength = 7
+        } else if lower.hasPrefix("https://") {
+            schemeLength = 8
+        } else {
+            throw .badTarget
+        }
+        let afterScheme = target.utf8.dropFirst(schemeLength)
+        let pathStart = afterScheme.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
+            ?? afterScheme.endIndex
+        let authority = afterScheme[..<pathStart]
+        guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { throw .badTarget }
+        let rest = String(decoding: afterScheme[pathStart...], as: UTF8.self)
+        let originForm = rest.hasPrefix("/") ? rest : "/" + rest
+        return (target, originForm)
+    }
+
+    /// `field-name ":" OWS field-value OWS` (RFC 9112 §5). Leading/trailing OWS is trimmed;
+    /// the value may hold HTAB, visible ASCII and obs-text (decoded as UTF-8, lossily), no other CTL.
+    static func parseField(_ line: [UInt8]) throws(HTTPParseError) -> HTTPHeaders.Field {
+        // RFC 9112 §5.2: obs-fold (and §2.2: whitespace before the first field) is refused.
+        guard let first = line.first, first != sp, first != htab else { throw .obsFold }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .badHeaderLine }
+        let name = line[..<colon]
+        // RFC 9112 §5.1: no whitespace between the name and the colon, MUST be 400.
+        if let last = name.last, last == sp || last == htab { throw .spaceBeforeColon }
+        guard !name.isEmpty, name.allSatisfy(isTokenChar) else { throw .badHeaderName }
+        var start = colon + 1
+        var end = line.endIndex
+        while start < end, line[start] == sp || line[start] == htab { start += 1 }
+        while end > start, line[end - 1] == sp || line[end - 1] == htab { end -= 1 }
+        let value = line[start..<end]
+        // RFC 9110 §5.5: NUL, CR, LF (and every other CTL but HTAB) are not allowed in a value.
+        guard value.allSatisfy({ ($0 >= 0x20 && $0 != 0x7F) || $0 == htab }) else { throw .badHeaderValue }
+        return HTTPHeaders.Field(
+            name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+    }
+
+    /// Validates Host and the body framing, resets the head state, and moves on to the body.
+    mutating func finishHead() throws(HTTPParseError) -> HTTPRequestHead {
+        guard let requestLine else { throw .badRequestLine }  // unreachable: the first line set it
+        let framing = try Self.bodyFraming(headers: headers, version: requestLine.version, limits: limits)
+        var head = HTTPRequestHead(
+            method: requestLine.method, target: requestLine.originForm, version: requestLine.version,
+            headers: headers, bodyFraming: framing)
+        head.target = requestLine.target
+
+        self.requestLine = nil
+        headers = HTTPHeaders()
+        line.removeAll(keepingCapacity: true)
+        switch framing {
+        case .none, .contentLength(0): state = .endPending
+        case .contentLength(let n): state = .fixedBody(remaining: n)
+        case .chunked: startChunkSizeLine()
+        }
+        return head
+    }
+
+    /// RFC 9112 §3.2 (Host) and §6.3 (message body length), strictest reading.
+    static func bodyFraming(
+        headers: HTTPHeaders, version: HTTPVersion, limits: HTTPParserLimits
+    ) throws(HTTPParseError) -> HTTPBodyFraming {
+        // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, MUST be 400.
+        let hosts = headers.values(name: "host")
+        if hosts.count > 1 { throw .duplicateHost }
+        if hosts.isEmpty && version == .http1_1 { throw .missingHost }
+
+        let contentLengths = headers.values(name: "content-length")
+        if headers.contains(name: "transfer-encoding") {
+            // RFC 9112 §6.1: a 1.0 recipient may not understand chunked; treat framing as faulty.
+            if version == .http1_0 { throw .teInHTTP10 }
+            // §6.1: TE with CL is the classic smuggling vector; refuse rather than let TE win.
+            if !contentLengths.isEmpty { throw .teAndCL }
+            let codings = headers.tokens(name: "transfer-encoding")
+            // §6.3: chunked not final (`gzip`, `chunked, gzip`) MUST be 400: the length is unknown.
+            guard codings.last == "chunked" else { throw .chunkedNotFinal }
+            // Chunked is final but something else is applied too (`gzip, chunked`,
+            // `chunked, chunked`): well framed, but a coding we do not decode → 501 (§6.1).
+            guard codings.count == 1 else { throw .unsupportedTransferEncoding }
+            return .chunked
+        }
+        guard !contentLengths.isEmpty else { return .none }
+        // §6.3 allows folding identical repeated values into one; we refuse every repeat instead
+        // (`5, 5` or two fields), since a proxy in front may have taken either one.
+        let elements = contentLengths.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        var length = 0
+        for element in elements {
+            guard let n = parseDecimal(element.trimmingHTTPWhitespace().utf8) else { throw .badContentLength }
+            length = n
+        }
+        guard elements.count == 1 else { throw .conflictingContentLength }
+        guard length <= limits.maxBodyBytes else { throw .bodyTooLarge }
+        return .contentLength(length)
+    }
+
+    /// 1*DIGIT with no sign or space; nil when empty, not digits, or past Int.max.
+    static func parseDecimal<C: Collection>(_ digits: C) -> Int? where C.Element == UInt8 {
+        guard !digits.isEmpty else { return nil }
+        var value = 0
+        for c in digits {
+            guard isDigit(c) else { return nil }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(Int(c - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    static func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+
+    /// tchar (RFC 9110 §5.6.2): visible ASCII except the delimiters `"(),/:;<=>?@[\]{}`.
+    static func isTokenChar(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
