@@ -224,3 +224,14 @@ def test_keepalive_reuses_one_connection_for_several_files(server, site):
     assert p.returncode == 0, p.stderr
     err = p.stderr.decode()
     assert err.count("Connected to") == 1 and "Re-using existing connection" in err, err
+
+
+def test_the_repository_landing_page(herald):
+    # The real public/ of the repository: the page, its stylesheet and icon all resolve.
+    from conftest import ROOT
+    h = herald(public=ROOT / "public")
+    page = curl(h.url + "/")
+    assert page.status == 200 and b"<title>Herald</title>" in page.body
+    assert b'href="/healthz"' in page.body
+    assert media_type(curl(h.url + "/style.css").header("content-type")) == "text/css"
+    assert media_type(curl(h.url + "/favicon.svg").header("content-type")) == "image/svg+xml"
