@@ -64,8 +64,11 @@ def test_client_that_ignores_the_close_does_not_block_exit(herald):
 def test_stops_accepting_after_sigterm(herald):
     h = herald()
     port = h.port
-    with RawWS.connect(port):
+    with RawWS.connect(port) as ws:
         h.send_signal(signal.SIGTERM)
+        f = ws.recv_frame(timeout=10)
+        assert f.close_code == 1001
+        ws.send_frame(0x8, f.payload[:2])
         assert h.wait_exit(10) == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
