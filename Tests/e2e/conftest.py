@@ -230,9 +230,17 @@ def herald(site):
         return h.start(wait=wait)
 
     yield start
+    problems = []
     for h in mine:
-        h.stop()
+        running = h.proc is not None and h.proc.poll() is None
+        rc = h.stop()
         _started.remove(h)
+        # A dedicated server must still exit 0 on SIGTERM, or have exited 0 on its own.
+        if h.proc is not None and h._listening.is_set() and rc != 0:
+            problems.append(f"{h.name} {'exit status on SIGTERM' if running else 'had exited with'} {rc}\n"
+                            + h.log_tail())
+    if problems:
+        pytest.fail("\n".join(problems))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -66,28 +66,30 @@ def test_16_mib_plus_one_is_closed_with_1009(server):
     data = b"\0" * (16 * MIB + 1)
 
     async def go():
-        async with connect(url(server), ping_interval=None, max_size=None, compression=None) as ws:
-            try:
-                await ws.send(data)
-            except ConnectionClosed:
-                pass
-            with pytest.raises(ConnectionClosed) as e:
-                await ws.recv()
-            assert e.value.rcvd is not None, "no close frame from the server"
-            assert e.value.rcvd.code == 1009
+        # No `async with`: websockets 15 can trip over its own closed transport when leaving
+        # the block after the server closed mid-send; the connection is closed by then anyway.
+        ws = await connect(url(server), ping_interval=None, max_size=None, compression=None)
+        try:
+            await ws.send(data)
+        except ConnectionClosed:
+            pass
+        with pytest.raises(ConnectionClosed) as e:
+            await ws.recv()
+        assert e.value.rcvd is not None, "no close frame from the server"
+        assert e.value.rcvd.code == 1009
     run(go(), timeout=80)
 
 
 def test_fragmented_16_mib_plus_one_is_closed_with_1009(server):
     async def go():
-        async with connect(url(server), ping_interval=None, max_size=None, compression=None) as ws:
-            try:
-                await ws.send([b"\1" * (8 * MIB), b"\2" * (8 * MIB + 1)])
-            except ConnectionClosed:
-                pass
-            with pytest.raises(ConnectionClosed) as e:
-                await ws.recv()
-            assert e.value.rcvd is not None and e.value.rcvd.code == 1009
+        ws = await connect(url(server), ping_interval=None, max_size=None, compression=None)
+        try:
+            await ws.send([b"\1" * (8 * MIB), b"\2" * (8 * MIB + 1)])
+        except ConnectionClosed:
+            pass
+        with pytest.raises(ConnectionClosed) as e:
+            await ws.recv()
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1009
     run(go(), timeout=80)
 
 
