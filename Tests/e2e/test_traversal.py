@@ -120,3 +120,13 @@ def test_traversal_in_absolute_form(server, site):
         r = c.read_response()
         assert_no_leak(site, r)
         assert r.status == 400
+
+
+def test_refused_path_keeps_the_connection(server, site):
+    # The request was well framed: a 400 about its path must not end the connection.
+    with RawHTTP(server.port) as c:
+        c.send(request("GET", "/../secret.txt") + request("GET", "/small.txt"))
+        r = c.read_response()
+        assert r.status == 400
+        r = c.read_response()
+        assert r.status == 200 and r.body == site.files["small.txt"]
