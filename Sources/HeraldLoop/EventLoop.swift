@@ -107,7 +107,14 @@ public final class EventLoop: @unchecked Sendable {
 
     private func turn() throws(SystemError) {
         var timerFired = false
+        var clockRead = false
         try selector.wait(timeoutMs: -1) { id, events in
+            // Read the clock once the wait is over, before any handler runs: handlers stamp
+            // progress (body bytes, idle-since) with `now`, which must not be the time we slept.
+            if !clockRead {
+                now = MonotonicClock.now()
+                clockRead = true
+            }
             switch id {
             case Self.wakeID: drainCounter(wakeFD)
             case Self.timerID:
@@ -118,7 +125,7 @@ public final class EventLoop: @unchecked Sendable {
                 handlers[id]?.handle(events: events)
             }
         }
-        now = MonotonicClock.now()
+        if !clockRead { now = MonotonicClock.now() }
         if timerFired || (timers.earliestDeadline ?? .max) <= now {
             for callback in timers.popExpired(now: now) { callback() }
         }

@@ -187,4 +187,29 @@ final class EchoDelegate: ConnectionDelegate {
         #expect(message.contains("bind"))
         #expect(message.contains("Address already in use"))
     }
+
+    @Test func nowIsReadAfterTheWaitSoHandlersSeeFreshTime() throws {
+        let running = try RunningLoop()
+        defer { running.shutdown() }
+        final class Stamp: ConnectionDelegate, @unchecked Sendable {
+            let got = DispatchSemaphore(value: 0)
+            var seen: UInt64 = 0
+            func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+                seen = connection.loop.now
+                got.signal()
+            }
+            func connectionDidClose(_ connection: Connection) {}
+        }
+        let stamp = Stamp()
+        let port = try running.sync { () -> Int in
+            try TCPListener(loop: running.loop, host: "127.0.0.1", port: 0) { $0.delegate = stamp }.port
+        }
+        let client = try TestClient(port: port)
+        defer { client.close() }
+        usleep(200_000)  // the loop sleeps in epoll_wait meanwhile
+        let sentAt = MonotonicClock.now()
+        client.send([1])
+        #expect(stamp.got.wait(timeout: .now() + 5) == .success)
+        #expect(stamp.seen >= sentAt)
+    }
 }
