@@ -8,8 +8,7 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     private unowned let connection: Connection
     private let context: ServerContext
     private var machine: HTTPConnectionStateMachine
-    private var timer: TimerID?
-    private var armedDeadline: UInt64 = 0
+    private var timer: DeadlineTimer!
     private var waitingForDrain = false
 
     init(connection: Connection, context: ServerContext) {
@@ -17,6 +16,10 @@ final class HTTPConnectionHandler: ConnectionDelegate {
         self.context = context
         machine = HTTPConnectionStateMachine(
             configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
+        timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
+            perform(machine.timerFired(now: MonotonicClock.now()))
+            rearmTimer()
+        }
         context.httpConnections[ObjectIdentifier(self)] = self
         rearmTimer()
     }
@@ -47,7 +50,7 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
-        if let timer { connection.loop.cancelTimer(timer) }
+        timer.cancel()
         context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
     }
 
@@ -74,8 +77,7 @@ final class HTTPConnectionHandler: ConnectionDelegate {
             case .writeFile(let region): connection.write(region)
             case .closeAfterFlush: connection.closeAfterFlush()
             case .upgrade(let route, let leftover):
-                if let timer { connection.loop.cancelTimer(timer) }
-                timer = nil
+                timer.cancel()
                 context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
                 let socket = WebSocketConnection(connection: connection, context: context, route: route)
                 connection.delegate = socket  // releases this handler
@@ -87,22 +89,6 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     }
 
     private func rearmTimer() {
-        guard let deadline = machine.deadline() else {
-            if let timer { connection.loop.cancelTimer(timer) }
-            timer = nil
-            return
-        }
-        // Keep an armed timer that fires no later than needed; when it fires early, the machine
-        // says there is nothing to do and we re-arm. This avoids a heap operation per read.
-        if timer != nil && armedDeadline <= deadline { return }
-        if let timer { connection.loop.cancelTimer(timer) }
-        armedDeadline = deadline
-        let now = MonotonicClock.now()
-        timer = connection.loop.scheduleTimer(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
-            guard let self else { return }
-            self.timer = nil
-            self.perform(self.machine.timerFired(now: MonotonicClock.now()))
-            self.rearmTimer()
-        }
+        timer.aim(at: machine.deadline())
     }
 }

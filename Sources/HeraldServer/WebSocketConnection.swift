@@ -13,8 +13,7 @@ final class WebSocketConnection: ConnectionDelegate {
     private var lastHeard: UInt64
     private var pingSentAt: UInt64?
     private var closeSentAt: UInt64?
-    private var timer: TimerID?
-    private var armedDeadline: UInt64 = 0
+    private var timer: DeadlineTimer!
     private var finished = false
     /// Set when our close frame is written. The session's own state runs ahead of us: it has
     /// already parsed a whole read (say, a message then a bad frame) before we act on it, and the
@@ -29,6 +28,10 @@ final class WebSocketConnection: ConnectionDelegate {
         endpoint = route.makeEndpoint()
         session = WebSocketSession(maxMessageSize: route.maxMessageSize)
         lastHeard = connection.loop.now
+        timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
+            timerFired()
+            rearmTimer()
+        }
     }
 
     func start(leftover: ByteBuffer) {
@@ -75,8 +78,7 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
-        if let timer { connection.loop.cancelTimer(timer) }
-        timer = nil
+        timer.cancel()
         context.webSockets.removeValue(forKey: ObjectIdentifier(self))
         if !finished {
             finished = true
@@ -128,18 +130,7 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     private func rearmTimer() {
-        guard connection.isOpen else { return }
-        let deadline = deadline()
-        if timer != nil && armedDeadline <= deadline { return }
-        if let timer { connection.loop.cancelTimer(timer) }
-        armedDeadline = deadline
-        let now = MonotonicClock.now()
-        timer = connection.loop.scheduleTimer(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
-            guard let self else { return }
-            self.timer = nil
-            self.timerFired()
-            self.rearmTimer()
-        }
+        timer.aim(at: connection.isOpen ? deadline() : nil)
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
