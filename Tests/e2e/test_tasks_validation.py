@@ -42,6 +42,13 @@ CASES = [
     ("-Infinity", *CREATE, b'{"title":"t","total":-Infinity}', J, 400, "invalid_json"),
     ("huge number", *CREATE, b'{"title":"t","total":1e999}', J, 400, {"invalid_json", "invalid_field"}),
     ("garbage after", *CREATE, b'{"title":"t"} x', J, 400, "invalid_json"),
+    ("lone high surrogate", *CREATE, b'{"title":"\\ud800"}', J, 400, "invalid_json"),
+    ("lone low surrogate", *CREATE, b'{"title":"\\udc00x"}', J, 400, "invalid_json"),
+    ("raw control char", *CREATE, b'{"title":"a\x01b"}', J, 400, "invalid_json"),
+    ("deep arrays", *CREATE, b'{"title":"t","meta":{"a":' + b"[" * 100000 + b"]" * 100000 + b"}}", J, 400,
+     {"invalid_json", "invalid_field"}),
+    ("deep objects", *CREATE, b'{"title":"t","meta":' + b'{"a":' * 50000 + b"1" + b"}" * 50001, J, 400,
+     {"invalid_json", "invalid_field"}),
     # wrong types and ranges
     ("no title", *CREATE, b"{}", J, 400, "missing_field"),
     ("null title", *CREATE, b'{"title":null}', J, 400, "missing_field"),
@@ -253,3 +260,25 @@ def test_a_bad_request_does_not_harm_another_client(tasks_server, api: Api, popu
         r2 = c.read_response()
     assert r1.status == 400 and r2.status == 200
     assert json.loads(r2.body)["id"] == population["run"]
+
+
+def test_awkward_characters_round_trip(tasks_server, api: Api):
+    text = 'q"\\ \x00\x01\x1f \u2028\u2029 </script> \U0001F600 \u00e9 \ufeff'
+    t = api.create(title=text, meta={text: [text, {"n": -0.5, "big": 9007199254740991}]})
+    assert t["title"] == text and t["meta"] == {text: [text, {"n": -0.5, "big": 9007199254740991}]}
+    r = api.move_to("running")
+    p = api.act(r["id"], "progress", {"message": text})
+    assert p["message"] == text
+    assert api.task(t["id"]) == t
+
+
+def test_ids_with_colons_dots_and_dashes_work_in_paths_and_topics(tasks_server, api: Api):
+    from tasks_support import WS
+    i = "job:2026-11.run_" + unique_id("")[1:]
+    with WS(tasks_server.port, f"topic=task:{i}") as ws:
+        ws.snapshot(f"task:{i}")
+        c = api.create(id=i, title="colon id")
+        s = api.act(i, "start")
+        assert ws.recv(5)["seq"] == c["seq"]
+        assert ws.recv(5)["seq"] == s["seq"]
+    assert api.task(i) == s
