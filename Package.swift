@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "CHeraldLinux"),
@@ -19,10 +20,12 @@ let package = Package(
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"]),
         .target(name: "HeraldLoop", dependencies: ["CHeraldLinux"]),
+        // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
+        .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldWire", "HeraldLoop", "CHeraldZlib",
+                "HeraldWire", "HeraldLoop", "HeraldStore", "CHeraldZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -36,6 +39,7 @@ let package = Package(
         ),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
+        .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],
     swiftLanguageModes: [.v6]
