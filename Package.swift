@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"]),
         .target(name: "HeraldLoop", dependencies: ["CHeraldLinux"]),
+        .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
@@ -33,12 +34,14 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldServer",
+                "HeraldClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
+        .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],
