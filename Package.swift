@@ -21,12 +21,14 @@ let package = Package(
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"]),
         .target(name: "HeraldLoop", dependencies: ["CHeraldLinux"]),
         .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
+        // The task model and actor: pure with respect to I/O, never imports the loop.
+        .target(name: "HeraldTasks", dependencies: ["HeraldWire", "HeraldStore"]),
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldWire", "HeraldLoop", "HeraldStore", "CHeraldZlib",
+                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "CHeraldZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient"]),
+        .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],

@@ -77,6 +77,23 @@ public final class Connection: IOHandler {
         markDirty()
     }
 
+    /// Queues `shared`, replacing a still-unwritten chunk queued under the same key (a newer
+    /// progress event of the same task supersedes the older one for a slow reader).
+    public func write(_ shared: SharedBytes, conflationKey: UInt64) {
+        guard state == .open else { return }
+        output.append(shared, conflationKey: conflationKey)
+        markDirty()
+    }
+
+    /// Drops what is queued and not yet started (a subscriber being cut off); a frame already
+    /// partly sent is finished first.
+    public func discardPendingOutput() {
+        output.removeUnstarted()
+    }
+
+    /// Chunks dropped because a newer one with the same key superseded them.
+    public var conflatedChunks: UInt64 { output.conflatedChunks }
+
     public func write(_ file: FileRegion) {
         guard state == .open else { return }
         output.append(file)

@@ -8,12 +8,15 @@ struct OutputQueue {
         case own(GrowableBytes)
         case shared(SharedBytes)
         case file(FileRegion)
+        /// A conflated chunk that was superseded before any of it was written.
+        case dropped
 
         var count: Int {
             switch self {
             case .own(let b): return b.count
             case .shared(let s): return s.count
             case .file(let f): return f.length
+            case .dropped: return 0
             }
         }
     }
@@ -31,6 +34,11 @@ struct OutputQueue {
     private var head = 0          // index of the first unwritten chunk
     private var headOffset = 0    // bytes of chunks[head] already written
     private(set) var pendingBytes = 0
+    /// Conflation key → index of its queued chunk, for chunks that may still be superseded.
+    private var conflatable: [UInt64: Int] = [:]
+    private(set) var conflatedChunks: UInt64 = 0
+
+    var chunkCount: Int { chunks.count - head }
 
     var isEmpty: Bool { pendingBytes == 0 && head == chunks.count }
 
@@ -54,14 +62,63 @@ struct OutputQueue {
         chunks.append(.shared(shared))
     }
 
+    /// Appends `shared`, first dropping an earlier chunk queued under the same key if none of it
+    /// has been written yet. The newest goes to the tail, so what is sent stays in order.
+    mutating func append(_ shared: SharedBytes, conflationKey key: UInt64) {
+        if let index = conflatable[key], index >= head, !(index == head && headOffset > 0) {
+            pendingBytes -= chunks[index].count
+            chunks[index] = .dropped
+            conflatedChunks += 1
+            droppedInQueue += 1
+        }
+        append(shared)
+        conflatable[key] = chunks.count - 1
+        // A reader that never reads would otherwise collect one dropped slot per event.
+        if droppedInQueue > 1024 && droppedInQueue * 2 > chunks.count - head { removeDroppedChunks() }
+    }
+
+    private var droppedInQueue = 0
+
+    private mutating func removeDroppedChunks() {
+        var newIndex = [Int](repeating: -1, count: chunks.count)
+        var kept: [Chunk] = []
+        kept.reserveCapacity(chunks.count - head - droppedInQueue)
+        for i in head..<chunks.count {
+            if case .dropped = chunks[i] { continue }
+            newIndex[i] = kept.count
+            kept.append(chunks[i])
+        }
+        chunks = kept
+        head = 0  // the head chunk is never dropped while partly written, so headOffset still applies
+        conflatable = conflatable.compactMapValues { $0 < newIndex.count && newIndex[$0] >= 0 ? newIndex[$0] : nil }
+        droppedInQueue = 0
+    }
+
     mutating func append(_ file: FileRegion) {
         guard file.length > 0 else { return }
         pendingBytes += file.length
         chunks.append(.file(file))
     }
 
+    /// Drops everything not yet started; a chunk already partly written is kept, so the peer
+    /// never sees a frame cut in half.
+    mutating func removeUnstarted() {
+        guard headOffset > 0, head < chunks.count else {
+            removeAll()
+            return
+        }
+        let partial = chunks[head]
+        let offset = headOffset
+        removeAll()
+        chunks = [partial]
+        headOffset = offset
+        pendingBytes = partial.count - offset
+    }
+
     mutating func removeAll() {
         chunks.removeAll()
+        conflatable.removeAll()
+        droppedInQueue = 0
         head = 0
         headOffset = 0
         pendingBytes = 0
@@ -71,6 +128,10 @@ struct OutputQueue {
     mutating func flush(fd: Int32) throws(SystemError) -> FlushResult {
         var written = 0
         while head < chunks.count {
+            if chunks[head].count == headOffset {  // dropped (conflated) or empty
+                advance(by: 0)
+                continue
+            }
             if written >= Self.flushBudget { return .budgetSpent }
             let n: Int
             if case .file(let region) = chunks[head] {
@@ -99,6 +160,9 @@ struct OutputQueue {
                     iov[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: s.base) + skip, iov_len: s.count - skip)
                 case .file:
                     break scan  // a file goes out with sendfile, after the bytes before it
+                case .dropped:
+                    i += 1
+                    continue
                 }
                 count += 1
                 i += 1
@@ -130,7 +194,7 @@ struct OutputQueue {
     private mutating func advance(by written: Int) {
         var n = written
         pendingBytes -= n
-        while n > 0 {
+        while head < chunks.count && (n > 0 || chunks[head].count == headOffset) {
             let left = chunks[head].count - headOffset
             if n >= left {
                 n -= left
@@ -143,9 +207,13 @@ struct OutputQueue {
         }
         if head == chunks.count {
             chunks.removeAll(keepingCapacity: true)
+            conflatable.removeAll(keepingCapacity: true)
+            droppedInQueue = 0
             head = 0
         } else if head > 32 && head * 2 > chunks.count {
             chunks.removeSubrange(0..<head)
+            let shift = head
+            conflatable = conflatable.compactMapValues { $0 >= shift ? $0 - shift : nil }
             head = 0
         }
     }

@@ -54,7 +54,18 @@ final class HTTPConnectionHandler: ConnectionDelegate {
         context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
     }
 
+    /// An asynchronous handler answered: write it and go on with pipelined requests.
+    private func deliver(slot: UInt64, _ response: HTTPResponse) {
+        guard connection.isOpen else { return }
+        if perform(machine.respond(slot: slot, response, now: connection.loop.now)) { return }
+        if !driving { drive() }
+    }
+
+    private var driving = false
+
     private func drive() {
+        driving = true
+        defer { driving = false }
         while connection.isOpen {
             let actions = machine.step(now: connection.loop.now)
             if actions.isEmpty { break }
@@ -76,10 +87,14 @@ final class HTTPConnectionHandler: ConnectionDelegate {
             case .write(let bytes): connection.write(bytes)
             case .writeFile(let region): connection.write(region)
             case .closeAfterFlush: connection.closeAfterFlush()
-            case .upgrade(let route, let leftover):
+            case .dispatch(let request):
+                request.run(request.head, request.body) { [weak self] response in
+                    self?.deliver(slot: request.slot, response)
+                }
+            case .upgrade(let route, let head, let leftover):
                 timer.cancel()
                 context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
-                let socket = WebSocketConnection(connection: connection, context: context, route: route)
+                let socket = WebSocketConnection(connection: connection, context: context, route: route, head: head)
                 connection.delegate = socket  // releases this handler
                 socket.start(leftover: leftover)
                 return true

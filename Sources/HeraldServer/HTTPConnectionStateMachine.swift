@@ -2,28 +2,53 @@ import HeraldLoop
 import HeraldWire
 
 /// The HTTP/1.1 side of one connection, as a state machine: bytes, timer ticks and EOF go in,
-/// actions come out (`.write`, `.closeAfterFlush`, `.upgrade`); the handler carries them out.
-/// Requests are answered strictly one after another, which keeps pipelined responses in order.
+/// actions come out (`.write`, `.closeAfterFlush`, `.upgrade`, `.dispatch`); the handler
+/// carries them out. Pipelined requests may be answered asynchronously and concurrently (up to
+/// `maxInFlight`: a worker's pipelined progress reports reach the actor in one batch), but
+/// responses always leave in request order.
 struct HTTPConnectionStateMachine {
     enum Action {
         case write([UInt8])
         case writeFile(FileRegion)
         case closeAfterFlush
         /// The 101 was written: hand the connection to a WebSocket, with the bytes already read.
-        case upgrade(WebSocketRoute, leftover: ByteBuffer)
+        case upgrade(WebSocketRoute, head: HTTPRequestHead, leftover: ByteBuffer)
+        /// Start an asynchronous handler; its answer comes back through `respond(slot:_:now:)`.
+        case dispatch(AsyncHandler)
     }
+
+    /// A request handed to an asynchronous handler, waiting for `respond`.
+    struct AsyncHandler {
+        let slot: UInt64
+        let head: HTTPRequestHead
+        let body: [UInt8]
+        let run: (HTTPRequestHead, [UInt8], @escaping (HTTPResponse) -> Void) -> Void
+    }
+
+    /// Requests parsed ahead while earlier ones wait for their answers: enough to batch a
+    /// pipelining client's requests, few enough that one connection cannot queue much work.
+    static let maxInFlight = 16
 
     private enum Phase {
         case idle(since: UInt64)
         case head(startedAt: UInt64)
         case body(lastProgress: UInt64)
-        case done  // closing or upgraded: nothing more is parsed
+        case done  // nothing more is parsed (closing, or an upgrade is next)
     }
 
     private enum Pending {
         case respond(HTTPResponse)
         case collect([UInt8], (HTTPRequestHead, [UInt8]) -> HTTPResponse)
+        case collectAsync([UInt8], (HTTPRequestHead, [UInt8], @escaping (HTTPResponse) -> Void) -> Void)
         case upgrade(WebSocketRoute)
+    }
+
+    /// A request whose response has not been written yet, in request order.
+    private struct Slot {
+        let id: UInt64
+        let head: HTTPRequestHead?
+        var response: HTTPResponse?
+        let forceClose: Bool
     }
 
     private let configuration: ServerConfiguration
@@ -34,8 +59,15 @@ struct HTTPConnectionStateMachine {
     private var phase: Phase
     private var current: HTTPRequestHead?
     private var pending: Pending?
-    /// Set by a graceful shutdown: the next response says `Connection: close`.
-    var closeAfterCurrentRequest = false
+    private var slots: [Slot] = []
+    private var nextSlot: UInt64 = 0
+    /// An upgrade that must wait until the responses before it are written.
+    private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute)?
+    private var closed = false
+    /// Set by a graceful shutdown (or a half-close): close once the outstanding answers are out.
+    var closeAfterCurrentRequest = false {
+        didSet { if closeAfterCurrentRequest, !slots.isEmpty { phase = .done } }
+    }
 
     init(configuration: ServerConfiguration, router: Router, dates: HTTPDateCache, now: UInt64) {
         self.configuration = configuration
@@ -46,34 +78,36 @@ struct HTTPConnectionStateMachine {
     }
 
     var isIdle: Bool {
-        if case .idle = phase { return input.isEmpty }
+        if case .idle = phase { return input.isEmpty && slots.isEmpty }
         return false
     }
 
-    var isDone: Bool {
+    var isDone: Bool { closed }
+
+    private var parsingStopped: Bool {
         if case .done = phase { return true }
-        return false
+        return closed
     }
 
     var hasBufferedInput: Bool { !input.isEmpty }
 
     mutating func received(_ bytes: UnsafeRawBufferPointer) {
-        guard !isDone else { return }
+        guard !parsingStopped else { return }
         input.append(bytes)
     }
 
-    /// Parses buffered bytes until one response has been produced, more bytes are needed, or
-    /// the connection is done. The handler calls it again while it returns actions, so it can
-    /// stop between pipelined requests when the peer is not reading its responses.
+    /// Parses buffered bytes until one response or dispatch has been produced, more bytes are
+    /// needed, or parsing has to stop. The handler calls it again while it returns actions, so
+    /// it can stop between pipelined requests when the peer is not reading its responses.
     mutating func step(now: UInt64) -> [Action] {
         var actions: [Action] = []
-        while !isDone {
+        while !parsingStopped && slots.count < Self.maxInFlight {
             if case .idle = phase, !input.isEmpty { phase = .head(startedAt: now) }
             let event: HTTPParserEvent?
             do {
                 event = try parser.next(&input)
             } catch {
-                return fail(status: error.status, code: error.code, message: error.message)
+                return actions + fail(status: error.status, code: error.code, message: error.message)
             }
             guard let event else { break }
             switch event {
@@ -86,10 +120,15 @@ struct HTTPConnectionStateMachine {
                     // The client waits for our go-ahead before sending a body we don't want:
                     // answer now and close, since we can't know whether the body will follow.
                     if head.expectsContinue && head.bodyFraming != .none {
-                        return finish(response, for: head, forceClose: true)
+                        return actions + finish(response, for: head, forceClose: true)
                     }
                 case .readBody(let handler):
                     pending = .collect([], handler)
+                    if head.expectsContinue && head.bodyFraming != .none {
+                        actions.append(.write(HTTPResponseEncoder.continue100))
+                    }
+                case .readBodyAsync(let handler):
+                    pending = .collectAsync([], handler)
                     if head.expectsContinue && head.bodyFraming != .none {
                         actions.append(.write(HTTPResponseEncoder.continue100))
                     }
@@ -98,22 +137,44 @@ struct HTTPConnectionStateMachine {
                 }
             case .body(let piece):
                 phase = .body(lastProgress: now)
-                if case .collect(var body, let handler) = pending {
+                switch pending {
+                case .collect(var body, let handler):
                     pending = nil  // keep the array uniquely referenced while appending
                     body.append(contentsOf: piece)
                     pending = .collect(body, handler)
+                case .collectAsync(var body, let handler):
+                    pending = nil
+                    body.append(contentsOf: piece)
+                    pending = .collectAsync(body, handler)
+                default:
+                    break
                 }
             case .end:
                 guard let head = current, let request = pending else { continue }
                 current = nil
                 pending = nil
                 phase = .idle(since: now)
+                // Nothing after a request that ends the connection is read.
+                if !head.keepAlive { phase = .done }
                 switch request {
                 case .respond(let response):
                     return actions + finish(response, for: head)
                 case .collect(let body, let handler):
                     return actions + finish(handler(head, body), for: head)
+                case .collectAsync(let body, let handler):
+                    let id = nextSlot
+                    nextSlot += 1
+                    slots.append(Slot(id: id, head: head, response: nil, forceClose: false))
+                    return actions + [.dispatch(AsyncHandler(slot: id, head: head, body: body, run: handler))]
                 case .upgrade(let route):
+                    if let refusal = Self.handshakeRefusal(head) {
+                        return actions + finish(refusal, for: head)  // still plain HTTP: go on parsing
+                    }
+                    phase = .done
+                    guard slots.isEmpty else {
+                        parkedUpgrade = (head, route)
+                        return actions
+                    }
                     return actions + upgrade(head, route: route)
                 }
             }
@@ -121,10 +182,32 @@ struct HTTPConnectionStateMachine {
         return actions
     }
 
-    /// When the current phase runs out (monotonic ns), if it can.
+    /// An asynchronous handler's answer for `slot`; written when every earlier one is.
+    mutating func respond(slot: UInt64, _ response: HTTPResponse, now: UInt64) -> [Action] {
+        guard !closed, let index = slots.firstIndex(where: { $0.id == slot }) else { return [] }
+        slots[index].response = response
+        var actions = drain()
+        if slots.isEmpty, !closed {
+            if let (head, route) = parkedUpgrade {
+                parkedUpgrade = nil
+                actions += upgrade(head, route: route)
+            } else if case .done = phase {
+                // Stopped parsing for a close (shutdown, half-close, Connection: close): done now.
+                closed = true
+                actions.append(.closeAfterFlush)
+            } else if input.isEmpty, case .idle = phase {
+                phase = .idle(since: now)
+            }
+        }
+        return actions
+    }
+
+    /// When the current phase runs out (monotonic ns), if it can. None while answers are
+    /// awaited: the actor, not the client, is what we wait for then.
     func deadline() -> UInt64? {
+        guard !closed else { return nil }
         switch phase {
-        case .idle(let since): return since + nanos(configuration.idleTimeout)
+        case .idle(let since): return slots.isEmpty ? since + nanos(configuration.idleTimeout) : nil
         case .head(let started): return started + nanos(configuration.headerTimeout)
         case .body(let last): return last + nanos(configuration.bodyTimeout)
         case .done: return nil
@@ -136,6 +219,7 @@ struct HTTPConnectionStateMachine {
         switch phase {
         case .idle:
             phase = .done
+            closed = true
             return [.closeAfterFlush]
         case .head:
             return fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s")
@@ -146,10 +230,13 @@ struct HTTPConnectionStateMachine {
         }
     }
 
-    /// The peer stopped sending. Whatever was answered is flushed; a half-sent request is dropped.
+    /// The peer stopped sending. Answers being prepared are still written; a half-sent request
+    /// is dropped.
     mutating func readEOF() -> [Action] {
-        guard !isDone else { return [] }
+        guard !closed else { return [] }
         phase = .done
+        guard slots.isEmpty else { return [] }
+        closed = true
         return [.closeAfterFlush]
     }
 
@@ -160,34 +247,54 @@ struct HTTPConnectionStateMachine {
         return finish(response, for: current, forceClose: true)
     }
 
+    /// Queues a ready response behind the ones still awaited and writes what can be written.
     private mutating func finish(_ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false) -> [Action] {
-        let keepAlive = !forceClose && !closeAfterCurrentRequest && (head?.keepAlive ?? false)
-        var actions = ResponseSerializer.serialize(
-            response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
-            keepAlive: keepAlive, date: dates.current, server: configuration.serverName)
-        if !keepAlive {
-            phase = .done
-            actions.append(.closeAfterFlush)
+        if forceClose { phase = .done }
+        slots.append(Slot(id: nextSlot, head: head, response: response, forceClose: forceClose))
+        nextSlot += 1
+        return drain()
+    }
+
+    /// Writes every response at the front of the queue that is ready, in order.
+    private mutating func drain() -> [Action] {
+        var actions: [Action] = []
+        while let first = slots.first, let response = first.response, !closed {
+            slots.removeFirst()
+            let isLast = slots.isEmpty
+            let head = first.head
+            let keepAlive = !first.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
+            actions += ResponseSerializer.serialize(
+                response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
+                keepAlive: keepAlive, date: dates.current, server: configuration.serverName)
+            if !keepAlive {
+                closed = true
+                phase = .done
+                slots.removeAll()
+                actions.append(.closeAfterFlush)
+            }
         }
         return actions
     }
 
+    /// The 101 and the hand-over, for a handshake `handshakeRefusal` accepted.
     private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute) -> [Action] {
-        switch WebSocketHandshake.evaluate(head) {
-        case .accept(let responseHeaders):
-            var headers = responseHeaders
-            headers.add(name: "Date", value: dates.current)
-            headers.add(name: "Server", value: configuration.serverName)
-            phase = .done
-            let leftover = input
-            input = ByteBuffer()
-            return [.write(HTTPResponseEncoder.encode(HTTPResponseHead(status: 101, headers: headers))),
-                    .upgrade(route, leftover: leftover)]
-        case .reject(let status, let headers, let code, let message):
-            var response = HTTPResponse.error(status: status, code: code, message: message)
-            for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
-            return finish(response, for: head)
-        }
+        guard case .accept(let responseHeaders) = WebSocketHandshake.evaluate(head) else { return [] }
+        var headers = responseHeaders
+        headers.add(name: "Date", value: dates.current)
+        headers.add(name: "Server", value: configuration.serverName)
+        closed = true
+        let leftover = input
+        input = ByteBuffer()
+        return [.write(HTTPResponseEncoder.encode(HTTPResponseHead(status: 101, headers: headers))),
+                .upgrade(route, head: head, leftover: leftover)]
+    }
+
+    /// The error response for a bad WebSocket handshake (400, or 426 with the version we speak).
+    private static func handshakeRefusal(_ head: HTTPRequestHead) -> HTTPResponse? {
+        guard case .reject(let status, let headers, let code, let message) = WebSocketHandshake.evaluate(head) else { return nil }
+        var response = HTTPResponse.error(status: status, code: code, message: message)
+        for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+        return response
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }

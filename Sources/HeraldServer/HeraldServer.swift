@@ -1,5 +1,8 @@
+import Dispatch
 import Glibc
 import HeraldLoop
+import HeraldStore
+import HeraldTasks
 import HeraldWire
 import Logging
 
@@ -35,6 +38,58 @@ public final class HeraldServer {
         let router = Router(configuration: configuration, staticFiles: staticFiles)
         context = ServerContext(configuration: configuration, router: router)
         router.openConnections = { [unowned context] in context.openConnectionCount }
+        let store: SQLiteTaskStore
+        do {
+            store = try SQLiteTaskStore(directory: configuration.dataDirectory)
+        } catch {
+            throw ServerStartupError(description: error.description)
+        }
+        hub = TaskHub(configuration: configuration.tasks, store: store)
+        let bridge = TaskBridge(hub: hub, loop: loop)
+        let services = TaskServices(
+            bridge: bridge, registry: TopicRegistry(maxQueuedBytes: configuration.maxSubscriberQueueBytes),
+            longPolls: LongPollRegistry(loop: loop))
+        router.tasks = services
+        router.loopFigures = { [unowned context] in
+            MetricsEndpoint.LoopFigures(
+                connections: context.openConnectionCount, webSockets: context.webSockets.count,
+                subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
+                framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
+                longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent)
+        }
+        self.services = services
+        let restored = Self.await { [hub] () async -> Result<RestoreReport, ServerStartupError> in
+            await hub.addSink(bridge)
+            do {
+                return .success(try await hub.restore())
+            } catch {
+                return .failure(ServerStartupError(description: "cannot load --data \(configuration.dataDirectory): \(error)"))
+            }
+        }
+        restoreReport = try restored.get()
+    }
+
+    private var restoreReport: RestoreReport?
+
+    private func logRestore() {
+        guard let report = restoreReport else { return }
+        logger.info("restored \(report.tasks) tasks at seq \(report.seq), epoch \(report.epoch) (\(report.epochContinued ? "continued" : "new"))\(report.skipped > 0 ? ", \(report.skipped) unreadable rows skipped" : "")")
+    }
+
+    private let hub: TaskHub
+    private let services: TaskServices
+
+    /// Runs async work to completion from synchronous start-up or shutdown code (the loop is
+    /// not running then, so nothing waits on this thread).
+    private static func await<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let box = AwaitBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            box.value = await work()
+            done.signal()
+        }
+        done.wait()
+        return box.value!
     }
 
     /// Binds, calls `onListening` with the URL once connections are accepted, and serves on the
@@ -54,11 +109,33 @@ public final class HeraldServer {
         } catch {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error.description.replacingBindPrefix())")
         }
+        scheduleLeaseChecks()
         onListening("http://\(displayHost):\(listener!.port)")
+        logRestore()
         do {
             try loop.run()
         } catch {
             throw ServerStartupError(description: "event loop failed: \(error)")
+        }
+        // Mark the clean stop, so the next start continues this epoch and history.
+        let stopped = Self.await { [hub] () async -> String? in
+            do {
+                try await hub.shutdown()
+                return nil
+            } catch {
+                return String(describing: error)
+            }
+        }
+        if let stopped { logger.error("could not record the clean shutdown: \(stopped)") }
+    }
+
+    /// Leases and retention are checked a few times a second: one hop to the actor per check.
+    private func scheduleLeaseChecks() {
+        loop.scheduleTimer(afterSeconds: configuration.leaseCheckInterval) { [weak self] in
+            guard let self, !self.shuttingDown else { return }
+            let hub = self.hub
+            Task { await hub.tick() }
+            self.scheduleLeaseChecks()
         }
     }
 
@@ -91,4 +168,9 @@ extension String {
     fileprivate func replacingBindPrefix() -> String {
         hasPrefix("bind: ") ? String(dropFirst(6)) : self
     }
+}
+
+/// Carries a result out of a `Task` to a thread blocked on a semaphore.
+private final class AwaitBox<T>: @unchecked Sendable {
+    var value: T?
 }

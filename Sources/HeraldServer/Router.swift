@@ -10,7 +10,8 @@ protocol WebSocketEndpoint: AnyObject {
 
 struct WebSocketRoute {
     let maxMessageSize: Int
-    let makeEndpoint: () -> WebSocketEndpoint
+    /// Builds the endpoint from the handshake request (its query names topics, for example).
+    let makeEndpoint: (HTTPRequestHead) -> WebSocketEndpoint
 }
 
 /// What the router decides once a request's head is known.
@@ -19,16 +20,42 @@ enum RouteDecision {
     case respond(HTTPResponse)
     /// Read the whole body (bounded by the parser's limit), then answer.
     case readBody((HTTPRequestHead, [UInt8]) -> HTTPResponse)
+    /// Read the whole body, then hand it to a handler that answers later through `respond`
+    /// (the task API: the answer comes back from the actor). Nothing else is parsed on the
+    /// connection meanwhile, so pipelined answers stay in order.
+    case readBodyAsync((HTTPRequestHead, [UInt8], _ respond: @escaping (HTTPResponse) -> Void) -> Void)
     /// A WebSocket endpoint: the connection evaluates the handshake and hands itself over.
     case upgrade(WebSocketRoute)
 }
 
-/// Maps requests to handlers: /healthz, /echo (with --echo), and static files for the rest.
+/// The task side of one loop: the bridge to the actor, its subscribers and long-polls.
+final class TaskServices {
+    let bridge: TaskBridge
+    let registry: TopicRegistry
+    let longPolls: LongPollRegistry
+    let api: TaskAPI
+
+    init(bridge: TaskBridge, registry: TopicRegistry, longPolls: LongPollRegistry) {
+        self.bridge = bridge
+        self.registry = registry
+        self.longPolls = longPolls
+        api = TaskAPI(bridge: bridge, longPolls: longPolls)
+        bridge.onEvent = { [registry, longPolls] event in
+            registry.deliver(event)
+            longPolls.taskChanged(event)
+        }
+    }
+}
+
+/// Maps requests to handlers: the task API, /ws, /healthz, /metrics, /echo (with --echo), and
+/// static files for the rest.
 final class Router {
     private let configuration: ServerConfiguration
     private let staticFiles: StaticFileServer
     private let startedAt = MonotonicSeconds.now()
     var openConnections: () -> Int = { 0 }
+    var loopFigures: () -> MetricsEndpoint.LoopFigures? = { nil }
+    var tasks: TaskServices?
 
     init(configuration: ServerConfiguration, staticFiles: StaticFileServer) {
         self.configuration = configuration
@@ -43,7 +70,7 @@ final class Router {
         case "/echo" where configuration.echo:
             switch head.method {
             case "GET":
-                return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxEchoMessageBytes) { EchoEndpoint() })
+                return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxEchoMessageBytes) { _ in EchoEndpoint() })
             case "POST":
                 return .readBody { head, body in
                     var headers = HTTPHeaders()
@@ -53,9 +80,30 @@ final class Router {
             default:
                 return .respond(.methodNotAllowed(allow: "GET, POST"))
             }
+        case "/ws" where tasks != nil:
+            guard head.method == "GET" else { return .respond(.methodNotAllowed(allow: "GET")) }
+            let tasks = self.tasks!
+            return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxMessageBytes) { head in
+                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head)
+            })
+        case "/metrics" where tasks != nil:
+            guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
+            let bridge = tasks!.bridge
+            return .readBodyAsync { [weak self] _, _, respond in
+                bridge.request(.stats) { reply in
+                    guard case .stats(let stats) = reply, let figures = self?.loopFigures() else {
+                        respond(.error(status: 503, code: "unavailable", message: "metrics are not available"))
+                        return
+                    }
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+                    headers.add(name: "Cache-Control", value: "no-store")
+                    respond(HTTPResponse(status: 200, headers: headers, body: .bytes(MetricsEndpoint.render(stats, figures))))
+                }
+            }
         default:
-            if head.path.hasPrefix("/api/") || head.path == "/api" || head.path == "/ws" {
-                // The task API and /ws topics come with the task engine; never fall through to files.
+            if head.path.hasPrefix("/api/") || head.path == "/api" {
+                if let tasks { return tasks.api.route(head) }
                 return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
             }
             return .respond(staticFiles.respond(to: head))

@@ -1,3 +1,4 @@
+import HeraldTasks
 import HeraldWire
 
 /// Everything `herald serve` can be told. Defaults are the documented ones (docs/protocol.md).
@@ -29,6 +30,13 @@ public struct ServerConfiguration: Sendable {
     /// Output queued on one HTTP connection past which we stop reading its pipelined requests.
     public var maxPipelinedOutputBytes = 1 << 20
     public var serverName = "herald/\(HeraldVersion.string)"
+    /// History, retention, task cap and snapshot size of the task actor.
+    public var tasks = TaskHubConfiguration()
+    /// A subscriber whose unsent output passes this (after conflating progress) is closed with
+    /// 1008: 4 MiB is thousands of lifecycle events, far more than a live client ever lags.
+    public var maxSubscriberQueueBytes = 4 << 20
+    /// How often leases and retention are checked.
+    public var leaseCheckInterval = 0.1
 
     public init() {}
 

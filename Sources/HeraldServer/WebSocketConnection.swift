@@ -22,10 +22,10 @@ final class WebSocketConnection: ConnectionDelegate {
 
     private var canSend: Bool { !closeFrameWritten && connection.isOpen }
 
-    init(connection: Connection, context: ServerContext, route: WebSocketRoute) {
+    init(connection: Connection, context: ServerContext, route: WebSocketRoute, head: HTTPRequestHead) {
         self.connection = connection
         self.context = context
-        endpoint = route.makeEndpoint()
+        endpoint = route.makeEndpoint(head)
         session = WebSocketSession(maxMessageSize: route.maxMessageSize)
         lastHeard = connection.loop.now
         timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
@@ -49,10 +49,29 @@ final class WebSocketConnection: ConnectionDelegate {
         connection.write(WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload))
     }
 
-    /// A frame encoded once and shared by every subscriber (fan-out).
-    func send(encodedFrame: SharedBytes) {
+    /// A frame encoded once and shared by every subscriber (fan-out); with a conflation key, it
+    /// replaces a still-unsent frame queued under the same key.
+    func send(encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
         guard canSend else { return }
-        connection.write(encodedFrame)
+        if let conflationKey {
+            connection.write(encodedFrame, conflationKey: conflationKey)
+        } else {
+            connection.write(encodedFrame)
+        }
+    }
+
+    func send(text: [UInt8]) {
+        send(.text, text)
+    }
+
+    /// Closes at once with a close frame placed ahead of nothing: the queued output is dropped
+    /// (the peer is not reading it anyway), then the close frame is sent and the TCP closed.
+    func abort(code: UInt16, reason: String) {
+        guard connection.isOpen else { return }
+        connection.discardPendingOutput()
+        closeFrameWritten = true
+        connection.write(WebSocketFrameEncoder.closeFrame(code: code, reason: reason))
+        connection.closeAfterFlush()
     }
 
     /// Starts the close handshake; the connection closes when the peer answers or after the timeout.

@@ -52,7 +52,23 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
     var maxMessage = 1 << 20
 
+    @Option(help: ArgumentHelp("Events kept for resume with since=.", valueName: "events"))
+    var history = 10_000
+
+    @Option(help: ArgumentHelp("Seconds a finished task is kept before it is removed (default 7 days).", valueName: "seconds"))
+    var retention = 604_800.0
+
+    @Option(help: ArgumentHelp("Most tasks held; the oldest finished ones are removed first.", valueName: "n"))
+    var maxTasks = 100_000
+
+    @Option(help: ArgumentHelp("Finished tasks in a snapshot (every unfinished task is always in).", valueName: "n"))
+    var snapshotTerminal = 200
+
     func validate() throws {
+        guard history > 0, maxTasks > 0, snapshotTerminal >= 0 else {
+            throw ValidationError("--history and --max-tasks must be positive, --snapshot-terminal not negative")
+        }
+        guard retention > 0 && retention.isFinite else { throw ValidationError("--retention must be a positive number of seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
                               ("--ping-interval", pingInterval), ("--pong-timeout", pongTimeout)] where !(value > 0 && value.isFinite) {
@@ -81,6 +97,10 @@ struct Serve: ParsableCommand {
         config.pongTimeout = pongTimeout
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
+        config.tasks.historySize = history
+        config.tasks.retentionSeconds = retention
+        config.tasks.maxTasks = maxTasks
+        config.tasks.snapshotTerminal = snapshotTerminal
         do {
             let server = try HeraldServer(configuration: config, logger: Logger(label: "herald"))
             try server.run { url in

@@ -213,3 +213,70 @@ final class EchoDelegate: ConnectionDelegate {
         #expect(stamp.seen >= sentAt)
     }
 }
+
+@Suite struct OutputQueueConflationTests {
+    static func bytes(_ s: String) -> SharedBytes { SharedBytes(Array(s.utf8)) }
+
+    /// Drains a queue into a pipe and returns what was written.
+    static func drain(_ queue: inout OutputQueue) -> String {
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
+        _ = try? queue.flush(fd: fds[1])
+        _ = Glibc.close(fds[1])
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        _ = Glibc.close(fds[0])
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func aNewerChunkWithTheSameKeyReplacesTheQueuedOneAtTheTail() {
+        var queue = OutputQueue()
+        queue.append(Self.bytes("p1|"), conflationKey: 7)
+        queue.append(Self.bytes("L|"))
+        queue.append(Self.bytes("q1|"), conflationKey: 9)
+        queue.append(Self.bytes("p2|"), conflationKey: 7)
+        #expect(queue.pendingBytes == 8)  // "L|" + "q1|" + "p2|": p1 is gone
+        #expect(queue.conflatedChunks == 1)
+        #expect(Self.drain(&queue) == "L|q1|p2|")
+        #expect(queue.isEmpty)
+    }
+
+    @Test func chunksWithoutAKeyAreNeverDropped() {
+        var queue = OutputQueue()
+        for i in 0..<100 { queue.append(Self.bytes("\(i),")) }
+        #expect(Self.drain(&queue) == (0..<100).map { "\($0)," }.joined())
+    }
+
+    @Test func manyReplacementsKeepOnlyTheNewestAndTheQueueDrains() {
+        var queue = OutputQueue()
+        for i in 0..<10_000 { queue.append(Self.bytes("v\(i);"), conflationKey: UInt64(i % 3)) }
+        #expect(queue.pendingBytes == "v9997;v9998;v9999;".utf8.count)
+        #expect(queue.chunkCount < 2100)  // dropped slots are compacted away, not kept per event
+        #expect(Self.drain(&queue) == "v9997;v9998;v9999;")
+    }
+}
+
+@Suite struct OutputQueueDiscardTests {
+    @Test func discardKeepsTheRestOfAPartlyWrittenChunkOnly() throws {
+        var queue = OutputQueue()
+        queue.append(SharedBytes(Array(repeating: UInt8(ascii: "a"), count: 200_000)))
+        queue.append(SharedBytes(Array("tail".utf8)))
+        // A pipe holds 64 KiB: the first chunk is written only in part.
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
+        _ = try queue.flush(fd: fds[1])
+        let left = queue.pendingBytes
+        #expect(left > 4 && left < 200_004)
+        queue.removeUnstarted()
+        #expect(queue.pendingBytes == left - 4)  // "tail" dropped, the rest of the first chunk kept
+        _ = Glibc.close(fds[0])
+        _ = Glibc.close(fds[1])
+    }
+}

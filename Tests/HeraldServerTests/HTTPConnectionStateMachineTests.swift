@@ -61,7 +61,7 @@ import Testing
             case .write(let b): bytes += b
             case .writeFile: bytes += Array("<file>".utf8)
             case .closeAfterFlush: closes = true
-            case .upgrade: break
+            case .upgrade, .dispatch: break
             }
         }
         return (String(decoding: bytes, as: UTF8.self), closes)
@@ -200,7 +200,7 @@ import Testing
         let text = Self.written(actions).text
         #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
         #expect(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"))
-        guard case .upgrade(let route, let leftover)? = actions.last else {
+        guard case .upgrade(let route, _, let leftover)? = actions.last else {
             Issue.record("no upgrade action")
             return
         }

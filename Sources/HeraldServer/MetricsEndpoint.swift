@@ -1,0 +1,38 @@
+import HeraldTasks
+
+/// `/metrics` in the Prometheus text format (version 0.0.4).
+enum MetricsEndpoint {
+    struct LoopFigures {
+        var connections: Int
+        var webSockets: Int
+        var subscribers: Int
+        var subscriptions: Int
+        var framesDelivered: UInt64
+        var slowSubscribersClosed: UInt64
+        var longPolls: Int
+        var actorBatches: UInt64
+        var actorRequests: UInt64
+    }
+
+    static func render(_ stats: TaskHubStats, _ loop: LoopFigures) -> [UInt8] {
+        var text = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { text += "\(name)\(labels) \(value)\n" }
+        }
+        metric("herald_connections", "gauge", "Open client connections (HTTP and WebSocket).", [("", "\(loop.connections)")])
+        metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
+        metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
+        metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])
+        metric("herald_events_published_total", "counter", "Task events published by the task actor.", [("", "\(stats.eventsPublished)")])
+        metric("herald_events_delivered_total", "counter", "Event frames queued to subscribers.", [("", "\(loop.framesDelivered)")])
+        metric("herald_slow_subscribers_closed_total", "counter", "Subscribers closed with 1008 for not reading.", [("", "\(loop.slowSubscribersClosed)")])
+        metric("herald_long_polls", "gauge", "Long-poll requests waiting for a change.", [("", "\(loop.longPolls)")])
+        metric("herald_actor_batches_total", "counter", "Batches of requests sent from the loop to the task actor.", [("", "\(loop.actorBatches)")])
+        metric("herald_actor_requests_total", "counter", "Requests sent to the task actor.", [("", "\(loop.actorRequests)")])
+        metric("herald_seq", "gauge", "The latest event sequence number.", [("", "\(stats.seq)")])
+        metric("herald_tasks", "gauge", "Tasks held, by status.",
+               TaskStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", "\(max(0, stats.countsByStatus[$0] ?? 0))") })
+        return Array(text.utf8)
+    }
+}

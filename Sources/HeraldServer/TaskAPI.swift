@@ -1,0 +1,182 @@
+import HeraldLoop
+import HeraldTasks
+import HeraldWire
+
+/// `/api/tasks…`: validates each request on the loop (bad input never reaches the actor),
+/// forwards it through the bridge, and turns the actor's reply into the contract's JSON.
+final class TaskAPI {
+    private let bridge: TaskBridge
+    private let longPolls: LongPollRegistry
+    /// The contract caps a long-poll at 60 s.
+    static let maxWaitSeconds = 60.0
+    static let actions: [String: @Sendable (String, [UInt8]) throws(TaskError) -> TaskOperation] = [
+        "start": { id, _ in .start(id: id) },
+        "progress": { id, body throws(TaskError) in .progress(id: id, try TaskValidation.progress(body)) },
+        "heartbeat": { id, _ in .heartbeat(id: id) },
+        "complete": { id, body throws(TaskError) in
+            let (message, result) = try TaskValidation.complete(body)
+            return .complete(id: id, message: message, result: result)
+        },
+        "fail": { id, body throws(TaskError) in .fail(id: id, try TaskValidation.fail(body)) },
+        "cancel": { id, _ in .cancel(id: id) },
+        "cancelled": { id, _ in .confirmCancelled(id: id) },
+        "retry": { id, _ in .retry(id: id) },
+    ]
+
+    init(bridge: TaskBridge, longPolls: LongPollRegistry) {
+        self.bridge = bridge
+        self.longPolls = longPolls
+    }
+
+    func route(_ head: HTTPRequestHead) -> RouteDecision {
+        let parts = head.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // "", "api", "tasks", …
+        guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else {
+            return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
+        }
+        let rest = Array(parts.dropFirst(2))
+        switch rest.count {
+        case 0, 1 where rest.first == "":
+            switch head.method {
+            case "POST": return async(status: 201) { body throws(TaskError) in .operation(.create(try TaskValidation.create(body))) }
+            case "GET", "HEAD": return listRoute(head)
+            default: return .respond(.methodNotAllowed(allow: "GET, HEAD, POST"))
+            }
+        case 1:
+            guard let id = Self.decodeID(rest[0]) else { return .respond(Self.badID) }
+            switch head.method {
+            case "GET", "HEAD": return getRoute(head, id: id)
+            case "DELETE": return async { _ in .operation(.delete(id: id)) }
+            default: return .respond(.methodNotAllowed(allow: "GET, HEAD, DELETE"))
+            }
+        case 2:
+            guard let id = Self.decodeID(rest[0]) else { return .respond(Self.badID) }
+            guard let makeOperation = Self.actions[String(rest[1])] else {
+                return .respond(.error(status: 404, code: "not_found", message: "no such action: \(rest[1])"))
+            }
+            guard head.method == "POST" else { return .respond(.methodNotAllowed(allow: "POST")) }
+            // Workers learn that someone asked to cancel from their progress and heartbeat answers.
+            let tellsWorker = rest[1] == "progress" || rest[1] == "heartbeat"
+            return async(flagCancelRequest: tellsWorker) { body throws(TaskError) in .operation(try makeOperation(id, body)) }
+        default:
+            return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
+        }
+    }
+
+    // MARK: Routes
+
+    /// Reads the body, validates it into a request here on the loop, and answers with the
+    /// actor's reply.
+    private func async(status: Int = 200, flagCancelRequest: Bool = false, _ makeRequest: @escaping ([UInt8]) throws(TaskError) -> TaskRequest) -> RouteDecision {
+        .readBodyAsync { [bridge] head, body, respond in
+            if let refusal = Self.checkContentType(head, body: body) {
+                respond(refusal)
+                return
+            }
+            let request: TaskRequest
+            do throws(TaskError) {
+                request = try makeRequest(body)
+            } catch {
+                respond(Self.response(for: error))
+                return
+            }
+            bridge.request(request) { reply in
+                respond(Self.response(for: reply, status: status, flagCancelRequest: flagCancelRequest))
+            }
+        }
+    }
+
+    private func listRoute(_ head: HTTPRequestHead) -> RouteDecision {
+        var statuses = Set<TaskStatus>()
+        for value in head.queryValues("status") {
+            for part in value.split(separator: ",") {
+                guard let status = TaskStatus(rawValue: String(part)) else {
+                    return .respond(Self.response(for: .invalidField("status", "unknown status \(part)")))
+                }
+                statuses.insert(status)
+            }
+        }
+        var limit: Int?
+        if let text = head.queryValue("limit") {
+            guard let value = Int(text), value >= 0 else {
+                return .respond(Self.response(for: .invalidField("limit", "must be a non-negative integer")))
+            }
+            limit = value
+        }
+        let owner = head.queryValue("owner").flatMap { $0.isEmpty ? nil : $0 }
+        return async { _ in .list(owner: owner, statuses: statuses, limit: limit) }
+    }
+
+    private func getRoute(_ head: HTTPRequestHead, id: String) -> RouteDecision {
+        var wait: Double?
+        var after: UInt64?
+        if let text = head.queryValue("wait") {
+            guard let value = Double(text), value.isFinite, value >= 0 else {
+                return .respond(Self.response(for: .invalidField("wait", "must be a number of seconds")))
+            }
+            wait = min(value, Self.maxWaitSeconds)
+        }
+        if let text = head.queryValue("after") {
+            guard let value = UInt64(text) else {
+                return .respond(Self.response(for: .invalidField("after", "must be a non-negative integer (a seq)")))
+            }
+            after = value
+        }
+        return .readBodyAsync { [bridge, longPolls] _, _, respond in
+            bridge.request(.get(id: id)) { reply in
+                // Wait only when asked to and the task has not changed since `after`.
+                guard let wait, wait > 0, case .task(let json, let seq, _) = reply, seq <= (after ?? seq) else {
+                    respond(Self.response(for: reply, status: 200))
+                    return
+                }
+                longPolls.wait(for: id, after: after ?? seq, seconds: wait, current: json, respond: respond)
+            }
+        }
+    }
+
+    // MARK: Replies
+
+    static func response(for reply: TaskReply, status: Int, flagCancelRequest: Bool = false) -> HTTPResponse {
+        switch reply {
+        case .task(let json, _, let taskStatus):
+            guard taskStatus == .cancelling, flagCancelRequest else { return .json(status: status, json) }
+            var body = json
+            body.removeLast()
+            body.append(contentsOf: #","cancel_requested":true}"#.utf8)
+            return .json(status: status, body)
+        case .deleted(let id, let seq):
+            var body = Array(#"{"deleted":"#.utf8)
+            JSONWriter.writeString(id, into: &body)
+            body.append(contentsOf: ",\"seq\":\(seq)}".utf8)
+            return .json(status: 200, body)
+        case .list(let json):
+            return .json(status: 200, json)
+        case .subscription, .stats:
+            return .error(status: 500, code: "internal_error", message: "unexpected reply")
+        case .failure(let error):
+            return response(for: error)
+        }
+    }
+
+    static func response(for error: TaskError) -> HTTPResponse {
+        .error(status: error.status, code: error.code, message: error.message)
+    }
+
+    /// Bodies must be JSON. Accepted: application/json, any `+json` type, no Content-Type at
+    /// all, and text/plain (what simple clients and load generators such as wsbench send; the
+    /// body must still parse as JSON). Forms, multipart and other types are refused with 415.
+    static func checkContentType(_ head: HTTPRequestHead, body: [UInt8]) -> HTTPResponse? {
+        guard !body.isEmpty, let type = head.headers["content-type"] else { return nil }
+        let mediaType = type.split(separator: ";").first.map { $0.trimmingHTTPWhitespace().lowercased() } ?? ""
+        if mediaType == "application/json" || mediaType.hasSuffix("+json") || mediaType == "text/plain" { return nil }
+        return .error(status: 415, code: "unsupported_media_type", message: "send the body as Content-Type: application/json (got \(type))")
+    }
+
+    private static func decodeID(_ segment: Substring) -> String? {
+        guard let bytes = PercentDecoding.decode(segment), let id = String(validating: bytes, as: UTF8.self),
+              TaskValidation.isValidID(id) else { return nil }
+        return id
+    }
+
+    private static let badID = HTTPResponse.error(
+        status: 400, code: "invalid_field", message: "id: must be 1–128 characters of A–Z a–z 0–9 . _ : - and not \".\" or \"..\"")
+}

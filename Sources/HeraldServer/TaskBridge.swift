@@ -1,0 +1,82 @@
+import HeraldLoop
+import HeraldTasks
+
+/// The loop's side of the task actor. Requests made during a loop turn are sent to the actor
+/// together at the end of the turn (one hop), and the answers come back in one
+/// `loop.execute` — in order with the events of that batch, so a subscriber is registered
+/// exactly where its snapshot ends. Events caused by other loops or by lease timers arrive
+/// through `publish`, also one `loop.execute` per batch.
+final class TaskBridge: TaskEventSink, @unchecked Sendable {
+    // @unchecked: everything but `publish` and `hub` runs on `loop`'s thread only.
+    let hub: TaskHub
+    private let loop: EventLoop
+    private var pendingRequests: [TaskRequest] = []
+    private var pendingCompletions: [(TaskReply) -> Void] = []
+    private var inFlight: [UInt64: [(TaskReply) -> Void]] = [:]
+    private var nextBatch: UInt64 = 0
+    /// Called on the loop for every event, in order (the topic registry, long-polls).
+    var onEvent: (PublishedEvent) -> Void = { _ in }
+    /// Measured hop cost (see docs/architecture.md): batches and their round trips.
+    private(set) var batchesSent: UInt64 = 0
+    private(set) var requestsSent: UInt64 = 0
+
+    /// Batches go to the actor through one ordered stream and one consuming task, so they are
+    /// handled in the order they were sent (separate `Task`s could overtake each other).
+    private let batches: AsyncStream<(UInt64, [TaskRequest])>.Continuation
+
+    init(hub: TaskHub, loop: EventLoop) {
+        self.hub = hub
+        self.loop = loop
+        let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, [TaskRequest]).self)
+        batches = continuation
+        loop.addEndOfTurnHook { [unowned self] in self.sendBatch() }
+        Task { [self] in
+            for await (id, requests) in stream {
+                let outputs = await hub.handle(requests, from: self)
+                loop.execute { [self] in self.deliver(batch: id, outputs) }
+            }
+        }
+    }
+
+    func finish() {
+        batches.finish()
+    }
+
+    /// Queues a request; `completion` runs on the loop with the answer, after every event that
+    /// happened before it.
+    func request(_ request: TaskRequest, completion: @escaping (TaskReply) -> Void) {
+        pendingRequests.append(request)
+        pendingCompletions.append(completion)
+    }
+
+    private func sendBatch() {
+        guard !pendingRequests.isEmpty else { return }
+        let requests = pendingRequests
+        let id = nextBatch
+        nextBatch += 1
+        inFlight[id] = pendingCompletions
+        pendingRequests.removeAll(keepingCapacity: true)
+        pendingCompletions.removeAll(keepingCapacity: true)
+        batchesSent += 1
+        requestsSent += UInt64(requests.count)
+        batches.yield((id, requests))
+    }
+
+    private func deliver(batch id: UInt64, _ outputs: [HubOutput]) {
+        guard let completions = inFlight.removeValue(forKey: id) else { return }
+        for output in outputs {
+            switch output {
+            case .event(let event): onEvent(event)
+            case .reply(let index, let reply): completions[index](reply)
+            }
+        }
+    }
+
+    // MARK: TaskEventSink (called on the actor)
+
+    func publish(_ events: [PublishedEvent]) {
+        loop.execute { [self] in
+            for event in events { onEvent(event) }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import HeraldLoop
+import HeraldTasks
+import HeraldWire
+
+/// Who is subscribed to what, on one loop. Each event arrives once per topic as JSON; it is
+/// framed once into `SharedBytes` and queued on every subscriber of that topic. A slow
+/// subscriber's queued progress events are conflated per task; past the hard cap it is closed
+/// with 1008 and can resume with `since=`.
+final class TopicRegistry {
+    private var subscribers: [String: [ObjectIdentifier: WebSocketConnection]] = [:]
+    private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
+    private let maxQueuedBytes: Int
+    private(set) var framesDelivered: UInt64 = 0
+    private(set) var slowSubscribersClosed: UInt64 = 0
+
+    init(maxQueuedBytes: Int) {
+        self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    var subscriptionCount: Int { topicsOf.values.reduce(0) { $0 + $1.count } }
+    var subscriberCount: Int { topicsOf.count }
+
+    func add(_ socket: WebSocketConnection, topic: String) {
+        let id = ObjectIdentifier(socket)
+        subscribers[topic, default: [:]][id] = socket
+        topicsOf[id, default: []].insert(topic)
+    }
+
+    func remove(_ socket: WebSocketConnection, topic: String) {
+        let id = ObjectIdentifier(socket)
+        subscribers[topic]?.removeValue(forKey: id)
+        if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
+        topicsOf[id]?.remove(topic)
+        if topicsOf[id]?.isEmpty == true { topicsOf.removeValue(forKey: id) }
+    }
+
+    func removeAll(_ socket: WebSocketConnection) {
+        let id = ObjectIdentifier(socket)
+        for topic in topicsOf.removeValue(forKey: id) ?? [] {
+            subscribers[topic]?.removeValue(forKey: id)
+            if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
+        }
+    }
+
+    func isSubscribed(_ socket: WebSocketConnection, topic: String) -> Bool {
+        topicsOf[ObjectIdentifier(socket)]?.contains(topic) ?? false
+    }
+
+    func deliver(_ event: PublishedEvent) {
+        for message in event.messages {
+            guard let sockets = subscribers[message.topic], !sockets.isEmpty else { continue }
+            let frame = Self.textFrame(message.json)
+            let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
+            for socket in sockets.values {
+                socket.send(encodedFrame: frame, conflationKey: key)
+                framesDelivered += 1
+                if socket.connection.pendingOutputBytes > maxQueuedBytes {
+                    slowSubscribersClosed += 1
+                    socket.abort(code: 1008, reason: "subscriber too slow: resume with since=\(event.seq)")
+                }
+            }
+        }
+    }
+
+    /// One unmasked text frame (RFC 6455 §5.2), built in place.
+    static func textFrame(_ json: [UInt8]) -> SharedBytes {
+        let header = WebSocketFrameEncoder.header(opcode: .text, payloadLength: json.count)
+        return SharedBytes(count: header.count + json.count) { buffer in
+            header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
+            json.withUnsafeBytes { (buffer.baseAddress! + header.count).copyMemory(from: $0.baseAddress!, byteCount: json.count) }
+        }
+    }
+
+    /// FNV-1a over topic and task id: one slot per (topic, task) in a subscriber's queue.
+    static func conflationKey(topic: String, taskID: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in topic.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash = (hash ^ 0xFF) &* 0x100_0000_01b3
+        for byte in taskID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+}

@@ -1,0 +1,112 @@
+import HeraldStore
+import HeraldWire
+
+extension TaskHub {
+    /// Loads tasks, seq and epoch from the store. After a clean stop the epoch and the history
+    /// continue; after a crash (or for a new database) a new epoch starts, because progress
+    /// events published just before the crash may not have reached the disk: a client resuming
+    /// from one of them must get a `recovered: false` snapshot, never a wrong state.
+    public func restore() throws -> RestoreReport {
+        let state = try store.load()
+        var skipped = 0
+        for stored in state.tasks {
+            guard let value = try? JSONParser.parse(stored.json), let task = TaskRecord.decode(value) else {
+                skipped += 1
+                continue
+            }
+            tasks[task.id] = task
+            encoded[task.id] = stored.json
+            statusCounts[task.status, default: 0] += 1
+            if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+        }
+        terminalOrder = tasks.values.filter { $0.status.isTerminal }
+            .sorted { ($0.finishedAt ?? $0.updatedAt, $0.seq) < ($1.finishedAt ?? $1.updatedAt, $1.seq) }
+            .map { (id: $0.id, seq: $0.seq) }
+        terminalOrderStart = 0
+        seq = max(state.seq, tasks.values.map(\.seq).max() ?? 0)
+        let continued = state.cleanShutdown && state.epoch != nil
+        epoch = continued ? state.epoch! : Self.newEpoch()
+        var restoredEvents = 0
+        if continued, state.events.last?.seq == seq {
+            for event in state.events {
+                guard let entry = HistoryEntry(stored: event), history.newestSeq.map({ entry.seq == $0 + 1 }) ?? true else {
+                    history = HistoryRing(capacity: configuration.historySize)  // a gap: keep nothing
+                    restoredEvents = 0
+                    break
+                }
+                history.append(entry)
+                restoredEvents += 1
+            }
+        }
+        scheduleLeases()
+        // Record the (possibly new) epoch at once, so a crash before the first change keeps it.
+        try store.commit([], seq: seq, epoch: epoch, durable: true)
+        return RestoreReport(tasks: tasks.count, skipped: skipped, seq: seq, epoch: epoch, epochContinued: continued,
+                             historyEvents: restoredEvents)
+    }
+
+    /// The last call before exit: the next start continues this epoch.
+    public func shutdown() throws {
+        try persist()
+        try store.markCleanShutdown()
+    }
+
+    /// Writes the changes of the batch in one transaction, fsync'd when it holds a lifecycle
+    /// change (those are durable before their 2xx); a batch of progress only is not synced.
+    func persist() throws {
+        guard !pendingChanges.isEmpty else { return }
+        let changes = pendingChanges
+        let durable = pendingDurable
+        pendingChanges.removeAll(keepingCapacity: true)
+        pendingDurable = false
+        try store.commit(changes, seq: seq, epoch: epoch, durable: durable)
+        commitsSinceTrim += 1
+        if commitsSinceTrim >= 1_000 {
+            commitsSinceTrim = 0
+            try store.trimEvents(keep: configuration.historySize)
+        }
+    }
+
+    func storeChange(for task: TaskRecord, json: [UInt8], entry: HistoryEntry) {
+        pendingChanges.append(.upsertTask(StoredTask(id: task.id, json: json, status: task.status.rawValue, seq: task.seq,
+                                                     updatedAtMs: task.updatedAt)))
+        pendingChanges.append(.appendEvent(entry.stored))
+        if !entry.isProgress { pendingDurable = true }
+    }
+
+    func storeRemoval(of id: String, entry: HistoryEntry) {
+        pendingChanges.append(.deleteTask(id: id))
+        pendingChanges.append(.appendEvent(entry.stored))
+        pendingDurable = true
+    }
+}
+
+public struct RestoreReport: Sendable {
+    public let tasks: Int
+    public let skipped: Int
+    public let seq: UInt64
+    public let epoch: String
+    public let epochContinued: Bool
+    public let historyEvents: Int
+}
+
+extension HistoryEntry {
+    /// Stored as one kind byte ("t" task, "r" removed), one progress byte (0/1), then the body.
+    var stored: StoredEvent {
+        var payload: [UInt8] = [kind == .removed ? UInt8(ascii: "r") : UInt8(ascii: "t"), isProgress ? 1 : 0]
+        payload.append(contentsOf: body)
+        return StoredEvent(seq: seq, taskID: taskID, owner: owner, payload: payload)
+    }
+
+    init?(stored: StoredEvent) {
+        guard stored.payload.count > 2 else { return nil }
+        let kind: Kind
+        switch stored.payload[0] {
+        case UInt8(ascii: "t"): kind = .task
+        case UInt8(ascii: "r"): kind = .removed
+        default: return nil
+        }
+        self.init(seq: stored.seq, kind: kind, taskID: stored.taskID, owner: stored.owner, isProgress: stored.payload[1] == 1,
+                  body: Array(stored.payload[2...]))
+    }
+}

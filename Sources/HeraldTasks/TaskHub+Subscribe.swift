@@ -1,0 +1,100 @@
+import HeraldWire
+
+extension TaskHub {
+    /// What a new subscriber of `topic` receives before live events: `resumed` plus the missed
+    /// events when `since` (in `epoch`) is still within the history, else a snapshot
+    /// (`recovered: false` when a resume was asked for and could not be honoured).
+    func subscribe(topic: TaskTopic, since: UInt64?, epoch clientEpoch: String?) -> [[UInt8]] {
+        if let since {
+            if clientEpoch == nil || clientEpoch == epoch, let missed = history.entries(after: since, current: seq) {
+                var messages = [TaskEventEncoder.resumed(topic: topic, epoch: epoch, since: since)]
+                for entry in missed where entry.belongs(to: topic) {
+                    messages.append(TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
+                }
+                return messages
+            }
+            return [snapshot(topic, recovered: false)]
+        }
+        return [snapshot(topic, recovered: true)]
+    }
+
+    /// Every non-terminal task of the topic, the newest `snapshotTerminal` terminal ones, and
+    /// counts of all the topic's tasks by status.
+    func snapshot(_ topic: TaskTopic, recovered: Bool) -> [UInt8] {
+        var chosen: [TaskRecord] = []
+        var counts: [TaskStatus: Int] = [:]
+        switch topic {
+        case .all:
+            counts = statusCounts
+            var terminal: [TaskRecord] = []
+            for task in tasks.values {
+                if task.status.isTerminal { terminal.append(task) } else { chosen.append(task) }
+            }
+            chosen += newestTerminal(terminal)
+        case .task(let id):
+            if let task = tasks[id] {
+                chosen = [task]
+                counts[task.status] = 1
+            }
+        case .owner(let name):
+            var terminal: [TaskRecord] = []
+            for id in ownerIndex[name] ?? [] {
+                guard let task = tasks[id] else { continue }
+                counts[task.status, default: 0] += 1
+                if task.status.isTerminal { terminal.append(task) } else { chosen.append(task) }
+            }
+            chosen += newestTerminal(terminal)
+        }
+        chosen.sort { $0.seq < $1.seq }
+
+        var out = Array(#"{"type":"snapshot","topic":"#.utf8)
+        JSONWriter.writeString(topic.description, into: &out)
+        out.append(contentsOf: #","epoch":"#.utf8)
+        JSONWriter.writeString(epoch, into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: recovered ? #","recovered":true,"counts":{"#.utf8 : #","recovered":false,"counts":{"#.utf8)
+        var first = true
+        for status in TaskStatus.allCases {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: status.rawValue.utf8)
+            out.append(contentsOf: "\":\(max(0, counts[status] ?? 0))".utf8)
+        }
+        out.append(contentsOf: #"},"tasks":["#.utf8)
+        appendTasks(chosen, into: &out)
+        out.append(contentsOf: "]}".utf8)
+        return out
+    }
+
+    private func newestTerminal(_ terminal: [TaskRecord]) -> [TaskRecord] {
+        let k = configuration.snapshotTerminal
+        guard terminal.count > k else { return terminal }
+        return Array(terminal.sorted { $0.seq > $1.seq }.prefix(k))
+    }
+
+    func appendTasks(_ list: [TaskRecord], into out: inout [UInt8]) {
+        for (i, task) in list.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: encoded[task.id] ?? task.json)
+        }
+    }
+
+    /// `{"tasks":[…],"seq":N}`, most recently changed first.
+    func list(owner: String?, statuses: Set<TaskStatus>, limit: Int?) -> [UInt8] {
+        let limit = min(max(limit ?? configuration.defaultListLimit, 0), configuration.maxListLimit)
+        var matching: [TaskRecord] = []
+        let candidates: [TaskRecord] = owner.map { (ownerIndex[$0] ?? []).compactMap { tasks[$0] } } ?? Array(tasks.values)
+        for task in candidates where statuses.isEmpty || statuses.contains(task.status) {
+            matching.append(task)
+        }
+        matching.sort { $0.seq > $1.seq }
+        var out = Array(#"{"tasks":["#.utf8)
+        appendTasks(Array(matching.prefix(limit)), into: &out)
+        out.append(contentsOf: #"],"seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}

@@ -1,0 +1,246 @@
+import Glibc
+import HeraldStore
+import HeraldWire
+
+/// The single owner of every task: applies each change, assigns its `seq`, keeps the history
+/// for resume, encodes each event once per topic, and hands each batch of events to the loops
+/// in one call. Requests arrive in batches too (one hop per loop turn).
+public actor TaskHub {
+    let configuration: TaskHubConfiguration
+    var tasks: [String: TaskRecord] = [:]
+    /// Each task's JSON as of its last change, so snapshots and reads concatenate bytes.
+    var encoded: [String: [UInt8]] = [:]
+    var ownerIndex: [String: Set<String>] = [:]
+    var statusCounts: [TaskStatus: Int] = [:]
+    /// Ids in the order they became terminal (stale entries are skipped lazily).
+    var terminalOrder: [(id: String, seq: UInt64)] = []
+    var terminalOrderStart = 0
+    var history: HistoryRing
+    public internal(set) var seq: UInt64 = 0
+    public internal(set) var epoch: String
+    var eventsPublished: UInt64 = 0
+    var leaseHeap = LeaseHeap()
+    var sinks: [TaskEventSink] = []
+    /// Events (and, for the requesting loop, replies in between) of the batch being processed.
+    var pendingOutputs: [HubOutput] = []
+    let clock: @Sendable () -> Int64
+    let store: TaskStore
+    /// Changes of the batch being processed, written in one transaction at its end.
+    var pendingChanges: [StoreChange] = []
+    var pendingDurable = false
+    var commitsSinceTrim = 0
+    /// Set when the last write failed: the change is in memory but not on disk.
+    public private(set) var lastStoreError: String?
+
+    public init(configuration: TaskHubConfiguration = TaskHubConfiguration(), store: TaskStore = MemoryTaskStore(),
+                clock: @escaping @Sendable () -> Int64 = TaskHub.wallClockMilliseconds) {
+        self.configuration = configuration
+        self.store = store
+        self.clock = clock
+        history = HistoryRing(capacity: configuration.historySize)
+        epoch = Self.newEpoch()
+    }
+
+    public func addSink(_ sink: TaskEventSink) {
+        sinks.append(sink)
+    }
+
+    public static func wallClockMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec / 1_000_000)
+    }
+
+    static func newEpoch() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<12).map { _ in "0123456789abcdefghijklmnopqrstuvwxyz".randomElement(using: &rng)! })
+    }
+
+    public var stats: TaskHubStats {
+        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count)
+    }
+
+    // MARK: Batches
+
+    /// Handles a batch of requests in order. The requesting loop gets the events and the replies
+    /// interleaved in the order they happened — so a subscriber is registered exactly between
+    /// the events its snapshot includes and the ones it must receive — and every other sink gets
+    /// the events in one call.
+    public func handle(_ requests: [TaskRequest], from origin: TaskEventSink? = nil) -> [HubOutput] {
+        let now = clock()
+        for (index, request) in requests.enumerated() {
+            let reply = reply(to: request, now: now)
+            pendingOutputs.append(.reply(index: index, reply))
+        }
+        persistOrRefuse()
+        return flushEvents(except: origin)
+    }
+
+    /// Leases and retention; the loop calls it a few times a second.
+    public func tick() {
+        let now = clock()
+        expireLeases(now: now)
+        enforceRetention(now: now)
+        persistOrRefuse()
+        flushEvents(except: nil)
+    }
+
+    private func reply(to request: TaskRequest, now: Int64) -> TaskReply {
+        switch request {
+        case .operation(let op):
+            do { return try apply(op, now: now) } catch { return .failure(error) }
+        case .get(let id):
+            guard let task = tasks[id], let json = encoded[id] else { return .failure(.notFound(id)) }
+            return .task(json: json, seq: task.seq, status: task.status)
+        case .list(let owner, let statuses, let limit):
+            return .list(json: list(owner: owner, statuses: statuses, limit: limit))
+        case .subscribe(let topic, let since, let epoch):
+            return .subscription(messages: subscribe(topic: topic, since: since, epoch: epoch))
+        case .stats:
+            return .stats(stats)
+        }
+    }
+
+    /// Persists the batch before anyone hears of it. If the disk refuses, the callers of the
+    /// batch's changes get 503 instead of a 2xx, so nobody is told a change is safe when it is not.
+    private func persistOrRefuse() {
+        do {
+            try persist()
+            lastStoreError = nil
+        } catch {
+            lastStoreError = String(describing: error)
+            let refusal = TaskError(status: 503, code: "storage_unavailable", message: "the change could not be saved: \(error)")
+            for (i, output) in pendingOutputs.enumerated() {
+                if case .reply(let index, let reply) = output, reply.isChange {
+                    pendingOutputs[i] = .reply(index: index, .failure(refusal))
+                }
+            }
+        }
+    }
+
+    @discardableResult
+    func flushEvents(except origin: TaskEventSink?) -> [HubOutput] {
+        guard !pendingOutputs.isEmpty else { return [] }
+        let outputs = pendingOutputs
+        pendingOutputs.removeAll(keepingCapacity: true)
+        var events: [PublishedEvent] = []
+        for case .event(let event) in outputs { events.append(event) }
+        eventsPublished += UInt64(events.count)
+        if !events.isEmpty {
+            for sink in sinks where sink !== origin { sink.publish(events) }
+        }
+        return outputs
+    }
+
+    // MARK: Operations
+
+    func apply(_ op: TaskOperation, now: Int64) throws(TaskError) -> TaskReply {
+        switch op {
+        case .create(let input):
+            return try create(input, now: now)
+        case .delete(let id):
+            guard let task = tasks[id] else { throw .notFound(id) }
+            guard task.status.isTerminal else {
+                throw .invalidTransition("delete", from: task.status, hint: "only succeeded, failed or cancelled tasks can be deleted")
+            }
+            let seq = remove(id)
+            return .deleted(id: id, seq: seq)
+        default:
+            guard let id = op.taskID, var task = tasks[id] else { throw .notFound(op.taskID ?? "") }
+            let before = task.status
+            let wasStale = task.stale
+            let event: TaskEventName?
+            switch op {
+            case .start: event = try task.start(now: now)
+            case .progress(_, let input): event = try task.report(input, now: now)
+            case .heartbeat: event = try task.heartbeat(now: now)
+            case .complete(_, let message, let result): event = try task.complete(message: message, result: result, now: now)
+            case .fail(_, let failure): event = try task.fail(failure, now: now)
+            case .cancel: event = try task.cancel(now: now)
+            case .confirmCancelled: event = try task.confirmCancelled(now: now)
+            case .retry: event = try task.retry(now: now)
+            case .create, .delete: fatalError("handled above")
+            }
+            if let event {
+                commit(&task, event: event, previous: before)
+            } else {
+                tasks[id] = task  // a plain heartbeat: the lease moved, nobody is told (nor the disk)
+            }
+            // The heap only held the expiry deadline while the task was stale: watch the lease again.
+            if wasStale && !task.stale, let deadline = task.leaseDeadline { leaseHeap.push(deadline, id) }
+            return .task(json: encoded[id]!, seq: task.seq, status: task.status)
+        }
+    }
+
+    private func create(_ input: CreateInput, now: Int64) throws(TaskError) -> TaskReply {
+        let id = input.id ?? generateID()
+        guard tasks[id] == nil else { throw .alreadyExists(id) }
+        if tasks.count >= configuration.maxTasks {
+            evictOldestTerminal(now: now)
+            guard tasks.count < configuration.maxTasks else {
+                throw TaskError(status: 429, code: "too_many_tasks",
+                                message: "\(configuration.maxTasks) tasks are held and none is finished; delete or finish some first")
+            }
+        }
+        var task = TaskRecord(id: id, title: input.title, owner: input.owner, total: input.total,
+                              leaseSeconds: input.leaseSeconds, expireSeconds: input.expireSeconds, meta: input.meta, now: now)
+        if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
+        commit(&task, event: .created, previous: nil)
+        return .task(json: encoded[id]!, seq: task.seq, status: task.status)
+    }
+
+    private func generateID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            let id = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
+            if tasks[id] == nil { return id }
+        }
+    }
+
+    /// Assigns the next seq, stores and encodes the task, records the event for resume and
+    /// queues it for publishing.
+    func commit(_ task: inout TaskRecord, event: TaskEventName, previous: TaskStatus?) {
+        seq += 1
+        task.seq = seq
+        let json = task.json
+        tasks[task.id] = task
+        encoded[task.id] = json
+        if previous != task.status {
+            if let previous { statusCounts[previous, default: 0] -= 1 }
+            statusCounts[task.status, default: 0] += 1
+            if task.status.isTerminal { terminalOrder.append((task.id, seq)) }
+            if task.status.holdsLease, let deadline = task.leaseDeadline { leaseHeap.push(deadline, task.id) }
+        }
+        let entry = HistoryEntry(seq: seq, kind: .task, taskID: task.id, owner: task.owner, isProgress: event == .progress,
+                                 body: TaskEventEncoder.taskBody(seq: seq, event: event, taskJSON: json))
+        storeChange(for: task, json: json, entry: entry)
+        record(entry, taskJSON: json)
+    }
+
+    /// Removes a task (delete, retention) and pushes `removed`.
+    @discardableResult
+    func remove(_ id: String) -> UInt64 {
+        guard let task = tasks.removeValue(forKey: id) else { return seq }
+        encoded.removeValue(forKey: id)
+        statusCounts[task.status, default: 0] -= 1
+        if let owner = task.owner {
+            ownerIndex[owner]?.remove(id)
+            if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }
+        }
+        seq += 1
+        let entry = HistoryEntry(seq: seq, kind: .removed, taskID: id, owner: task.owner, isProgress: false,
+                                 body: TaskEventEncoder.removedBody(seq: seq, id: id))
+        storeRemoval(of: id, entry: entry)
+        record(entry, taskJSON: nil)
+        return seq
+    }
+
+    private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
+        history.append(entry)
+        let messages = entry.topics.map { topic in
+            (topic: topic.description, json: TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
+        }
+        pendingOutputs.append(.event(PublishedEvent(seq: entry.seq, taskID: entry.taskID, isProgress: entry.isProgress,
+                                                    taskJSON: taskJSON, messages: messages)))
+    }
+}

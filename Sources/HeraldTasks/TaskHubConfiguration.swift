@@ -1,0 +1,53 @@
+public struct TaskHubConfiguration: Sendable {
+    /// Events kept for resume (`--history`).
+    public var historySize = 10_000
+    /// Terminal tasks are removed this long after they finished (`--retention`, 7 days).
+    public var retentionSeconds = 7.0 * 86_400
+    /// At most this many tasks are held; the oldest terminal ones go first (`--max-tasks`).
+    public var maxTasks = 100_000
+    /// Terminal tasks in a snapshot (`--snapshot-terminal`); every non-terminal one is always in.
+    public var snapshotTerminal = 200
+    /// Largest `limit` of `GET /api/tasks`.
+    public var maxListLimit = 10_000
+    public var defaultListLimit = 1_000
+
+    public init() {}
+}
+
+/// What the actor is asked, in batches from the loop.
+public enum TaskRequest: Sendable {
+    case operation(TaskOperation)
+    case get(id: String)
+    case list(owner: String?, statuses: Set<TaskStatus>, limit: Int?)
+    case subscribe(topic: TaskTopic, since: UInt64?, epoch: String?)
+    case stats
+}
+
+public enum TaskReply: Sendable {
+    /// A task after an operation or a read; `cancelRequested` for progress answers.
+    case task(json: [UInt8], seq: UInt64, status: TaskStatus)
+    case deleted(id: String, seq: UInt64)
+    case list(json: [UInt8])
+    /// What a new subscriber gets first (a snapshot, or `resumed` and the missed events).
+    case subscription(messages: [[UInt8]])
+    case stats(TaskHubStats)
+    case failure(TaskError)
+}
+
+extension TaskReply {
+    /// Replies that report a change (as opposed to reads and subscriptions).
+    var isChange: Bool {
+        switch self {
+        case .task, .deleted: return true
+        case .list, .subscription, .stats, .failure: return false
+        }
+    }
+}
+
+public struct TaskHubStats: Sendable {
+    public var seq: UInt64
+    public var epoch: String
+    public var countsByStatus: [TaskStatus: Int]
+    public var eventsPublished: UInt64
+    public var taskCount: Int
+}

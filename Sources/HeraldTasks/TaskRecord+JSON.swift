@@ -1,0 +1,109 @@
+import HeraldWire
+
+extension TaskRecord {
+    /// The contract's task object, every field present (null where unknown), in a fixed order.
+    public func encodeJSON(into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"id":"#.utf8)
+        JSONWriter.writeString(id, into: &out)
+        out.append(contentsOf: #","title":"#.utf8)
+        JSONWriter.writeString(title, into: &out)
+        out.append(contentsOf: #","owner":"#.utf8)
+        Self.write(owner, into: &out)
+        out.append(contentsOf: #","status":""#.utf8)
+        out.append(contentsOf: status.rawValue.utf8)
+        out.append(contentsOf: stale ? #"","stale":true,"done":"#.utf8 : #"","stale":false,"done":"#.utf8)
+        JSONWriter.writeNumber(done, into: &out)
+        out.append(contentsOf: #","total":"#.utf8)
+        Self.write(total, into: &out)
+        out.append(contentsOf: #","percent":"#.utf8)
+        Self.write(percent.map { ($0 * 100).rounded() / 100 }, into: &out)
+        out.append(contentsOf: #","message":"#.utf8)
+        JSONWriter.writeString(message, into: &out)
+        out.append(contentsOf: #","rate":"#.utf8)
+        Self.write(rate.map { ($0 * 1000).rounded() / 1000 }, into: &out)
+        out.append(contentsOf: #","eta_s":"#.utf8)
+        Self.write(etaSeconds.map { ($0 * 10).rounded() / 10 }, into: &out)
+        out.append(contentsOf: #","error":"#.utf8)
+        if let error {
+            out.append(contentsOf: #"{"code":"#.utf8)
+            JSONWriter.writeString(error.code, into: &out)
+            out.append(contentsOf: #","message":"#.utf8)
+            JSONWriter.writeString(error.message, into: &out)
+            out.append(UInt8(ascii: "}"))
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        out.append(contentsOf: #","result":"#.utf8)
+        JSONWriter.write(result ?? .null, into: &out)
+        out.append(contentsOf: #","attempt":"#.utf8)
+        out.append(contentsOf: String(attempt).utf8)
+        out.append(contentsOf: #","lease_s":"#.utf8)
+        JSONWriter.writeNumber(leaseSeconds, into: &out)
+        out.append(contentsOf: #","expire_s":"#.utf8)
+        JSONWriter.writeNumber(expireSeconds, into: &out)
+        for (name, value) in [("created_at", Optional(createdAt)), ("updated_at", updatedAt), ("started_at", startedAt),
+                              ("finished_at", finishedAt), ("heartbeat_at", heartbeatAt)] {
+            out.append(contentsOf: ",\"\(name)\":".utf8)
+            if let value {
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: RFC3339.format(millisecondsSince1970: value).utf8)
+                out.append(UInt8(ascii: "\""))
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
+        }
+        out.append(contentsOf: #","meta":"#.utf8)
+        JSONWriter.write(.object(meta), into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    public var json: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        encodeJSON(into: &out)
+        return out
+    }
+
+    private static func write(_ s: String?, into out: inout [UInt8]) {
+        if let s { JSONWriter.writeString(s, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    private static func write(_ d: Double?, into out: inout [UInt8]) {
+        if let d { JSONWriter.writeNumber(d, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    /// Reads back what `encodeJSON` wrote (for a restart); nil when a field is missing or malformed.
+    public static func decode(_ value: JSONValue) -> TaskRecord? {
+        guard case .object(let o) = value,
+              let id = o["id"]?.stringValue, let title = o["title"]?.stringValue,
+              let statusText = o["status"]?.stringValue, let status = TaskStatus(rawValue: statusText),
+              let done = o["done"]?.numberValue, let lease = o["lease_s"]?.numberValue,
+              let createdText = o["created_at"]?.stringValue, let created = RFC3339.parse(createdText),
+              let updatedText = o["updated_at"]?.stringValue, let updated = RFC3339.parse(updatedText),
+              let attempt = o["attempt"]?.numberValue, let seq = o["seq"]?.numberValue
+        else { return nil }
+        var task = TaskRecord(
+            id: id, title: title, owner: o["owner"]?.stringValue, total: o["total"]?.numberValue, leaseSeconds: lease,
+            expireSeconds: o["expire_s"]?.numberValue ?? lease * 10, meta: o["meta"]?.objectValue ?? JSONObject(), now: created)
+        task.status = status
+        task.stale = o["stale"]?.boolValue ?? false
+        task.done = done
+        if task.total == nil { task.directPercent = o["percent"]?.numberValue }
+        task.message = o["message"]?.stringValue ?? ""
+        task.rate = o["rate"]?.numberValue
+        task.etaSeconds = o["eta_s"]?.numberValue
+        if let e = o["error"]?.objectValue, let code = e["code"]?.stringValue {
+            task.error = TaskFailure(code: code, message: e["message"]?.stringValue ?? "")
+        }
+        if let r = o["result"], !r.isNull { task.result = r }
+        task.attempt = Int(attempt)
+        task.updatedAt = updated
+        task.startedAt = o["started_at"]?.stringValue.flatMap(RFC3339.parse)
+        task.finishedAt = o["finished_at"]?.stringValue.flatMap(RFC3339.parse)
+        task.heartbeatAt = o["heartbeat_at"]?.stringValue.flatMap(RFC3339.parse)
+        task.seq = UInt64(seq)
+        return task
+    }
+}
