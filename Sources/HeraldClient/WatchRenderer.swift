@@ -77,19 +77,25 @@ public struct WatchRenderer: Sendable {
         return out
     }
 
-    /// The newest non-terminal tasks first, then the most recently finished ones, up to `rows`;
-    /// shown oldest first so a line keeps its place while its task runs and when it ends.
+    /// Which tasks get a line when there are more than `rows`: running (and cancelling) ones
+    /// first, newest first, then queued ones, then the most recently finished, with a quarter
+    /// of the rows kept for finished tasks so a completion stays visible in a busy batch.
+    /// Shown oldest first, so a line keeps its place while its task runs and when it ends.
     static func choose(_ all: [WatchTask], rows: Int) -> (shown: [WatchTask], hidden: Int) {
         let newestFirst: (WatchTask, WatchTask) -> Bool = { a, b in
             let x = a.createdAt ?? "", y = b.createdAt ?? ""
             return x != y ? x > y : a.id > b.id
         }
-        let active = all.filter { !$0.isTerminal }.sorted(by: newestFirst)
+        let running = all.filter { !$0.isTerminal && $0.status != "queued" }.sorted(by: newestFirst)
+        let queued = all.filter { $0.status == "queued" }.sorted(by: newestFirst)
         let finished = all.filter(\.isTerminal).sorted { a, b in
             let x = a.finishedAt ?? a.updatedAt ?? "", y = b.finishedAt ?? b.updatedAt ?? ""
             return x != y ? x > y : a.id > b.id
         }
-        let picked = Array(active.prefix(rows)) + Array(finished.prefix(max(0, rows - active.count)))
+        let reserved = min(finished.count, rows / 4)
+        var picked = Array(running.prefix(rows - reserved))
+        picked += queued.prefix(max(0, rows - reserved - picked.count))
+        picked += finished.prefix(max(0, rows - picked.count))
         let shown = picked.sorted { newestFirst($1, $0) }
         return (shown, all.count - shown.count)
     }

@@ -11,7 +11,8 @@ struct WatchCommand: ParsableCommand {
             On a terminal: one line per task (id and title, status, progress bar, percent, \
             done/total, ETA or run time, rate, STALE when the worker missed its lease), updated in \
             place, under a header with the counts by status and the connection state. At most 20 \
-            tasks are shown: the newest unfinished ones, then the most recently finished.
+            tasks are shown (fewer on a short terminal): running ones first, then queued ones, \
+            then the most recently finished (a quarter of the lines are kept for those).
 
             When stdout is not a terminal (or with --plain): one line per event, fields in this order:
 

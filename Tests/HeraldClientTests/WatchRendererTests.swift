@@ -127,19 +127,25 @@ import Testing
         ])
     }
 
-    @Test func manyTasksShowTheNewestActiveThenRecentlyFinished() {
+    @Test func manyTasksShowRunningThenQueuedThenRecentlyFinished() {
         var tasks: [WatchTask] = []
         for i in 0..<30 {
             let created = "2026-11-23T20:10:\(i < 10 ? "0" : "")\(i).000Z"
             tasks.append(WatchTask(id: "t\(i)", status: i % 3 == 0 ? "succeeded" : "running", createdAt: created, finishedAt: i % 3 == 0 ? created : nil))
         }
         let (shown, hidden) = WatchRenderer.choose(tasks, rows: 22)
-        // 20 running tasks all fit, then the two most recently finished (t27, t24), oldest first.
+        // A quarter of the rows (5) for the finished tasks t27…t15, the 17 newest running ones.
         #expect(hidden == 8)
-        #expect(shown.map(\.id).filter { ["t24", "t27", "t21"].contains($0) } == ["t24", "t27"])
-        #expect(shown.count == 22 && shown.first?.id == "t1")
+        #expect(shown.filter(\.isTerminal).map(\.id) == ["t15", "t18", "t21", "t24", "t27"])
+        #expect(shown.count == 22 && shown.first?.id == "t5")
         let (few, rest) = WatchRenderer.choose(tasks, rows: 5)
-        #expect(few.map(\.id) == ["t23", "t25", "t26", "t28", "t29"] && rest == 25)
+        #expect(few.map(\.id) == ["t25", "t26", "t27", "t28", "t29"] && rest == 25)
+
+        // An old running task is not pushed out by many newer queued ones.
+        var batch = [WatchTask(id: "old", status: "running", createdAt: "2026-11-23T20:00:00.000Z")]
+        for i in 10..<40 { batch.append(WatchTask(id: "q\(i)", status: "queued", createdAt: "2026-11-23T20:10:\(i).000Z")) }
+        let (picked, _) = WatchRenderer.choose(batch, rows: 4)
+        #expect(picked.map(\.id) == ["old", "q37", "q38", "q39"])
 
         var state = WatchState(topics: ["tasks"])
         _ = state.apply(.snapshot(topic: "tasks", epoch: "e", seq: 1, recovered: true, counts: ["running": 20, "succeeded": 10], tasks: tasks))
