@@ -10,6 +10,10 @@ final class TopicRegistry {
     private var subscribers: [String: [ObjectIdentifier: WebSocketConnection]] = [:]
     private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
     private let maxQueuedBytes: Int
+    /// Progress events are conflated only for a subscriber this far behind: a healthy one
+    /// drains its queue every loop turn and must see every event (no seq gaps), even when
+    /// several events of one task arrive in the same turn.
+    static let conflationBacklogBytes = 64 * 1024
     private(set) var framesDelivered: UInt64 = 0
     private(set) var slowSubscribersClosed: UInt64 = 0
 
@@ -52,7 +56,8 @@ final class TopicRegistry {
             let frame = Self.textFrame(message.json)
             let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
             for socket in sockets.values {
-                socket.send(encodedFrame: frame, conflationKey: key)
+                let behind = socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes
+                socket.send(encodedFrame: frame, conflationKey: behind ? key : nil)
                 framesDelivered += 1
                 if socket.connection.pendingOutputBytes > maxQueuedBytes {
                     slowSubscribersClosed += 1

@@ -89,3 +89,31 @@ def test_reports_from_several_threads_never_move_done_backwards(tasks_server, ap
         seen_done = [m["task"]["done"] for m in seen if m["type"] == "task"]
         assert seen_done == sorted(seen_done), seen_done
         assert seen[-1]["task"] == final
+
+
+def test_pipelined_progress_reaches_a_healthy_subscriber_without_gaps(tasks_server, api: Api):
+    """50 progress reports pipelined on one connection reach the actor together; a subscriber
+    that keeps up must still get every one of them, seq consecutive (conflation is only for
+    subscribers that fall behind)."""
+    import socket
+    t = api.move_to("running", total=1000)
+    i = t["id"]
+    with WS(tasks_server.port, f"topic=task:{i}") as ws:
+        ws.snapshot()
+        reqs = b"".join(
+            (f"POST /api/tasks/{i}/progress HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            for body in (b'{"done":%d}' % n for n in range(1, 51)))
+        s = socket.create_connection(("127.0.0.1", tasks_server.port), timeout=10)
+        s.sendall(reqs)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 50:
+            chunk = s.recv(1 << 16)
+            assert chunk, "connection closed early"
+            data += chunk
+        s.close()
+        msgs = ws.until(lambda m: m["type"] == "task" and m["task"]["done"] == 50, 10)
+        got = [m for m in msgs if m["type"] == "task" and m["event"] == "progress"]
+        assert [m["task"]["done"] for m in got] == list(range(1, 51))
+        seqs = [m["seq"] for m in got]
+        assert seqs == list(range(seqs[0], seqs[0] + 50)), seqs
