@@ -1,19 +1,23 @@
-import Glibc  // exp()
 import HeraldWire
 
 /// The contract's transition table. Each method either changes the task and names the event,
 /// or throws and leaves the task exactly as it was.
 extension TaskRecord {
-    /// The smoothing time constant of `rate`: reports over roughly the last 10 s count most.
-    static let rateTimeConstantSeconds = 10.0
+    /// `rate` is the average speed over the reports of the last 30 s: long enough to smooth
+    /// bursts, short enough to follow a job that speeds up or stalls.
+    static let rateWindowMilliseconds: Int64 = 30_000
+    /// Samples closer together than this are merged (the newest wins), so a worker reporting
+    /// 1,000 times a second does not shrink the window to a few milliseconds of noise.
+    static let rateSampleSpacingMilliseconds: Int64 = 250
+    /// A rate over less than this is not trusted yet.
+    static let minimumRateSpanMilliseconds: Int64 = 200
 
     mutating func start(now: Int64) throws(TaskError) -> TaskEventName {
         guard status == .queued else { throw .invalidTransition("start", from: status) }
         status = .running
         startedAt = now
         heartbeatAt = now
-        rateSampleAt = now
-        rateSampleDone = done
+        rateSamples = [RateSample(at: now, done: done)]
         touch(now)
         return .started
     }
@@ -101,8 +105,7 @@ extension TaskRecord {
         startedAt = nil
         finishedAt = nil
         heartbeatAt = nil
-        rateSampleAt = nil
-        rateSampleDone = nil
+        rateSamples = []
         touch(now)
         return .retried
     }
@@ -140,20 +143,19 @@ extension TaskRecord {
         touch(now)
     }
 
-    /// An exponentially weighted rate of `done` per second, and the ETA it implies.
+    /// The rate of `done` per second over the recent samples, and the ETA it implies.
     private mutating func updateRate(_ now: Int64) {
-        guard let sampleAt = rateSampleAt, let sampleDone = rateSampleDone else {
-            rateSampleAt = now
-            rateSampleDone = done
-            return
+        let sample = RateSample(at: now, done: done)
+        // The newest sample floats until it is far enough from the one before it.
+        if rateSamples.count >= 2, now - rateSamples[rateSamples.count - 2].at < Self.rateSampleSpacingMilliseconds {
+            rateSamples[rateSamples.count - 1] = sample
+        } else {
+            rateSamples.append(sample)
         }
-        let dt = Double(now - sampleAt) / 1000
-        if dt > 0 {
-            let instant = (done - sampleDone) / dt
-            let alpha = 1 - exp(-dt / Self.rateTimeConstantSeconds)
-            rate = rate.map { $0 + alpha * (instant - $0) } ?? instant
-            rateSampleAt = now
-            rateSampleDone = done
+        // Keep the window, but always two samples to measure between.
+        while rateSamples.count > 2, rateSamples[1].at <= now - Self.rateWindowMilliseconds { rateSamples.removeFirst() }
+        if let first = rateSamples.first, let last = rateSamples.last, last.at - first.at >= Self.minimumRateSpanMilliseconds {
+            rate = max(0, (last.done - first.done) / (Double(last.at - first.at) / 1000))
         }
         if let total, let rate {
             etaSeconds = done >= total ? 0 : (rate > 0 ? (total - done) / rate : nil)

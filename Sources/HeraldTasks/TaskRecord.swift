@@ -10,6 +10,12 @@ public struct TaskFailure: Sendable, Equatable {
     }
 }
 
+/// `done` at a moment (ms), for the rate.
+struct RateSample: Sendable, Equatable {
+    var at: Int64
+    var done: Double
+}
+
 /// One task, as the contract's task object plus what the server needs to compute `rate`.
 /// Times are milliseconds since 1970 (wall clock: leases survive a restart).
 public struct TaskRecord: Sendable, Equatable {
@@ -38,9 +44,8 @@ public struct TaskRecord: Sendable, Equatable {
     public var meta: JSONObject
     public var seq: UInt64 = 0
 
-    /// The last progress sample the rate was computed from (not part of the JSON).
-    var rateSampleAt: Int64?
-    var rateSampleDone: Double?
+    /// Recent (time, done) samples the rate is computed from (not part of the JSON).
+    var rateSamples: [RateSample] = []
 
     public init(id: String, title: String, owner: String?, total: Double?, leaseSeconds: Double, expireSeconds: Double,
                 meta: JSONObject, now: Int64) {

@@ -133,6 +133,33 @@ import Testing
         #expect(abs(eta - 10) < 0.1)  // 50 left at 5/s
     }
 
+    @Test func aQuickFirstReportDoesNotDominateTheRate() throws {
+        var t = Self.task(in: .running)  // started at `now` with done 0, total 100
+        t.total = 1000
+        _ = try t.report(ProgressInput(done: 420), now: Self.now + 20)  // 20 ms in: too short to trust
+        #expect(t.rate == nil)
+        _ = try t.report(ProgressInput(done: 700), now: Self.now + 2520)
+        let rate = try #require(t.rate)
+        #expect(abs(rate - 700 / 2.52) < 0.5)  // the average since start, not 21,000/s
+        #expect(abs(try #require(t.etaSeconds) - 300 / rate) < 0.01)
+    }
+
+    @Test func rateFollowsTheLastThirtySeconds() throws {
+        var t = Self.task(in: .running)
+        t.total = 100_000
+        for s in 1...60 { _ = try t.report(ProgressInput(done: Double(s * 10)), now: Self.now + Int64(s) * 1000) }  // 10/s
+        for s in 61...120 { _ = try t.report(ProgressInput(done: 600 + Double((s - 60) * 100)), now: Self.now + Int64(s) * 1000) }  // 100/s
+        #expect(abs(try #require(t.rate) - 100) < 0.01)
+    }
+
+    @Test func manyReportsASecondKeepTheSamplesBounded() throws {
+        var t = Self.task(in: .running)
+        t.total = 1_000_000
+        for ms in 1...60_000 { _ = try t.report(ProgressInput(done: Double(ms)), now: Self.now + Int64(ms)) }  // 1,000/s
+        #expect(t.rateSamples.count <= 125)
+        #expect(abs(try #require(t.rate) - 1000) < 1)
+    }
+
     @Test func staleThenHeartbeatClearsItWithAProgressEvent() throws {
         var t = Self.task(in: .running)
         #expect(t.markStale(now: Self.now + 31_000) == .stale)
