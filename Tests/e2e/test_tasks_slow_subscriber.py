@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT
 from support import Closed, RawHTTP, request
 from tasks_support import WS, Api, own_server, raw_subscribe, task_serve_args, unique_id, vm_rss_kib
+from tasks_support import tasks_server  # noqa: F401
 
 N_TASKS = 4
 PER_TASK = 5000           # 4 × 5,000 = 20,000 progress events
@@ -209,3 +210,50 @@ def assert_lifecycle(events: list[dict], lifecycle: dict, who: str):
         dones = [m["task"]["done"] for m in mine]
         assert dones == sorted(dones), f"{who}: done went backwards for {i}"
         assert mine[-1]["task"]["status"] == "succeeded" and mine[-1]["task"]["done"] == PER_TASK
+
+
+def test_subscriber_past_the_hard_cap_is_closed_with_1008_and_resumes_exactly(tasks_server):
+    """Lifecycle events are never conflated, so a subscriber that does not read while thousands
+    of tasks are created falls past the 4 MiB cap: it is closed with 1008 and a reason naming
+    since=, and resuming from the last seq it did read gives every missed event once."""
+    port = tasks_server.port
+    slow = raw_subscribe(port, "topic=tasks", rcvbuf=4096)
+    prefix = unique_id("cap")
+    n = 12_000  # ~12,000 created events of ~700 bytes: well past 4 MiB
+    conn = RawHTTP(port, timeout=120)
+    for start in range(0, n, 500):
+        reqs = []
+        for i in range(start, start + 500):
+            body = json.dumps({"id": f"{prefix}-{i}", "title": "cap " + "x" * 190, "meta": {"pad": "y" * 300}}).encode()
+            reqs.append(request("POST", "/api/tasks", [("Content-Type", "application/json")], body))
+        conn.send(b"".join(reqs))
+        for _ in reqs:
+            assert conn.read_response("POST").status == 201
+    # Now read what the slow subscriber got: frames, then a 1008 close.
+    seqs, ids, close = [], set(), None
+    while close is None:
+        f = slow.recv_frame(timeout=30)
+        if f.opcode == 1:
+            m = json.loads(f.payload)
+            if m["type"] in ("task", "removed"):
+                seqs.append(m["seq"])
+                ids.add(m["task"]["id"])
+            elif m["type"] == "snapshot":
+                epoch = m["epoch"]
+        elif f.opcode == 8:
+            close = f
+    code = int.from_bytes(close.payload[:2], "big")
+    reason = close.payload[2:].decode()
+    assert code == 1008, (code, reason)
+    assert "since=" in reason
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap or reorder before the cut-off"
+    last = seqs[-1]
+    # Resume from the last seq read: exactly the rest, once, in order.
+    with WS(port, f"topic=tasks&since={last}&epoch={epoch}", timeout=30) as ws:
+        first = ws.recv(timeout=10)
+        assert first["type"] == "resumed", first
+        msgs = ws.until(lambda m: m.get("type") == "task" and m["task"]["id"] == f"{prefix}-{n - 1}", 30)
+        got = [m["seq"] for m in msgs if m.get("type") == "task"]
+        assert got == list(range(last + 1, last + 1 + len(got)))
+        ids |= {m["task"]["id"] for m in msgs if m.get("type") == "task"}
+        assert {f"{prefix}-{i}" for i in range(n)} <= ids, "a created event was lost across the cut-off"
