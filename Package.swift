@@ -41,9 +41,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
+        // Helpers shared by the test targets (whole / byte-by-byte / seeded random feeding).
+        .target(name: "HeraldTestSupport", path: "Tests/HeraldTestSupport"),
+        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestSupport"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
-        .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient"]),
+        .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),

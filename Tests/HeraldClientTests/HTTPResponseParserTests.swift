@@ -1,4 +1,5 @@
 import HeraldWire
+import HeraldTestSupport
 import Testing
 @testable import HeraldClient
 
