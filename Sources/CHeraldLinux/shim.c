@@ -5,3 +5,11 @@
 
 int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len) { return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 int herald_linux_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+int herald_linux_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *uid = cred.uid;
+    *pid = cred.pid;
+    return 0;
+}

@@ -33,3 +33,5 @@ static inline unsigned long long herald_linux_monotonic_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 }
+// SO_PEERCRED's struct ucred needs _GNU_SOURCE too, so this one lives in shim.c as well.
+int herald_linux_peer_credentials(int fd, uid_t *uid, pid_t *pid);
