@@ -13,22 +13,28 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"]),
-        .target(name: "HeraldLoop", dependencies: ["CHeraldLinux"]),
+        .target(name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")]),
         .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
         // The task model and actor: pure with respect to I/O, never imports the loop.
-        .target(name: "HeraldTasks", dependencies: ["HeraldWire", "HeraldStore"]),
+        .target(
+            name: "HeraldTasks",
+            dependencies: ["HeraldWire", "HeraldStore", .product(name: "HeapModule", package: "swift-collections")]
+        ),
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
+        .target(name: "HeraldBroker", dependencies: ["HeraldTasks"]),
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "CHeraldZlib",
+                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "HeraldBroker", "CHeraldZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -48,6 +54,7 @@ let package = Package(
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
+        .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import HeraldBroker
 import HeraldLoop
 import HeraldStore
 import HeraldTasks
@@ -45,7 +46,8 @@ public final class HeraldServer {
             throw ServerStartupError(description: error.description)
         }
         hub = TaskHub(configuration: configuration.tasks, store: store)
-        let bridge = TaskBridge(hub: hub, loop: loop)
+        broker = LocalBroker(hub: hub)
+        let bridge = TaskBridge(broker: broker, loop: loop)
         let services = TaskServices(
             bridge: bridge, registry: TopicRegistry(maxQueuedBytes: configuration.maxSubscriberQueueBytes),
             longPolls: LongPollRegistry(loop: loop))
@@ -58,9 +60,9 @@ public final class HeraldServer {
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent)
         }
         self.services = services
-        let restored = Self.await { [hub] () async -> Result<RestoreReport, ServerStartupError> in
-            await hub.addSink(bridge)
+        let restored = Self.await { [hub, broker] () async -> Result<RestoreReport, ServerStartupError> in
             do {
+                try await broker.attach(bridge)
                 return .success(try await hub.restore())
             } catch {
                 return .failure(ServerStartupError(description: "cannot load --data \(configuration.dataDirectory): \(error)"))
@@ -77,6 +79,7 @@ public final class HeraldServer {
     }
 
     private let hub: TaskHub
+    private let broker: LocalBroker
     private let services: TaskServices
 
     /// Runs async work to completion from synchronous start-up or shutdown code (the loop is
@@ -133,8 +136,8 @@ public final class HeraldServer {
     private func scheduleLeaseChecks() {
         loop.scheduleTimer(afterSeconds: configuration.leaseCheckInterval) { [weak self] in
             guard let self, !self.shuttingDown else { return }
-            let hub = self.hub
-            Task { await hub.tick() }
+            let broker = self.broker
+            Task { await broker.tick() }
             self.scheduleLeaseChecks()
         }
     }

@@ -1,14 +1,15 @@
+import HeraldBroker
 import HeraldLoop
 import HeraldTasks
 
-/// The loop's side of the task actor. Requests made during a loop turn are sent to the actor
-/// together at the end of the turn (one hop), and the answers come back in one
-/// `loop.execute` — in order with the events of that batch, so a subscriber is registered
-/// exactly where its snapshot ends. Events caused by other loops or by lease timers arrive
-/// through `publish`, also one `loop.execute` per batch.
-final class TaskBridge: TaskEventSink, @unchecked Sendable {
-    // @unchecked: everything but `publish` and `hub` runs on `loop`'s thread only.
-    let hub: TaskHub
+/// The loop's side of the broker (the task actor, here or in `herald broker`). Requests made
+/// during a loop turn are sent together at the end of the turn (one hop), and the answers come
+/// back in one `loop.execute` — in order with the events of that batch, so a subscriber is
+/// registered exactly where its snapshot ends. Events caused by other loops, other processes or
+/// lease timers arrive through `publish`, also one `loop.execute` per batch.
+final class TaskBridge: BrokerReceiver, @unchecked Sendable {
+    // @unchecked: everything but `publish` and `broker` runs on `loop`'s thread only.
+    let broker: Broker
     private let loop: EventLoop
     private var pendingRequests: [TaskRequest] = []
     private var pendingCompletions: [(TaskReply) -> Void] = []
@@ -24,15 +25,23 @@ final class TaskBridge: TaskEventSink, @unchecked Sendable {
     /// handled in the order they were sent (separate `Task`s could overtake each other).
     private let batches: AsyncStream<(UInt64, [TaskRequest])>.Continuation
 
-    init(hub: TaskHub, loop: EventLoop) {
-        self.hub = hub
+    init(broker: Broker, loop: EventLoop) {
+        self.broker = broker
         self.loop = loop
         let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, [TaskRequest]).self)
         batches = continuation
         loop.addEndOfTurnHook { [unowned self] in self.sendBatch() }
         Task { [self] in
             for await (id, requests) in stream {
-                let outputs = await hub.handle(requests, from: self)
+                let outputs: [HubOutput]
+                do {
+                    outputs = try await broker.submit(requests, from: self)
+                } catch {
+                    // Never a silent loss: every request of the batch is told it did not happen.
+                    let refusal = TaskError(status: 503, code: "broker_unavailable",
+                                            message: "the task broker is unreachable (\(error)); retry")
+                    outputs = requests.indices.map { .reply(index: $0, .failure(refusal)) }
+                }
                 loop.execute { [self] in self.deliver(batch: id, outputs) }
             }
         }

@@ -1,38 +1,28 @@
-/// Lease deadlines in a min-heap. Renewals do not touch it: an entry may be early, and when it
-/// comes due the task's real deadline is checked and the entry pushed again if it moved.
+import HeapModule
+
+/// Lease deadlines in a min-heap (swift-collections' `Heap`). Renewals do not touch it: an
+/// entry may be early, and when it comes due the task's real deadline is checked and the entry
+/// pushed again if it moved.
 struct LeaseHeap {
-    private var heap: [(deadline: Int64, id: String)] = []
+    private struct Entry: Comparable {
+        var deadline: Int64
+        var id: String
+        static func < (a: Entry, b: Entry) -> Bool { a.deadline < b.deadline }
+        static func == (a: Entry, b: Entry) -> Bool { a.deadline == b.deadline && a.id == b.id }
+    }
+
+    private var heap = Heap<Entry>()
 
     var isEmpty: Bool { heap.isEmpty }
-    var earliest: Int64? { heap.first?.deadline }
+    var earliest: Int64? { heap.min?.deadline }
 
     mutating func push(_ deadline: Int64, _ id: String) {
-        heap.append((deadline, id))
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if heap[parent].deadline <= heap[i].deadline { break }
-            heap.swapAt(parent, i)
-            i = parent
-        }
+        heap.insert(Entry(deadline: deadline, id: id))
     }
 
     mutating func popDue(now: Int64) -> String? {
-        guard let top = heap.first, top.deadline <= now else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count && heap[l].deadline < heap[m].deadline { m = l }
-                if r < heap.count && heap[r].deadline < heap[m].deadline { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
+        guard let top = heap.min, top.deadline <= now else { return nil }
+        heap.removeMin()
         return top.id
     }
 }
