@@ -13,9 +13,6 @@ public final class TCPListener: IOHandler {
     private let onAccept: (Connection) -> Void
     private var closed = false
 
-    /// When the process runs out of fds, accepting pauses this long instead of spinning.
-    static let fdExhaustionPauseSeconds = 0.1
-
     public init(
         loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false,
         onAccept: @escaping (Connection) -> Void
@@ -51,21 +48,7 @@ public final class TCPListener: IOHandler {
     }
 
     func handle(events: UInt32) {
-        while !closed {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let client = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { herald_linux_accept4(fd, $0, &length) }
-            }
-            if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    pauseAccepting()
-                    return
-                default: return  // EAGAIN: accepted everything pending
-                }
-            }
+        let keepGoing = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
             // Responses are flushed once per turn already; Nagle would only add delay.
             try? Syscall.setInt(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let peer = SocketAddress.describe(storage)
@@ -75,13 +58,8 @@ public final class TCPListener: IOHandler {
                 Syscall.close(client)
             }
         }
-    }
-
-    private func pauseAccepting() {
-        loop.reregister(fd: fd, interest: [], id: registrationID)
-        loop.scheduleTimer(afterSeconds: Self.fdExhaustionPauseSeconds) { [weak self] in
-            guard let self, !self.closed else { return }
-            self.loop.reregister(fd: self.fd, interest: .read, id: self.registrationID)
+        if !keepGoing {
+            AcceptLoop.pause(loop: loop, fd: fd, registrationID: registrationID) { [weak self] in self?.closed ?? true }
         }
     }
 }

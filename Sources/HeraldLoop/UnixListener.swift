@@ -89,26 +89,12 @@ public final class UnixListener: IOHandler {
     }
 
     func handle(events: UInt32) {
-        while !closed {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let client = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { herald_linux_accept4(fd, $0, &length) }
-            }
-            if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    pauseAccepting()
-                    return
-                default: return  // EAGAIN: accepted everything pending
-                }
-            }
+        let keepGoing = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
             let credentials = UnixSocket.peerCredentials(fd: client)
             if requireSameUID && credentials?.uid != allowedUID {
                 refusedPeers += 1
                 Syscall.close(client)
-                continue
+                return
             }
             let peer = credentials.map { "unix:uid=\($0.uid),pid=\($0.pid)" } ?? "unix"
             do {
@@ -117,13 +103,8 @@ public final class UnixListener: IOHandler {
                 Syscall.close(client)
             }
         }
-    }
-
-    private func pauseAccepting() {
-        loop.reregister(fd: fd, interest: [], id: registrationID)
-        loop.scheduleTimer(afterSeconds: TCPListener.fdExhaustionPauseSeconds) { [weak self] in
-            guard let self, !self.closed else { return }
-            self.loop.reregister(fd: self.fd, interest: .read, id: self.registrationID)
+        if !keepGoing {
+            AcceptLoop.pause(loop: loop, fd: fd, registrationID: registrationID) { [weak self] in self?.closed ?? true }
         }
     }
 

@@ -35,7 +35,7 @@ final class TaskAPI {
         }
         let rest = Array(parts.dropFirst(2))
         switch rest.count {
-        case 0, 1 where rest.first == "":
+        case _ where rest.isEmpty || rest == [""]:  // /api/tasks and /api/tasks/
             switch head.method {
             case "POST": return async(status: 201) { body throws(TaskError) in .operation(.create(try TaskValidation.create(body))) }
             case "GET", "HEAD": return listRoute(head)

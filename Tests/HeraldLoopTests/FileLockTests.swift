@@ -116,7 +116,14 @@ private func contents(_ path: String) -> String? {
         var status: Int32 = 0
         waitpid(child, &status, 0)
         killed = true
-        let lock = try FileLock.tryLock(path: path)
+        // Tests run in parallel and some fork: a forked child holds a copy of the lock's fd
+        // until its exec closes it (O_CLOEXEC), so the release may lag the kill a little.
+        var lock: FileLock?
+        let released = MonotonicClock.now() + 2_000_000_000
+        while lock == nil && MonotonicClock.now() < released {
+            lock = try FileLock.tryLock(path: path)
+            if lock == nil { usleep(10_000) }
+        }
         #expect(lock != nil)
         #expect(FileLock.holderPID(path: path) == getpid())
     }
