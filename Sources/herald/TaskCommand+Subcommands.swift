@@ -42,14 +42,11 @@ struct TaskCreate: ParsableCommand {
     }
 }
 
-struct TaskStart: ParsableCommand {
+struct TaskStart: TaskAction {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "queued → running; the lease starts now.")
+    static let action = "start"
     @OptionGroup var task: TaskIDArgument
     @OptionGroup var options: ClientOptions
-
-    func run() throws {
-        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, "start"))
-    }
 }
 
 struct TaskProgress: ParsableCommand {
@@ -93,15 +90,12 @@ struct TaskProgress: ParsableCommand {
     }
 }
 
-struct TaskHeartbeat: ParsableCommand {
+struct TaskHeartbeat: TaskAction {
     static let configuration = CommandConfiguration(
         commandName: "heartbeat", abstract: "Renew a running task's lease without reporting progress.")
+    static let action = "heartbeat"
     @OptionGroup var task: TaskIDArgument
     @OptionGroup var options: ClientOptions
-
-    func run() throws {
-        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, "heartbeat"))
-    }
 }
 
 struct TaskComplete: ParsableCommand {
@@ -144,37 +138,28 @@ struct TaskFail: ParsableCommand {
     }
 }
 
-struct TaskCancel: ParsableCommand {
+struct TaskCancel: TaskAction {
     static let configuration = CommandConfiguration(
         commandName: "cancel", abstract: "Ask to cancel: queued → cancelled, running → cancelling (the worker confirms).")
+    static let action = "cancel"
     @OptionGroup var task: TaskIDArgument
     @OptionGroup var options: ClientOptions
-
-    func run() throws {
-        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, "cancel"))
-    }
 }
 
-struct TaskCancelled: ParsableCommand {
+struct TaskCancelled: TaskAction {
     static let configuration = CommandConfiguration(
         commandName: "cancelled", abstract: "The worker confirms a cancel: cancelling → cancelled.")
+    static let action = "cancelled"
     @OptionGroup var task: TaskIDArgument
     @OptionGroup var options: ClientOptions
-
-    func run() throws {
-        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, "cancelled"))
-    }
 }
 
-struct TaskRetry: ParsableCommand {
+struct TaskRetry: TaskAction {
     static let configuration = CommandConfiguration(
         commandName: "retry", abstract: "failed or cancelled → queued again, attempt + 1.")
+    static let action = "retry"
     @OptionGroup var task: TaskIDArgument
     @OptionGroup var options: ClientOptions
-
-    func run() throws {
-        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, "retry"))
-    }
 }
 
 struct TaskDelete: ParsableCommand {
@@ -240,5 +225,18 @@ struct TaskList: ParsableCommand {
         for s in status { query.append(("status", s)) }
         if let limit { query.append(("limit", String(limit))) }
         try TaskAPI.call(options, method: "GET", path: "/api/tasks", query: query)
+    }
+}
+
+/// A command that POSTs one bodiless action (`start`, `cancel`, …) to one task.
+protocol TaskAction: ParsableCommand {
+    static var action: String { get }
+    var task: TaskIDArgument { get }
+    var options: ClientOptions { get }
+}
+
+extension TaskAction {
+    func run() throws {
+        try TaskAPI.call(options, method: "POST", path: TaskAPI.taskPath(task.id, Self.action))
     }
 }
