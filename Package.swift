@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestSupport"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
-        .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore"]),
+        .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore", "HeraldTestSupport"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),

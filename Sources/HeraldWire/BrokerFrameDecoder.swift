@@ -86,50 +86,81 @@ public struct BrokerFrameDecoder: Sendable {
     }
 }
 
-/// Reads a frame's payload fields in order; every read names the field, so a short payload
-/// fails with "hello frame ends inside its epoch".
-struct BrokerPayloadReader {
+/// Reads payload fields in order; every read names the field, so a short payload fails with
+/// "hello frame ends inside its epoch". Used for frames and for the batches inside them.
+public struct BrokerPayloadReader {
     private let bytes: ArraySlice<UInt8>
     private var index: Int
-    let type: BrokerFrameType
+    /// What is being read, for messages ("hello frame", "requests payload").
+    public let context: String
 
-    init(bytes: ArraySlice<UInt8>, type: BrokerFrameType) {
+    public init(bytes: ArraySlice<UInt8>, context: String) {
         self.bytes = bytes
         self.index = bytes.startIndex
-        self.type = type
+        self.context = context
     }
 
-    var remaining: Int { bytes.endIndex - index }
+    init(bytes: ArraySlice<UInt8>, type: BrokerFrameType) {
+        self.init(bytes: bytes, context: "\(type.name) frame")
+    }
 
-    mutating func u16(_ field: String) throws(BrokerFrameError) -> UInt16 {
+    public var remaining: Int { bytes.endIndex - index }
+
+    public mutating func u8(_ field: String) throws(BrokerFrameError) -> UInt8 {
+        UInt8(try unsigned(1, field))
+    }
+
+    public mutating func u16(_ field: String) throws(BrokerFrameError) -> UInt16 {
         UInt16(try unsigned(2, field))
     }
 
-    mutating func u32(_ field: String) throws(BrokerFrameError) -> UInt32 {
+    public mutating func u32(_ field: String) throws(BrokerFrameError) -> UInt32 {
         UInt32(try unsigned(4, field))
     }
 
-    mutating func u64(_ field: String) throws(BrokerFrameError) -> UInt64 {
+    public mutating func u64(_ field: String) throws(BrokerFrameError) -> UInt64 {
         try unsigned(8, field)
+    }
+
+    public mutating func double(_ field: String) throws(BrokerFrameError) -> Double {
+        Double(bitPattern: try unsigned(8, field))
+    }
+
+    public mutating func bool(_ field: String) throws(BrokerFrameError) -> Bool {
+        switch try u8(field) {
+        case 0: return false
+        case 1: return true
+        default: throw BrokerFrameError("\(context)'s \(field) is not a boolean")
+        }
+    }
+
+    /// A u32 length, then that many raw bytes.
+    public mutating func bytes(_ field: String) throws(BrokerFrameError) -> [UInt8] {
+        Array(try slice(field))
     }
 
     /// A u32 length, then that many bytes of UTF-8 (rejecting overlongs, surrogates and the
     /// rest, RFC 3629 §4).
-    mutating func string(_ field: String) throws(BrokerFrameError) -> String {
-        let count = try u32(field)
-        guard UInt64(count) <= UInt64(remaining) else { throw truncated(field) }
-        let utf8 = bytes[index..<(index + Int(count))]
-        index += Int(count)
+    public mutating func string(_ field: String) throws(BrokerFrameError) -> String {
+        let utf8 = try slice(field)
         var validator = UTF8StreamValidator()
         guard validator.feed(utf8) && validator.isAtBoundary else {
-            throw BrokerFrameError("\(type.name) frame's \(field) is not valid UTF-8")
+            throw BrokerFrameError("\(context)'s \(field) is not valid UTF-8")
         }
         return String(decoding: utf8, as: UTF8.self)
     }
 
-    mutating func rest() -> [UInt8] {
+    public mutating func rest() -> [UInt8] {
         let out = Array(bytes[index...])
         index = bytes.endIndex
+        return out
+    }
+
+    private mutating func slice(_ field: String) throws(BrokerFrameError) -> ArraySlice<UInt8> {
+        let count = try u32(field)
+        guard UInt64(count) <= UInt64(remaining) else { throw truncated(field) }
+        let out = bytes[index..<(index + Int(count))]
+        index += Int(count)
         return out
     }
 
@@ -142,6 +173,38 @@ struct BrokerPayloadReader {
     }
 
     private func truncated(_ field: String) -> BrokerFrameError {
-        BrokerFrameError("\(type.name) frame ends inside its \(field)")
+        BrokerFrameError("\(context) ends inside its \(field)")
+    }
+}
+
+/// Writes payload fields in the layout `BrokerPayloadReader` reads: big-endian integers,
+/// u32-length-prefixed strings and byte runs.
+public struct BrokerPayloadWriter {
+    public var bytes: [UInt8]
+
+    public init(capacity: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func u16(_ value: UInt16) { unsigned(UInt64(value), 2) }
+    public mutating func u32(_ value: UInt32) { unsigned(UInt64(value), 4) }
+    public mutating func u64(_ value: UInt64) { unsigned(value, 8) }
+    public mutating func double(_ value: Double) { unsigned(value.bitPattern, 8) }
+    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+
+    public mutating func bytes<C: Collection>(_ value: C) where C.Element == UInt8 {
+        precondition(UInt64(value.count) <= UInt64(UInt32.max), "a field of \(value.count) bytes does not fit a u32 length")
+        u32(UInt32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    public mutating func string(_ value: String) { bytes(value.utf8) }
+
+    private mutating func unsigned(_ value: UInt64, _ size: Int) {
+        for i in stride(from: size - 1, through: 0, by: -1) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))))
+        }
     }
 }

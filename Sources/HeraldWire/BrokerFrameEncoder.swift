@@ -16,28 +16,31 @@ public enum BrokerFrameEncoder {
         let body = bodyLength(of: frame)
         // The length prefix is a u32; nothing near 4 GiB is ever framed.
         precondition(UInt64(body) <= UInt64(UInt32.max), "broker frame of \(body) bytes does not fit a u32 length")
-        append(UInt64(body), bytes: BrokerFrame.lengthPrefixBytes, to: &out)
-        out.append(frame.type.rawValue)
+        var w = BrokerPayloadWriter()
+        swap(&w.bytes, &out)
+        w.u32(UInt32(body))
+        w.u8(frame.type.rawValue)
         switch frame {
         case .hello(let version, let processName, let lastSeq, let epoch):
-            append(UInt64(version), bytes: 2, to: &out)
-            append(processName, to: &out)
-            append(lastSeq, bytes: 8, to: &out)
-            append(epoch, to: &out)
+            w.u16(version)
+            w.string(processName)
+            w.u64(lastSeq)
+            w.string(epoch)
         case .welcome(let version, let epoch, let currentSeq):
-            append(UInt64(version), bytes: 2, to: &out)
-            append(epoch, to: &out)
-            append(currentSeq, bytes: 8, to: &out)
+            w.u16(version)
+            w.string(epoch)
+            w.u64(currentSeq)
         case .refuse(let reason):
-            append(reason, to: &out)
+            w.string(reason)
         case .requests(let batchID, let payload), .outputs(let batchID, let payload):
-            append(batchID, bytes: 8, to: &out)
-            out.append(contentsOf: payload)
+            w.u64(batchID)
+            w.bytes.append(contentsOf: payload)
         case .events(let payload), .resync(let payload):
-            out.append(contentsOf: payload)
+            w.bytes.append(contentsOf: payload)
         case .ping(let token), .pong(let token):
-            append(token, bytes: 8, to: &out)
+            w.u64(token)
         }
+        swap(&w.bytes, &out)
     }
 
     /// The whole frame's size on the wire, length prefix included.
@@ -63,16 +66,5 @@ public enum BrokerFrameEncoder {
             payload = 8
         }
         return 1 + payload
-    }
-
-    private static func append(_ value: UInt64, bytes: Int, to out: inout [UInt8]) {
-        for i in stride(from: bytes - 1, through: 0, by: -1) {
-            out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))))
-        }
-    }
-
-    private static func append(_ string: String, to out: inout [UInt8]) {
-        append(UInt64(string.utf8.count), bytes: 4, to: &out)
-        out.append(contentsOf: string.utf8)
     }
 }
