@@ -30,7 +30,7 @@ let package = Package(
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
-        .target(name: "HeraldBroker", dependencies: ["HeraldTasks"]),
+        .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire"]),
         .target(
             name: "HeraldServer",
             dependencies: [
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore", "HeraldTestSupport"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
-        .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire"]),
+        .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import HeraldBroker
+import HeraldLoop
 import HeraldTasks
 import HeraldWire
 import Testing
@@ -14,6 +16,7 @@ import Testing
 
     static let implementations: [Implementation] = [
         Implementation(description: "LocalBroker") { LocalBroker(hub: TaskHub()) },
+        Implementation(description: "UnixSocketBroker") { try await SocketBrokerFixture.make() },
     ]
 
     /// Records what a broker publishes to it.
@@ -123,5 +126,70 @@ import Testing
 
     private func waitUntil(_ condition: () -> Bool) async throws {
         for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+/// A broker server and its socket client on a loop of their own, over a real Unix socket in a
+/// private temp directory: the same path a `herald broker` and its server processes take.
+enum SocketBrokerFixture {
+    static func make() async throws -> Broker {
+        try await makeWithServer().broker
+    }
+
+    static func makeWithServer() async throws -> (broker: UnixSocketBroker, server: BrokerServer) {
+        let loop = try EventLoop()
+        EventLoopThread.start(loop, name: "broker-test")
+        var template = Array("/tmp/herald-broker-XXXXXX".utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw BrokerUnavailable("mkdtemp failed")
+        }
+        let path = dir + "/broker.sock"
+        let local = LocalBroker(hub: TaskHub())
+        let started = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var server: BrokerServer?; var error: Error? }
+        let box = Box()
+        loop.execute {
+            do { box.server = try BrokerServer(loop: loop, broker: local, path: path) } catch { box.error = error }
+            started.signal()
+        }
+        started.wait()
+        if let error = box.error { throw error }
+        servers.append(box.server!)
+        return (UnixSocketBroker(path: path, loop: loop), box.server!)
+    }
+
+    /// Kept alive for the test process's lifetime.
+    nonisolated(unsafe) static var servers: [BrokerServer] = []
+}
+
+@Suite struct UnixSocketBrokerTests {
+    @Test func aBrokerThatGoesAwayFailsBatchesInsteadOfHangingOrLosingThem() async throws {
+        let (broker, server) = try await SocketBrokerFixture.makeWithServer()
+        let me = BrokerConformanceTests.Receiver()
+        try await broker.attach(me)
+        _ = try await broker.submit([try BrokerConformanceTests.create("a")], from: me)
+        let closed = DispatchSemaphore(value: 0)
+        broker.runOnLoopForTests {
+            server.close()
+            closed.signal()
+        }
+        closed.wait()
+        try await Task.sleep(for: .milliseconds(50))
+        await #expect(throws: BrokerUnavailable.self) {
+            _ = try await broker.submit([.operation(.start(id: "a"))], from: me)
+        }
+    }
+
+    @Test func attachingToNoBrokerIsAClearError() async throws {
+        let loop = try EventLoop()
+        EventLoopThread.start(loop, name: "no-broker")
+        let broker = UnixSocketBroker(path: "/tmp/herald-no-such-dir/broker.sock", loop: loop)
+        do {
+            try await broker.attach(BrokerConformanceTests.Receiver())
+            Issue.record("attached to nothing")
+        } catch let error as BrokerUnavailable {
+            #expect(error.description.contains("/tmp/herald-no-such-dir/broker.sock"))
+        }
+        loop.stop()
     }
 }
