@@ -39,14 +39,30 @@ public final class HeraldServer {
         let router = Router(configuration: configuration, staticFiles: staticFiles)
         context = ServerContext(configuration: configuration, router: router)
         router.openConnections = { [unowned context] in context.openConnectionCount }
-        let store: SQLiteTaskStore
-        do {
-            store = try SQLiteTaskStore(directory: configuration.dataDirectory)
-        } catch {
-            throw ServerStartupError(description: error.description)
+        let broker: Broker
+        if let brokerPath = configuration.brokerPath {
+            // Tasks live in `herald broker`; its connection gets a loop of its own, so it can
+            // connect (and events can flow) before this server's loop runs.
+            let connectionLoop: EventLoop
+            do {
+                connectionLoop = try EventLoop()
+            } catch {
+                throw ServerStartupError(description: "cannot create the broker connection loop: \(error)")
+            }
+            EventLoopThread.start(connectionLoop, name: "herald-broker")
+            broker = UnixSocketBroker(path: brokerPath, loop: connectionLoop)
+            local = nil
+        } else {
+            let store: SQLiteTaskStore
+            do {
+                store = try SQLiteTaskStore(directory: configuration.dataDirectory)
+            } catch {
+                throw ServerStartupError(description: error.description)
+            }
+            let hub = TaskHub(configuration: configuration.tasks, store: store)
+            local = LocalBroker(hub: hub)
+            broker = local!
         }
-        hub = TaskHub(configuration: configuration.tasks, store: store)
-        broker = LocalBroker(hub: hub)
         let bridge = TaskBridge(broker: broker, loop: loop)
         let services = TaskServices(
             bridge: bridge, registry: TopicRegistry(maxQueuedBytes: configuration.maxSubscriberQueueBytes),
@@ -60,9 +76,15 @@ public final class HeraldServer {
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent)
         }
         self.services = services
-        let restored = Self.await { [hub, broker] () async -> Result<RestoreReport, ServerStartupError> in
+        let local = self.local
+        let restored = BlockingAwait.run { [local] () async -> Result<RestoreReport?, ServerStartupError> in
             do {
                 try await broker.attach(bridge)
+            } catch {
+                return .failure(ServerStartupError(description: String(describing: error)))
+            }
+            guard let hub = local?.hub else { return .success(nil) }
+            do {
                 return .success(try await hub.restore())
             } catch {
                 return .failure(ServerStartupError(description: "cannot load --data \(configuration.dataDirectory): \(error)"))
@@ -78,22 +100,10 @@ public final class HeraldServer {
         logger.info("restored \(report.tasks) tasks at seq \(report.seq), epoch \(report.epoch) (\(report.epochContinued ? "continued" : "new"))\(report.skipped > 0 ? ", \(report.skipped) unreadable rows skipped" : "")")
     }
 
-    private let hub: TaskHub
-    private let broker: LocalBroker
+    /// The task actor when this process owns it (standalone); nil with `--broker`.
+    private let local: LocalBroker?
     private let services: TaskServices
 
-    /// Runs async work to completion from synchronous start-up or shutdown code (the loop is
-    /// not running then, so nothing waits on this thread).
-    private static func await<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let box = AwaitBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            box.value = await work()
-            done.signal()
-        }
-        done.wait()
-        return box.value!
-    }
 
     /// Binds, calls `onListening` with the URL once connections are accepted, and serves on the
     /// calling thread until a graceful shutdown completes.
@@ -121,7 +131,8 @@ public final class HeraldServer {
             throw ServerStartupError(description: "event loop failed: \(error)")
         }
         // Mark the clean stop, so the next start continues this epoch and history.
-        let stopped = Self.await { [hub] () async -> String? in
+        guard let hub = local?.hub else { return }
+        let stopped = BlockingAwait.run { [hub] () async -> String? in
             do {
                 try await hub.shutdown()
                 return nil
@@ -135,9 +146,8 @@ public final class HeraldServer {
     /// Leases and retention are checked a few times a second: one hop to the actor per check.
     private func scheduleLeaseChecks() {
         loop.scheduleTimer(afterSeconds: configuration.leaseCheckInterval) { [weak self] in
-            guard let self, !self.shuttingDown else { return }
-            let broker = self.broker
-            Task { await broker.tick() }
+            guard let self, !self.shuttingDown, let local = self.local else { return }
+            Task { await local.tick() }
             self.scheduleLeaseChecks()
         }
     }
@@ -171,9 +181,4 @@ extension String {
     fileprivate func replacingBindPrefix() -> String {
         hasPrefix("bind: ") ? String(dropFirst(6)) : self
     }
-}
-
-/// Carries a result out of a `Task` to a thread blocked on a semaphore.
-private final class AwaitBox<T>: @unchecked Sendable {
-    var value: T?
 }

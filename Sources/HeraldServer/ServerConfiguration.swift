@@ -35,6 +35,9 @@ public struct ServerConfiguration: Sendable {
     /// A subscriber whose unsent output passes this (after conflating progress) is closed with
     /// 1008: 4 MiB is thousands of lifecycle events, far more than a live client ever lags.
     public var maxSubscriberQueueBytes = 4 << 20
+    /// With a path, tasks live in the `herald broker` listening there (several server processes
+    /// share it); without, this process owns them.
+    public var brokerPath: String?
     /// How often leases and retention are checked.
     public var leaseCheckInterval = 0.1
 

@@ -52,6 +52,9 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
     var maxMessage = 1 << 20
 
+    @Option(help: ArgumentHelp("Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused).", valueName: "path"))
+    var broker: String?
+
     @Option(help: ArgumentHelp("Events kept for resume with since=.", valueName: "events"))
     var history = 10_000
 
@@ -97,6 +100,7 @@ struct Serve: ParsableCommand {
         config.pongTimeout = pongTimeout
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
+        config.brokerPath = broker
         config.tasks.historySize = history
         config.tasks.retentionSeconds = retention
         config.tasks.maxTasks = maxTasks
