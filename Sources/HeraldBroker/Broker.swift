@@ -16,7 +16,15 @@ public protocol Broker: AnyObject, Sendable {
 
 /// A server process's side of a broker: where events it did not cause arrive
 /// (`publish(_:)`, one call per batch).
-public protocol BrokerReceiver: TaskEventSink {}
+public protocol BrokerReceiver: TaskEventSink {
+    /// The connection to the broker was lost and is back: events in between were not seen, so
+    /// the receiver's subscribers must resume from what they saw (`since=`).
+    func brokerReconnected()
+}
+
+extension BrokerReceiver {
+    public func brokerReconnected() {}
+}
 
 /// Why a batch could not be handled; the server answers its requests with 503.
 public struct BrokerUnavailable: Error, CustomStringConvertible, Sendable {

@@ -11,6 +11,9 @@ public final class UnixSocketBroker: Broker, @unchecked Sendable {
     public let path: String
     let loop: EventLoop
     private var clients: [ObjectIdentifier: BrokerClient] = [:]
+    /// Reconnection backoff: doubles from the first delay up to the cap while the broker is away.
+    static let firstReconnectDelay = 0.1
+    static let maxReconnectDelay = 2.0
 
     public init(path: String, loop: EventLoop) {
         self.path = path
@@ -28,10 +31,28 @@ public final class UnixSocketBroker: Broker, @unchecked Sendable {
             loop.execute { [self] in
                 do {
                     let client = try BrokerClient(path: path, loop: loop, receiver: receiver, welcomed: done)
+                    client.onClose = { [weak self] in self?.reconnect(key, receiver: receiver, after: Self.firstReconnectDelay) }
                     clients[key] = client
                 } catch {
                     done.resume(throwing: BrokerUnavailable("cannot reach the broker at \(path): \(error)"))
                 }
+            }
+        }
+    }
+
+    /// After a lost connection: try again with backoff; once welcomed, tell the receiver.
+    private func reconnect(_ key: ObjectIdentifier, receiver: BrokerReceiver, after delay: Double) {
+        loop.scheduleTimer(afterSeconds: delay) { [weak self] in
+            guard let self else { return }
+            do {
+                let client = try BrokerClient(path: path, loop: loop, receiver: receiver, welcomed: nil)
+                client.onWelcome = { receiver.brokerReconnected() }
+                client.onClose = { [weak self] in
+                    self?.reconnect(key, receiver: receiver, after: min(delay * 2, Self.maxReconnectDelay))
+                }
+                clients[key] = client
+            } catch {
+                reconnect(key, receiver: receiver, after: min(delay * 2, Self.maxReconnectDelay))
             }
         }
     }
@@ -61,8 +82,11 @@ final class BrokerClient: ConnectionDelegate {
     private var nextBatch: UInt64 = 1
     private(set) var epoch = ""
     private(set) var isUsable = false
+    var onWelcome: () -> Void = {}
+    var onClose: () -> Void = {}
+    private var closeReported = false
 
-    init(path: String, loop: EventLoop, receiver: BrokerReceiver, welcomed: CheckedContinuation<Void, Error>) throws {
+    init(path: String, loop: EventLoop, receiver: BrokerReceiver, welcomed: CheckedContinuation<Void, Error>?) throws {
         connection = try UnixSocket.connect(path: path, on: loop)
         self.receiver = receiver
         self.welcomed = welcomed
@@ -94,6 +118,7 @@ final class BrokerClient: ConnectionDelegate {
             isUsable = true
             welcomed?.resume()
             welcomed = nil
+            onWelcome()
         case .outputs(let batchID, let payload):
             let outputs = try TaskBatchCodec.decodeOutputs(payload)
             waiting.removeValue(forKey: batchID)?.resume(returning: outputs)
@@ -120,5 +145,8 @@ final class BrokerClient: ConnectionDelegate {
 
     func connectionDidClose(_ connection: Connection) {
         fail("the connection to the broker closed")
+        guard !closeReported else { return }
+        closeReported = true
+        onClose()
     }
 }

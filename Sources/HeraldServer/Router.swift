@@ -44,6 +44,9 @@ final class TaskServices {
             registry.deliver(event)
             longPolls.taskChanged(event)
         }
+        // Events were missed while the broker was away: subscribers reconnect and resume with
+        // since= from the broker's history (or get a recovered:false snapshot), exactly once.
+        bridge.onResyncNeeded = { [registry] in registry.closeAll(code: 1012, reason: "broker reconnected: resume with since=") }
     }
 }
 

@@ -17,6 +17,8 @@ final class TaskBridge: BrokerReceiver, @unchecked Sendable {
     private var nextBatch: UInt64 = 0
     /// Called on the loop for every event, in order (the topic registry, long-polls).
     var onEvent: (PublishedEvent) -> Void = { _ in }
+    /// Called on the loop when events may have been missed (the broker connection came back).
+    var onResyncNeeded: () -> Void = {}
     /// Measured hop cost (see docs/architecture.md): batches and their round trips.
     private(set) var batchesSent: UInt64 = 0
     private(set) var requestsSent: UInt64 = 0
@@ -82,6 +84,10 @@ final class TaskBridge: BrokerReceiver, @unchecked Sendable {
     }
 
     // MARK: TaskEventSink (called on the actor)
+
+    func brokerReconnected() {
+        loop.execute { [self] in onResyncNeeded() }
+    }
 
     func publish(_ events: [PublishedEvent]) {
         loop.execute { [self] in

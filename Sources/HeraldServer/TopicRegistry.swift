@@ -46,6 +46,14 @@ final class TopicRegistry {
         }
     }
 
+    /// Closes every subscriber (they resume with `since=`).
+    func closeAll(code: UInt16, reason: String) {
+        var seen = Set<ObjectIdentifier>()
+        for socket in subscribers.values.flatMap(\.values) where seen.insert(ObjectIdentifier(socket)).inserted {
+            socket.close(code: code, reason: reason)
+        }
+    }
+
     func isSubscribed(_ socket: WebSocketConnection, topic: String) -> Bool {
         topicsOf[ObjectIdentifier(socket)]?.contains(topic) ?? false
     }
