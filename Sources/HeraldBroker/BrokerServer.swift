@@ -27,6 +27,9 @@ public final class BrokerServer: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
+    /// For tests: the broker behind the socket.
+    public var localBrokerForTests: LocalBroker { broker }
+
     public func close() {
         listener?.close()
         listener = nil
@@ -126,5 +129,7 @@ final class BrokerPeer: ConnectionDelegate, BrokerReceiver, @unchecked Sendable 
         closed = true
         batches.finish()
         server.peers.removeValue(forKey: ObjectIdentifier(self))
+        let broker = server.broker
+        Task { [self] in await broker.detach(self) }  // or every reconnect would leave a sink behind
     }
 }

@@ -13,6 +13,11 @@ public final class LocalBroker: Broker {
         await hub.addSink(receiver)
     }
 
+    /// The receiver is gone: no more events for it.
+    public func detach(_ receiver: BrokerReceiver) async {
+        await hub.removeSink(receiver)
+    }
+
     public func submit(_ requests: [TaskRequest], from receiver: BrokerReceiver) async throws -> [HubOutput] {
         await hub.handle(requests, from: receiver)
     }

@@ -45,6 +45,13 @@ public actor TaskHub {
         sinks.append(sink)
     }
 
+    /// Stops sending events to `sink` (a server process that disconnected).
+    public func removeSink(_ sink: TaskEventSink) {
+        sinks.removeAll { $0 === sink }
+    }
+
+    public var sinkCount: Int { sinks.count }
+
     public static func wallClockMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

@@ -180,6 +180,22 @@ enum SocketBrokerFixture {
         }
     }
 
+    @Test func aDisconnectedServerProcessIsNoLongerSentEvents() async throws {
+        let (broker, server) = try await SocketBrokerFixture.makeWithServer()
+        let hub = server.localBrokerForTests.hub
+        let me = BrokerConformanceTests.Receiver()
+        try await broker.attach(me)
+        #expect(await hub.sinkCount == 1)
+        let closed = DispatchSemaphore(value: 0)
+        broker.runOnLoopForTests {
+            server.close()  // drops every peer connection
+            closed.signal()
+        }
+        closed.wait()
+        for _ in 0..<200 where await hub.sinkCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await hub.sinkCount == 0)
+    }
+
     @Test func attachingToNoBrokerIsAClearError() async throws {
         let loop = try EventLoop()
         EventLoopThread.start(loop, name: "no-broker")
