@@ -1,6 +1,5 @@
 import ArgumentParser
 import HeraldServer
-import HeraldTasks
 import Logging
 
 struct BrokerCommand: ParsableCommand {
@@ -22,35 +21,14 @@ struct BrokerCommand: ParsableCommand {
     @Option(name: .customLong("data"), help: ArgumentHelp("Directory for the SQLite database; `:memory:` keeps nothing.", valueName: "dir"))
     var dataDirectory = "./herald-data"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var log: LogOptions
 
-    @Option(help: ArgumentHelp("Events kept for resume with since=.", valueName: "events"))
-    var history = 10_000
-
-    @Option(help: ArgumentHelp("Seconds a finished task is kept before it is removed (default 7 days).", valueName: "seconds"))
-    var retention = 604_800.0
-
-    @Option(help: ArgumentHelp("Most tasks held; the oldest finished ones are removed first.", valueName: "n"))
-    var maxTasks = 100_000
-
-    @Option(help: ArgumentHelp("Finished tasks in a snapshot (every unfinished task is always in).", valueName: "n"))
-    var snapshotTerminal = 200
+    @OptionGroup var tasks: TaskEngineOptions
 
     func run() throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var tasks = TaskHubConfiguration()
-        tasks.historySize = history
-        tasks.retentionSeconds = retention
-        tasks.maxTasks = maxTasks
-        tasks.snapshotTerminal = snapshotTerminal
+        log.bootstrap()
         do {
-            let broker = try BrokerProcess(socketPath: socket, dataDirectory: dataDirectory, tasks: tasks, logger: Logger(label: "herald-broker"))
+            let broker = try BrokerProcess(socketPath: socket, dataDirectory: dataDirectory, tasks: tasks.configuration, logger: Logger(label: "herald-broker"))
             try broker.run { path in FileDescriptorOutput.standardError("broker listening on \(path)\n") }
         } catch {
             FileDescriptorOutput.standardError("herald: \(error.description)\n")

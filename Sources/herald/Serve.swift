@@ -28,8 +28,7 @@ struct Serve: ParsableCommand {
     @Flag(help: "Enable /echo: an RFC 6455 echo WebSocket (messages up to 16 MiB) and POST body echo, for conformance tests.")
     var echo = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var log: LogOptions
 
     @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
     var headerTimeout = 10.0
@@ -55,23 +54,9 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused).", valueName: "path"))
     var broker: String?
 
-    @Option(help: ArgumentHelp("Events kept for resume with since=.", valueName: "events"))
-    var history = 10_000
-
-    @Option(help: ArgumentHelp("Seconds a finished task is kept before it is removed (default 7 days).", valueName: "seconds"))
-    var retention = 604_800.0
-
-    @Option(help: ArgumentHelp("Most tasks held; the oldest finished ones are removed first.", valueName: "n"))
-    var maxTasks = 100_000
-
-    @Option(help: ArgumentHelp("Finished tasks in a snapshot (every unfinished task is always in).", valueName: "n"))
-    var snapshotTerminal = 200
+    @OptionGroup var tasks: TaskEngineOptions
 
     func validate() throws {
-        guard history > 0, maxTasks > 0, snapshotTerminal >= 0 else {
-            throw ValidationError("--history and --max-tasks must be positive, --snapshot-terminal not negative")
-        }
-        guard retention > 0 && retention.isFinite else { throw ValidationError("--retention must be a positive number of seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
                               ("--ping-interval", pingInterval), ("--pong-timeout", pongTimeout)] where !(value > 0 && value.isFinite) {
@@ -81,12 +66,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        log.bootstrap()
         var config = ServerConfiguration()
         config.host = host
         config.port = port
@@ -101,10 +81,7 @@ struct Serve: ParsableCommand {
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
         config.brokerPath = broker
-        config.tasks.historySize = history
-        config.tasks.retentionSeconds = retention
-        config.tasks.maxTasks = maxTasks
-        config.tasks.snapshotTerminal = snapshotTerminal
+        config.tasks = tasks.configuration
         do {
             let server = try HeraldServer(configuration: config, logger: Logger(label: "herald"))
             try server.run { url in
