@@ -5,19 +5,31 @@
 /// bytes. Integers are big-endian; a string is a u32 length and that many UTF-8 bytes.
 /// The length is checked as soon as its 4 bytes are in and the type as soon as its byte is in,
 /// so a bad peer is failed before any payload is buffered.
+///
+/// A frame too large for one travels as fragment frames (`BrokerFrameType.fragment`): each
+/// carries a last flag and a piece of the big frame's body (type byte + payload). The decoder
+/// takes the pieces into its own buffer and returns the frame once the last is in, as if it had
+/// arrived whole. Each fragment frame is bounded by `maxFrameBytes`, the reassembled body by
+/// `maxMessageBytes`, checked from each fragment's length before its piece is buffered.
 public struct BrokerFrameDecoder: Sendable {
     public let maxFrameBytes: Int
+    public let maxMessageBytes: Int
     /// Set by the first error; every later call throws it again (the stream has lost its
     /// frame boundaries, so nothing after it can be trusted).
     public private(set) var failure: BrokerFrameError?
+    /// The body of a fragmented frame so far; nil when none is in progress.
+    private var reassembly: [UInt8]?
 
-    public init(maxFrameBytes: Int = BrokerFrame.maxFrameBytes) {
+    public init(maxFrameBytes: Int = BrokerFrame.maxFrameBytes, maxMessageBytes: Int = BrokerFrame.maxMessageBytes) {
         precondition(maxFrameBytes >= 1 && UInt64(maxFrameBytes) <= UInt64(UInt32.max))
+        precondition(maxMessageBytes >= 1)
         self.maxFrameBytes = maxFrameBytes
+        self.maxMessageBytes = maxMessageBytes
     }
 
     /// The next complete frame, or nil when more bytes are needed. Consumes exactly the bytes
-    /// of the frame it returns, and nothing when it returns nil.
+    /// of the frames it reads: a whole frame's when it returns one, nothing else when it returns
+    /// nil, except fragment frames, which move from `input` into the decoder as each is complete.
     public mutating func next(_ input: inout ByteBuffer) throws(BrokerFrameError) -> BrokerFrame? {
         if let failure { throw failure }
         do {
@@ -28,28 +40,85 @@ public struct BrokerFrameDecoder: Sendable {
         }
     }
 
-    private func decode(_ input: inout ByteBuffer) throws(BrokerFrameError) -> BrokerFrame? {
+    private mutating func decode(_ input: inout ByteBuffer) throws(BrokerFrameError) -> BrokerFrame? {
         let prefix = BrokerFrame.lengthPrefixBytes
-        guard input.readableBytes >= prefix else { return nil }
-        var length = 0
-        for i in 0..<prefix { length = length << 8 | Int(input.peek(at: i)!) }
-        // N counts the type byte, so every frame has N ≥ 1.
-        if length == 0 { throw BrokerFrameError("frame length 0 (a frame has at least its type byte)") }
-        if length > maxFrameBytes {
-            throw BrokerFrameError("frame of \(length) bytes exceeds the limit of \(maxFrameBytes)")
-        }
-        guard let typeByte = input.peek(at: prefix) else { return nil }
-        guard let type = BrokerFrameType(rawValue: typeByte) else {
-            throw BrokerFrameError("unknown frame type \(typeByte)")
-        }
-        guard input.readableBytes >= prefix + length else { return nil }
+        // Fragments are taken one after another until a frame is whole or the input runs out.
+        while true {
+            guard input.readableBytes >= prefix else { return nil }
+            var length = 0
+            for i in 0..<prefix { length = length << 8 | Int(input.peek(at: i)!) }
+            // N counts the type byte, so every frame has N ≥ 1.
+            if length == 0 { throw BrokerFrameError("frame length 0 (a frame has at least its type byte)") }
+            if length > maxFrameBytes {
+                throw BrokerFrameError("frame of \(length) bytes exceeds the limit of \(maxFrameBytes)")
+            }
+            guard let typeByte = input.peek(at: prefix) else { return nil }
+            guard let type = BrokerFrameType(rawValue: typeByte) else {
+                throw BrokerFrameError("unknown frame type \(typeByte)")
+            }
+            try checkFits(type, length: length)
+            guard input.readableBytes >= prefix + length else { return nil }
 
-        let view = input.readableView
-        let start = view.startIndex + prefix + 1
-        var reader = BrokerPayloadReader(bytes: view[start..<(start + length - 1)], type: type)
-        let frame = try Self.fields(of: type, &reader)
-        input.moveReaderIndex(forwardBy: prefix + length)
-        return frame
+            let view = input.readableView
+            let start = view.startIndex + prefix + 1
+            let payload = view[start..<(start + length - 1)]
+            guard type == .fragment else {
+                var reader = BrokerPayloadReader(bytes: payload, type: type)
+                let frame = try Self.fields(of: type, &reader)
+                input.moveReaderIndex(forwardBy: prefix + length)
+                return frame
+            }
+            let body = try take(fragment: payload)
+            input.moveReaderIndex(forwardBy: prefix + length)
+            if let body { return try Self.frame(reassembledFrom: body) }
+        }
+    }
+
+    /// Checks a frame against the fragmented frame in progress as soon as its type is known:
+    /// nothing may come between fragments, and a piece must not carry the body past
+    /// `maxMessageBytes` (checked before the piece is buffered).
+    private func checkFits(_ type: BrokerFrameType, length: Int) throws(BrokerFrameError) {
+        if type == .fragment {
+            let piece = max(0, length - BrokerFrame.fragmentHeaderBytes)
+            if (reassembly?.count ?? 0) + piece > maxMessageBytes {
+                throw BrokerFrameError("fragmented frame exceeds \(maxMessageBytes) bytes")
+            }
+        } else if reassembly != nil {
+            throw BrokerFrameError("\(type.name) frame arrived inside an unfinished fragmented frame")
+        }
+    }
+
+    /// Adds one fragment's piece to the reassembly; returns the whole body after the last piece.
+    private mutating func take(fragment payload: ArraySlice<UInt8>) throws(BrokerFrameError) -> [UInt8]? {
+        var reader = BrokerPayloadReader(bytes: payload, type: .fragment)
+        let last = try reader.bool("last flag")
+        let piece = payload.dropFirst()
+        if reassembly == nil { reassembly = [] }
+        // The body's type is checked with its first byte, so a nested or unknown frame fails
+        // before the rest of it is buffered.
+        if reassembly!.isEmpty, let first = piece.first { _ = try Self.reassembledType(first) }
+        reassembly!.append(contentsOf: piece)
+        guard last else { return nil }
+        let body = reassembly!
+        reassembly = nil
+        return body
+    }
+
+    private static func reassembledType(_ byte: UInt8) throws(BrokerFrameError) -> BrokerFrameType {
+        guard let type = BrokerFrameType(rawValue: byte) else {
+            throw BrokerFrameError("unknown frame type \(byte) in a fragmented frame")
+        }
+        if type == .fragment { throw BrokerFrameError("fragmented frame's body is itself a fragment (fragments do not nest)") }
+        return type
+    }
+
+    private static func frame(reassembledFrom body: [UInt8]) throws(BrokerFrameError) -> BrokerFrame {
+        guard let first = body.first else {
+            throw BrokerFrameError("fragmented frame of 0 bytes (a frame has at least its type byte)")
+        }
+        let type = try reassembledType(first)
+        var reader = BrokerPayloadReader(bytes: body[1...], type: type)
+        return try fields(of: type, &reader)
     }
 
     private static func fields(of type: BrokerFrameType, _ r: inout BrokerPayloadReader) throws(BrokerFrameError) -> BrokerFrame {
@@ -60,7 +129,9 @@ public struct BrokerFrameDecoder: Sendable {
                 version: try r.u16("version"), processName: try r.string("process name"),
                 lastSeq: try r.u64("last seq"), epoch: try r.string("epoch"))
         case .welcome:
-            frame = .welcome(version: try r.u16("version"), epoch: try r.string("epoch"), currentSeq: try r.u64("current seq"))
+            frame = .welcome(
+                version: try r.u16("version"), epoch: try r.string("epoch"), currentSeq: try r.u64("current seq"),
+                resumed: try r.bool("resumed"))
         case .refuse:
             frame = .refuse(reason: try r.string("reason"))
         case .requests:
@@ -73,9 +144,10 @@ public struct BrokerFrameDecoder: Sendable {
         case .ping:
             frame = .ping(token: try r.u64("token"))
         case .pong:
-            frame = .pong(token: try r.u64("token"))
-        case .resync:
-            return .resync(snapshot: r.rest())
+            frame = .pong(token: try r.u64("token"), seq: try r.u64("seq"))
+        case .fragment:
+            // `decode` and `reassembledType` route fragments away before fields are read.
+            throw BrokerFrameError("fragmented frame's body is itself a fragment (fragments do not nest)")
         }
         // A fixed-layout frame with bytes left over was written by something that does not
         // speak this version; reject it rather than guess what the bytes meant.

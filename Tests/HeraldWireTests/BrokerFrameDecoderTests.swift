@@ -4,14 +4,14 @@ import Testing
 
 /// Shared by the broker frame suites: sample frames and a decoder driven through every split.
 enum BrokerFrameSamples {
-    /// One or more of every frame type, with edge values: empty strings and payloads, non-ASCII
+    /// One or more of every frame type but fragment (the codec's own), with edge values: empty strings and payloads, non-ASCII
     /// text, zero and maximal integers.
     static let all: [BrokerFrame] = [
         .hello(version: BrokerFrame.protocolVersion, processName: "herald worker 3", lastSeq: 41_872, epoch: "e-01HZX3K9"),
         .hello(version: 0, processName: "", lastSeq: 0, epoch: ""),
         .hello(version: .max, processName: "wörker ✓ 🚀", lastSeq: .max, epoch: "ép"),
-        .welcome(version: BrokerFrame.protocolVersion, epoch: "e-01HZX3K9", currentSeq: 41_900),
-        .welcome(version: 1, epoch: "", currentSeq: 0),
+        .welcome(version: BrokerFrame.protocolVersion, epoch: "e-01HZX3K9", currentSeq: 41_900, resumed: true),
+        .welcome(version: 1, epoch: "", currentSeq: 0, resumed: false),
         .refuse(reason: "protocol version 2 is not 1"),
         .refuse(reason: ""),
         .requests(batchID: 7, payload: Array(#"[{"op":"progress","id":"t1","done":5}]"#.utf8)),
@@ -21,11 +21,10 @@ enum BrokerFrameSamples {
         .events(payload: Array(#"{"type":"progress","seq":9}"#.utf8)),
         .events(payload: []),
         .ping(token: 0x0102_0304_0506_0708),
-        .pong(token: 0x0102_0304_0506_0708),
+        .pong(token: 0x0102_0304_0506_0708, seq: 41_900),
         .ping(token: 0),
-        .pong(token: .max),
-        .resync(snapshot: (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }),
-        .resync(snapshot: []),
+        .pong(token: .max, seq: 0),
+        .outputs(batchID: 3, payload: (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }),
     ]
 }
 
@@ -37,8 +36,10 @@ struct BrokerDecodeOutcome: Equatable {
 
 enum BrokerFrameFeed {
     /// Feeds `chunks` one at a time, taking every frame each makes available, until an error.
-    static func decode(_ chunks: [[UInt8]], maxFrameBytes: Int) -> (outcome: BrokerDecodeOutcome, left: Int) {
-        var decoder = BrokerFrameDecoder(maxFrameBytes: maxFrameBytes)
+    static func decode(
+        _ chunks: [[UInt8]], maxFrameBytes: Int, maxMessageBytes: Int = BrokerFrame.maxMessageBytes
+    ) -> (outcome: BrokerDecodeOutcome, left: Int) {
+        var decoder = BrokerFrameDecoder(maxFrameBytes: maxFrameBytes, maxMessageBytes: maxMessageBytes)
         var buffer = ByteBuffer()
         var outcome = BrokerDecodeOutcome()
         do {
@@ -56,11 +57,11 @@ enum BrokerFrameFeed {
     /// returned; without an error, every byte must have been consumed.
     static func decodeEverySplit(
         _ bytes: [UInt8], maxFrameBytes: Int = BrokerFrame.maxFrameBytes,
-        sourceLocation: SourceLocation = #_sourceLocation
+        maxMessageBytes: Int = BrokerFrame.maxMessageBytes, sourceLocation: SourceLocation = #_sourceLocation
     ) -> BrokerDecodeOutcome {
         var first: BrokerDecodeOutcome?
         for (label, chunks) in FeedSplits.all(bytes) {
-            let (outcome, left) = decode(chunks, maxFrameBytes: maxFrameBytes)
+            let (outcome, left) = decode(chunks, maxFrameBytes: maxFrameBytes, maxMessageBytes: maxMessageBytes)
             if outcome.error == nil {
                 #expect(left == 0, "\(label): \(left) bytes left over", sourceLocation: sourceLocation)
             }
@@ -99,7 +100,7 @@ enum BrokerFrameFeed {
     }
 
     @Test func everyTypeHasASample() {
-        #expect(Set(BrokerFrameSamples.all.map(\.type)) == Set(BrokerFrameType.allCases))
+        #expect(Set(BrokerFrameSamples.all.map(\.type)) == Set(BrokerFrameType.allCases).subtracting([.fragment]))
     }
 
     @Test func framesBackToBackInOneBufferDecodeInOrder() {
@@ -131,7 +132,7 @@ enum BrokerFrameFeed {
     }
 
     @Test func framesBeforeAnErrorAreDeliveredThenTheError() {
-        let good = BrokerFrame.pong(token: 9)
+        let good = BrokerFrame.pong(token: 9, seq: 3)
         let bytes = BrokerFrameEncoder.encode(good) + Feed.raw(type: 42, []) + BrokerFrameEncoder.encode(good)
         let outcome = Feed.decodeEverySplit(bytes)
         #expect(outcome == BrokerDecodeOutcome(frames: [good], error: BrokerFrameError("unknown frame type 42")))
@@ -177,7 +178,7 @@ enum BrokerFrameFeed {
         #expect(BrokerFrameDecoder().maxFrameBytes == 16 * 1024 * 1024)
         // At the default limit the decoder waits for the payload; one past, it fails at once.
         var atLimit = BrokerFrameDecoder()
-        var buffer = ByteBuffer(Feed.prefix(16 * 1024 * 1024) + [BrokerFrameType.resync.rawValue])
+        var buffer = ByteBuffer(Feed.prefix(16 * 1024 * 1024) + [BrokerFrameType.events.rawValue])
         #expect(try atLimit.next(&buffer) == nil)
         var pastLimit = BrokerFrameDecoder()
         var past = ByteBuffer(Feed.prefix(16 * 1024 * 1024 + 1))
@@ -222,6 +223,8 @@ enum BrokerFrameFeed {
             (5, [], "outputs frame ends inside its batch id"),
             (7, [1, 2, 3, 4, 5, 6, 7], "ping frame ends inside its token"),
             (8, [], "pong frame ends inside its token"),
+            (8, [0, 0, 0, 0, 0, 0, 0, 9, 1], "pong frame ends inside its seq"),
+            (2, Feed.u16(2) + Feed.string(Array("e".utf8)) + Feed.u64(5), "welcome frame ends inside its resumed"),
         ]
         for (type, payload, message) in cases {
             #expect(Feed.decodeEverySplit(Feed.raw(type: type, payload)).error == BrokerFrameError(message))
@@ -239,7 +242,7 @@ enum BrokerFrameFeed {
     func invalidUTF8InAStringIsAnError(_ bad: [UInt8]) {
         let hello = Feed.u16(1) + Feed.string(bad) + Feed.u64(5) + Feed.string([])
         #expect(Feed.decodeEverySplit(Feed.raw(type: 1, hello)).error == BrokerFrameError("hello frame's process name is not valid UTF-8"))
-        let welcome = Feed.u16(1) + Feed.string(bad) + Feed.u64(5)
+        let welcome = Feed.u16(1) + Feed.string(bad) + Feed.u64(5) + [1]
         #expect(Feed.decodeEverySplit(Feed.raw(type: 2, welcome)).error == BrokerFrameError("welcome frame's epoch is not valid UTF-8"))
         #expect(Feed.decodeEverySplit(Feed.raw(type: 3, Feed.string(bad))).error == BrokerFrameError("refuse frame's reason is not valid UTF-8"))
     }
@@ -253,10 +256,11 @@ enum BrokerFrameFeed {
 
     @Test func trailingBytesInOtherFixedLayoutFramesAreErrors() {
         let cases: [(UInt8, [UInt8], String)] = [
-            (2, Feed.u16(1) + Feed.string([]) + Feed.u64(0) + [1, 2], "welcome frame has 2 trailing bytes after its last field"),
+            (2, Feed.u16(1) + Feed.string([]) + Feed.u64(0) + [1, 1, 2], "welcome frame has 2 trailing bytes after its last field"),
+            (2, Feed.u16(1) + Feed.string([]) + Feed.u64(0) + [2], "welcome frame's resumed is not a boolean"),
             (3, Feed.string(Array("no".utf8)) + [0], "refuse frame has 1 trailing bytes after its last field"),
             (7, Feed.u64(1) + [0], "ping frame has 1 trailing bytes after its last field"),
-            (8, Feed.u64(1) + [0, 0, 0], "pong frame has 3 trailing bytes after its last field"),
+            (8, Feed.u64(1) + Feed.u64(2) + [0, 0, 0], "pong frame has 3 trailing bytes after its last field"),
         ]
         for (type, payload, message) in cases {
             #expect(Feed.decodeEverySplit(Feed.raw(type: type, payload)).error == BrokerFrameError(message))
@@ -265,9 +269,9 @@ enum BrokerFrameFeed {
 
     @Test func opaquePayloadsRunToTheEndOfTheFrame() {
         let payload: [UInt8] = [0, 0, 0, 9, 0xFF, 0xC0]
-        let bytes = Feed.raw(type: 4, Feed.u64(3) + payload) + Feed.raw(type: 6, payload) + Feed.raw(type: 9, payload)
+        let bytes = Feed.raw(type: 4, Feed.u64(3) + payload) + Feed.raw(type: 6, payload) + Feed.raw(type: 5, Feed.u64(4) + payload)
         #expect(Feed.decodeEverySplit(bytes) == BrokerDecodeOutcome(frames: [
-            .requests(batchID: 3, payload: payload), .events(payload: payload), .resync(snapshot: payload),
+            .requests(batchID: 3, payload: payload), .events(payload: payload), .outputs(batchID: 4, payload: payload),
         ]))
     }
 }

@@ -32,12 +32,12 @@ import Testing
 
     @Test func encodeIntoAppendsAfterExistingBytes() {
         var out: [UInt8] = [0xAA]
-        BrokerFrameEncoder.encode(.pong(token: 1), into: &out)
-        #expect(out == [0xAA] + BrokerFrameEncoder.encode(.pong(token: 1)))
+        BrokerFrameEncoder.encode(.pong(token: 1, seq: 2), into: &out)
+        #expect(out == [0xAA] + BrokerFrameEncoder.encode(.pong(token: 1, seq: 2)))
     }
 
     @Test func typeBytesAreTheProtocolNumbers() {
         #expect(BrokerFrameType.allCases.map(\.rawValue) == Array(1...9))
-        #expect(BrokerFrame.protocolVersion == 1)
+        #expect(BrokerFrame.protocolVersion == 2)
     }
 }
