@@ -11,13 +11,26 @@ public final class BrokerServer: @unchecked Sendable {
     let broker: LocalBroker
     private var listener: UnixListener?
     var peers: [ObjectIdentifier: BrokerPeer] = [:]
-    /// A server process whose unsent output passes this is cut off; it reconnects and resyncs.
-    public static let maxPeerQueueBytes = 64 << 20
+    /// A server process whose unsent output passes this is cut off; it reconnects and resumes
+    /// from its last seq (or resyncs), instead of growing the broker's memory without bound.
+    public let maxPeerQueueBytes: Int
+    public static let defaultMaxPeerQueueBytes = 64 << 20
+    /// Server processes cut off for being too far behind.
+    public internal(set) var peersCutOff = 0
+    public var onPeerCutOff: (Int) -> Void = { _ in }
+    /// The latest seq that passed through here, for pongs (servers measure their lag with it).
+    private(set) var headSeq: UInt64 = 0
+
+    func noteSeq(_ seq: UInt64) {
+        if seq > headSeq { headSeq = seq }
+    }
 
     /// Listens on `path`; call on the loop's thread.
-    public init(loop: EventLoop, broker: LocalBroker, path: String) throws(SystemError) {
+    public init(loop: EventLoop, broker: LocalBroker, path: String,
+                maxPeerQueueBytes: Int = BrokerServer.defaultMaxPeerQueueBytes) throws(SystemError) {
         self.loop = loop
         self.broker = broker
+        self.maxPeerQueueBytes = maxPeerQueueBytes
         listener = try UnixListener(loop: loop, path: path) { [unowned self] connection in
             let peer = BrokerPeer(server: self, connection: connection)
             connection.delegate = peer
@@ -30,6 +43,11 @@ public final class BrokerServer: @unchecked Sendable {
     /// For tests: the broker behind the socket.
     public var localBrokerForTests: LocalBroker { broker }
 
+    /// For tests: drops every server process's connection (they reconnect by themselves).
+    public func dropPeersForTests() {
+        for peer in peers.values { peer.connection.close() }
+    }
+
     public func close() {
         listener?.close()
         listener = nil
@@ -37,15 +55,16 @@ public final class BrokerServer: @unchecked Sendable {
     }
 }
 
-/// One connected server process.
-final class BrokerPeer: ConnectionDelegate, BrokerReceiver, @unchecked Sendable {
-    // @unchecked: loop-confined, except `publish`, which only hops onto the loop.
+/// One connected server process. The actor calls `attached`, `complete` and `publish` in seq
+/// order from inside itself; each becomes one `loop.execute`, so frames leave in that order.
+final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
+    // @unchecked: loop-confined, except the sink calls, which only hop onto the loop.
     unowned let server: BrokerServer
     let connection: Connection
     private var decoder = BrokerFrameDecoder()
     private var input = ByteBuffer()
+    private var helloReceived = false
     private var greeted = false
-    private var closed = false
     /// Batches go to the broker in the order they arrived, through one consuming task.
     private let batches: AsyncStream<(UInt64, [TaskRequest])>.Continuation
 
@@ -55,12 +74,9 @@ final class BrokerPeer: ConnectionDelegate, BrokerReceiver, @unchecked Sendable 
         let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, [TaskRequest]).self)
         batches = continuation
         let broker = server.broker
-        let loop = server.loop
         Task { [self] in
             for await (id, requests) in stream {
-                let outputs = (try? await broker.submit(requests, from: self)) ?? []
-                let payload = TaskBatchCodec.encode(outputs: outputs)
-                loop.execute { [self] in send(.outputs(batchID: id, payload: payload)) }
+                await broker.submit(requests, batch: id, from: self as TaskEventSink)
             }
         }
     }
@@ -76,47 +92,71 @@ final class BrokerPeer: ConnectionDelegate, BrokerReceiver, @unchecked Sendable 
 
     private func handle(_ frame: BrokerFrame) {
         switch frame {
-        case .hello(let version, _, _, _):
+        case .hello(let version, _, let lastSeq, let epoch):
             guard version == BrokerFrame.protocolVersion else {
                 refuse("protocol version \(version) is not \(BrokerFrame.protocolVersion)")
                 return
             }
+            guard !helloReceived else { return refuse("a second hello") }
+            helloReceived = true
             let broker = server.broker
-            let loop = server.loop
-            Task { [self] in
-                // Events flow from the moment the welcome is queued: attach first, then answer.
-                try? await broker.attach(self)
-                let seq = await broker.hub.seq
-                let epoch = await broker.hub.epoch
-                loop.execute { [self] in
-                    greeted = true
-                    send(.welcome(version: BrokerFrame.protocolVersion, epoch: epoch, currentSeq: seq))
-                }
-            }
+            // An empty epoch: a process that has seen nothing yet.
+            Task { [self] in await broker.attach(self, resumingAfter: epoch.isEmpty ? nil : lastSeq, epoch: epoch) }
         case .requests(let batchID, let payload):
-            guard greeted else { return refuse("requests before hello") }
+            guard greeted else { return refuse("requests before the welcome") }
             do {
                 batches.yield((batchID, try TaskBatchCodec.decodeRequests(payload)))
             } catch {
                 refuse("bad requests: \(error.message)")
             }
         case .ping(let token):
-            send(.pong(token: token))
+            send(.pong(token: token, seq: server.headSeq))
+        case .pong:
+            break
         default:
             refuse("unexpected \(frame.type.name) frame")
         }
     }
 
+    // MARK: TaskEventSink (called on the actor)
+
+    func attached(epoch: String, seq: UInt64, missed: [PublishedEvent]?) {
+        server.loop.execute { [self] in
+            greeted = true
+            server.noteSeq(seq)
+            send(.welcome(version: BrokerFrame.protocolVersion, epoch: epoch, currentSeq: seq, resumed: missed != nil))
+            if let missed, !missed.isEmpty { send(.events(payload: TaskBatchCodec.encode(events: missed))) }
+        }
+    }
+
+    func complete(batch: UInt64, _ outputs: [HubOutput]) {
+        server.loop.execute { [self] in
+            for case .event(let event) in outputs.reversed() {
+                server.noteSeq(event.seq)
+                break
+            }
+            send(.outputs(batchID: batch, payload: TaskBatchCodec.encode(outputs: outputs)))
+        }
+    }
+
     func publish(_ events: [PublishedEvent]) {
-        let payload = TaskBatchCodec.encode(events: events)
-        server.loop.execute { [self] in send(.events(payload: payload)) }
+        server.loop.execute { [self] in
+            if let last = events.last { server.noteSeq(last.seq) }
+            send(.events(payload: TaskBatchCodec.encode(events: events)))
+        }
     }
 
     private func send(_ frame: BrokerFrame) {
         guard connection.isOpen else { return }
         connection.write(BrokerFrameEncoder.encode(frame))
-        if connection.pendingOutputBytes > BrokerServer.maxPeerQueueBytes {
-            connection.close()  // stuck: it reconnects and resyncs instead of growing our memory
+        // Only a peer that is not reading counts: a burst queued during one turn (or one big
+        // replay) is flushed at its end; output left over from earlier turns is not.
+        if connection.isWaitingForWritable && connection.pendingOutputBytes > server.maxPeerQueueBytes {
+            // Stuck: it reconnects and resumes (or resyncs) instead of growing our memory.
+            server.peersCutOff += 1
+            server.onPeerCutOff(connection.pendingOutputBytes)
+            connection.discardPendingOutput()
+            connection.close()
         }
     }
 
@@ -126,7 +166,6 @@ final class BrokerPeer: ConnectionDelegate, BrokerReceiver, @unchecked Sendable 
     }
 
     func connectionDidClose(_ connection: Connection) {
-        closed = true
         batches.finish()
         server.peers.removeValue(forKey: ObjectIdentifier(self))
         let broker = server.broker

@@ -10,17 +10,30 @@ public final class LocalBroker: Broker {
     }
 
     public func attach(_ receiver: BrokerReceiver) async throws {
-        await hub.addSink(receiver)
+        await hub.addSink(receiver, resumingAfter: nil, epoch: "")
+    }
+
+    /// Attaches a server process that may have seen events up to `lastSeq` of `epoch` (the
+    /// broker's side of a reconnect).
+    public func attach(_ receiver: TaskEventSink, resumingAfter lastSeq: UInt64?, epoch: String) async {
+        await hub.addSink(receiver, resumingAfter: lastSeq, epoch: epoch)
     }
 
     /// The receiver is gone: no more events for it.
-    public func detach(_ receiver: BrokerReceiver) async {
+    public func detach(_ receiver: TaskEventSink) async {
         await hub.removeSink(receiver)
     }
 
-    public func submit(_ requests: [TaskRequest], from receiver: BrokerReceiver) async throws -> [HubOutput] {
-        await hub.handle(requests, from: receiver)
+    public func submit(_ requests: [TaskRequest], batch: UInt64, from receiver: BrokerReceiver) async {
+        await hub.handle(requests, batch: batch, from: receiver)
     }
+
+    /// The same for a server process behind a socket (any sink).
+    func submit(_ requests: [TaskRequest], batch: UInt64, from sink: TaskEventSink) async {
+        await hub.handle(requests, batch: batch, from: sink)
+    }
+
+    public var status: BrokerStatus { BrokerStatus() }
 
     /// Leases and retention: whoever owns the actor ticks it.
     public func tick() async {

@@ -3,17 +3,23 @@ import HeraldTasks
 import HeraldWire
 
 /// A `Broker` in another process (`herald broker`), reached over its Unix socket. Each attached
-/// receiver (a server process) gets its own connection; batches are answered in order on it,
-/// and events caused by others arrive on it. When the connection drops, every waiting batch
-/// fails with `BrokerUnavailable` (the server answers 503) — never a silent loss.
+/// receiver (a server process) gets its own `BrokerLink`: a connection on which its batches
+/// are answered in order and the events of others arrive, in seq order. When the connection
+/// drops, every unanswered batch fails (the server answers 503 — never a silent loss) and the
+/// link reconnects with backoff, resuming from the last seq it received.
 public final class UnixSocketBroker: Broker, @unchecked Sendable {
-    // @unchecked: the connections are touched on `loop` only.
+    // @unchecked: `links` is touched on `loop` only; `figures` has its own lock.
     public let path: String
     let loop: EventLoop
-    private var clients: [ObjectIdentifier: BrokerClient] = [:]
+    private var links: [ObjectIdentifier: BrokerLink] = [:]
+    let figures = Locked(BrokerStatus())
     /// Reconnection backoff: doubles from the first delay up to the cap while the broker is away.
     static let firstReconnectDelay = 0.1
     static let maxReconnectDelay = 2.0
+    /// A ping each second; a broker that has not answered for this long is taken for dead (a
+    /// stopped or wedged process keeps its socket open, so the kernel would never tell us).
+    static let pingInterval = 1.0
+    static let pongTimeout = 5.0
 
     public init(path: String, loop: EventLoop) {
         self.path = path
@@ -25,128 +31,198 @@ public final class UnixSocketBroker: Broker, @unchecked Sendable {
         loop.execute(body)
     }
 
+    public var status: BrokerStatus { figures.current }
+
     public func attach(_ receiver: BrokerReceiver) async throws {
         let key = ObjectIdentifier(receiver)
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
             loop.execute { [self] in
-                do {
-                    let client = try BrokerClient(path: path, loop: loop, receiver: receiver, welcomed: done)
-                    client.onClose = { [weak self] in self?.reconnect(key, receiver: receiver, after: Self.firstReconnectDelay) }
-                    clients[key] = client
-                } catch {
-                    done.resume(throwing: BrokerUnavailable("cannot reach the broker at \(path): \(error)"))
-                }
+                let link = BrokerLink(broker: self, receiver: receiver, attached: done)
+                links[key] = link
+                link.connect()
             }
         }
     }
 
-    /// After a lost connection: try again with backoff; once welcomed, tell the receiver.
-    private func reconnect(_ key: ObjectIdentifier, receiver: BrokerReceiver, after delay: Double) {
-        loop.scheduleTimer(afterSeconds: delay) { [weak self] in
-            guard let self else { return }
-            do {
-                let client = try BrokerClient(path: path, loop: loop, receiver: receiver, welcomed: nil)
-                client.onWelcome = { receiver.brokerReconnected() }
-                client.onClose = { [weak self] in
-                    self?.reconnect(key, receiver: receiver, after: min(delay * 2, Self.maxReconnectDelay))
-                }
-                clients[key] = client
-            } catch {
-                reconnect(key, receiver: receiver, after: min(delay * 2, Self.maxReconnectDelay))
-            }
-        }
-    }
-
-    public func submit(_ requests: [TaskRequest], from receiver: BrokerReceiver) async throws -> [HubOutput] {
+    public func submit(_ requests: [TaskRequest], batch: UInt64, from receiver: BrokerReceiver) async {
         let key = ObjectIdentifier(receiver)
-        return try await withCheckedThrowingContinuation { (answer: CheckedContinuation<[HubOutput], Error>) in
-            loop.execute { [self] in
-                guard let client = clients[key], client.isUsable else {
-                    answer.resume(throwing: BrokerUnavailable("not connected to the broker at \(path)"))
-                    return
-                }
-                client.submit(requests, answer: answer)
+        loop.execute { [self] in
+            guard let link = links[key] else {
+                receiver.batchFailed(batch, reason: "not attached to the broker at \(path)")
+                return
             }
+            link.submit(requests, batch: batch)
         }
+    }
+
+    func linkGaveUp(_ receiver: BrokerReceiver) {
+        links.removeValue(forKey: ObjectIdentifier(receiver))
     }
 }
 
-/// One connection to the broker, on the loop.
-final class BrokerClient: ConnectionDelegate {
-    private let connection: Connection
+/// One server process's link to the broker, across reconnections. Loop-confined.
+final class BrokerLink: ConnectionDelegate {
+    private weak var broker: UnixSocketBroker?
+    private let path: String
+    let loop: EventLoop
+    private let figures: Locked<BrokerStatus>
     private let receiver: BrokerReceiver
+    private var connection: Connection?
     private var decoder = BrokerFrameDecoder()
     private var input = ByteBuffer()
-    private var welcomed: CheckedContinuation<Void, Error>?
-    private var waiting: [UInt64: CheckedContinuation<[HubOutput], Error>] = [:]
-    private var nextBatch: UInt64 = 1
-    private(set) var epoch = ""
-    private(set) var isUsable = false
-    var onWelcome: () -> Void = {}
-    var onClose: () -> Void = {}
-    private var closeReported = false
+    private var welcomed = false
+    /// The first attach waits for the first welcome; it fails if that never comes.
+    private var attachWaiter: CheckedContinuation<Void, Error>?
+    /// Batches sent on this connection and not answered yet.
+    private var unanswered: Set<UInt64> = []
+    /// The last event received and its epoch: a reconnect resumes after it.
+    private var lastSeq: UInt64 = 0
+    private var epoch = ""
+    private var reconnectDelay = UnixSocketBroker.firstReconnectDelay
+    private var pingToken: UInt64 = 0
+    private var lastPong: UInt64 = 0
+    private var pingTimer: TimerID?
 
-    init(path: String, loop: EventLoop, receiver: BrokerReceiver, welcomed: CheckedContinuation<Void, Error>?) throws {
-        connection = try UnixSocket.connect(path: path, on: loop)
+    init(broker: UnixSocketBroker, receiver: BrokerReceiver, attached: CheckedContinuation<Void, Error>) {
+        self.broker = broker
+        path = broker.path
+        loop = broker.loop
+        figures = broker.figures
         self.receiver = receiver
-        self.welcomed = welcomed
-        connection.delegate = self
-        connection.write(BrokerFrameEncoder.encode(.hello(version: BrokerFrame.protocolVersion, processName: "herald", lastSeq: 0, epoch: "")))
+        attachWaiter = attached
     }
 
-    func submit(_ requests: [TaskRequest], answer: CheckedContinuation<[HubOutput], Error>) {
-        let id = nextBatch
-        nextBatch += 1
-        waiting[id] = answer
-        connection.write(BrokerFrameEncoder.encode(.requests(batchID: id, payload: TaskBatchCodec.encode(requests: requests))))
+    func connect() {
+        input = ByteBuffer()
+        decoder = BrokerFrameDecoder()
+        do {
+            let connection = try UnixSocket.connect(path: path, on: loop)
+            connection.delegate = self
+            self.connection = connection
+            // A first hello has no epoch: there is nothing to resume.
+            connection.write(BrokerFrameEncoder.encode(.hello(
+                version: BrokerFrame.protocolVersion, processName: "herald", lastSeq: lastSeq, epoch: epoch)))
+        } catch {
+            lost("cannot reach the broker at \(path): \(error)")
+        }
+    }
+
+    func submit(_ requests: [TaskRequest], batch: UInt64) {
+        guard welcomed, let connection, connection.isOpen else {
+            receiver.batchFailed(batch, reason: "not connected to the broker at \(path)")
+            return
+        }
+        unanswered.insert(batch)
+        connection.write(BrokerFrameEncoder.encode(.requests(batchID: batch, payload: TaskBatchCodec.encode(requests: requests))))
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        guard connection === self.connection else { return }
         input.append(bytes)
         do {
             while let frame = try decoder.next(&input) { try handle(frame) }
         } catch {
-            fail("the broker sent a bad frame: \(error)")
             connection.close()
+            lost("the broker sent a bad frame: \(error)")
         }
     }
 
     private func handle(_ frame: BrokerFrame) throws {
         switch frame {
-        case .welcome(_, let epoch, _):
-            self.epoch = epoch
-            isUsable = true
-            welcomed?.resume()
-            welcomed = nil
-            onWelcome()
-        case .outputs(let batchID, let payload):
+        case .welcome(_, let epoch, let currentSeq, let resumed):
+            welcomed(epoch: epoch, currentSeq: currentSeq, resumed: resumed)
+        case .outputs(let batch, let payload):
             let outputs = try TaskBatchCodec.decodeOutputs(payload)
-            waiting.removeValue(forKey: batchID)?.resume(returning: outputs)
+            unanswered.remove(batch)
+            for case .event(let event) in outputs.reversed() {
+                received(event.seq)
+                break
+            }
+            receiver.complete(batch: batch, outputs)
         case .events(let payload):
-            receiver.publish(try TaskBatchCodec.decodeEvents(payload))
+            let events = try TaskBatchCodec.decodeEvents(payload)
+            if let last = events.last { received(last.seq) }
+            receiver.publish(events)
         case .refuse(let reason):
-            fail("the broker refused: \(reason)")
-            connection.close()
+            connection?.close()
+            lost("the broker refused: \(reason)")
         case .ping(let token):
-            connection.write(BrokerFrameEncoder.encode(.pong(token: token)))
+            connection?.write(BrokerFrameEncoder.encode(.pong(token: token, seq: 0)))
+        case .pong(_, let seq):
+            lastPong = MonotonicClock.now()
+            figures.withLock { $0.headSeq = max($0.headSeq, seq) }
         default:
             break
         }
     }
 
-    private func fail(_ why: String) {
-        isUsable = false
-        welcomed?.resume(throwing: BrokerUnavailable(why))
-        welcomed = nil
-        let pending = waiting
-        waiting.removeAll()
-        for (_, answer) in pending { answer.resume(throwing: BrokerUnavailable(why)) }
+    private func received(_ seq: UInt64) {
+        lastSeq = seq
+        figures.withLock { $0.headSeq = max($0.headSeq, seq) }
+    }
+
+    private func welcomed(epoch: String, currentSeq: UInt64, resumed: Bool) {
+        let first = attachWaiter != nil
+        welcomed = true
+        reconnectDelay = UnixSocketBroker.firstReconnectDelay
+        lastPong = MonotonicClock.now()
+        schedulePing()
+        let replayed = resumed && currentSeq > lastSeq ? currentSeq - lastSeq : 0
+        figures.withLock {
+            $0.connected = true
+            $0.headSeq = currentSeq
+            if !first {
+                $0.reconnects += 1
+                if resumed { $0.replayedEvents += replayed } else { $0.resyncs += 1 }
+            }
+        }
+        // Resumed: the missed events follow as an ordinary events frame. Not resumed: nothing
+        // before `currentSeq` will come, so the receiver resyncs and we go on from there.
+        if first || !resumed { lastSeq = currentSeq }
+        self.epoch = epoch
+        receiver.attached(epoch: epoch, seq: currentSeq, missed: first || resumed ? [] : nil)
+        attachWaiter?.resume()
+        attachWaiter = nil
+    }
+
+    private func schedulePing() {
+        if let pingTimer { loop.cancelTimer(pingTimer) }
+        pingTimer = loop.scheduleTimer(afterSeconds: UnixSocketBroker.pingInterval) { [weak self] in
+            guard let self, self.welcomed, let connection = self.connection, connection.isOpen else { return }
+            if Double(MonotonicClock.now() &- self.lastPong) / 1e9 > UnixSocketBroker.pongTimeout {
+                connection.close()
+                self.lost("the broker has not answered a ping for \(UnixSocketBroker.pongTimeout) s")
+                return
+            }
+            self.pingToken += 1
+            connection.write(BrokerFrameEncoder.encode(.ping(token: self.pingToken)))
+            self.schedulePing()
+        }
     }
 
     func connectionDidClose(_ connection: Connection) {
-        fail("the connection to the broker closed")
-        guard !closeReported else { return }
-        closeReported = true
-        onClose()
+        guard connection === self.connection else { return }
+        lost("the connection to the broker closed")
+    }
+
+    /// The connection is gone (or never came): fail what it carried, then reconnect — or, if
+    /// this was the first attach, report that the broker cannot be reached.
+    private func lost(_ why: String) {
+        connection = nil
+        welcomed = false
+        if let pingTimer { loop.cancelTimer(pingTimer) }
+        pingTimer = nil
+        figures.withLock { $0.connected = false }
+        for batch in unanswered.sorted() { receiver.batchFailed(batch, reason: why) }
+        unanswered.removeAll()
+        if let waiter = attachWaiter {
+            attachWaiter = nil
+            broker?.linkGaveUp(receiver)
+            waiter.resume(throwing: BrokerUnavailable(why))
+            return
+        }
+        let delay = reconnectDelay
+        reconnectDelay = min(delay * 2, UnixSocketBroker.maxReconnectDelay)
+        loop.scheduleTimer(afterSeconds: delay) { [weak self] in self?.connect() }
     }
 }

@@ -57,6 +57,9 @@ public final class Connection: IOHandler {
     }
 
     public var pendingOutputBytes: Int { output.pendingBytes }
+    /// True when a flush left output behind (the peer's receive buffer is full) and we wait
+    /// for it to drain: what tells a slow reader from a burst queued during this turn.
+    public var isWaitingForWritable: Bool { interest.contains(.write) }
     public var isOpen: Bool { state == .open }
 
     // MARK: Writing

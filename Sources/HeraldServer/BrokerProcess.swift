@@ -63,6 +63,9 @@ public final class BrokerProcess {
         do {
             signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [weak self] _ in self?.stop() }
             server = try BrokerServer(loop: loop, broker: local, path: socketPath)
+            server?.onPeerCutOff = { [logger] queued in
+                logger.warning("cut off a server process \(queued) bytes behind; it reconnects and resumes from its last seq")
+            }
         } catch {
             throw ServerStartupError(description: "cannot listen on \(socketPath): \(error)")
         }

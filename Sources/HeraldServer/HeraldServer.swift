@@ -73,7 +73,8 @@ public final class HeraldServer {
                 connections: context.openConnectionCount, webSockets: context.webSockets.count,
                 subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
                 framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
-                longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent)
+                longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
+                broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq)
         }
         self.services = services
         let local = self.local

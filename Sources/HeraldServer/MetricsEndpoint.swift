@@ -1,3 +1,4 @@
+import HeraldBroker
 import HeraldTasks
 
 /// `/metrics` in the Prometheus text format (version 0.0.4).
@@ -12,9 +13,13 @@ enum MetricsEndpoint {
         var longPolls: Int
         var actorBatches: UInt64
         var actorRequests: UInt64
+        /// This process's link to `herald broker`; nil when it owns the tasks itself.
+        var broker: BrokerStatus?
+        /// The last seq this process applied to its subscribers.
+        var appliedSeq: UInt64
     }
 
-    static func render(_ stats: TaskHubStats, _ loop: LoopFigures) -> [UInt8] {
+    static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
         var text = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -24,15 +29,26 @@ enum MetricsEndpoint {
         metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])
-        metric("herald_events_published_total", "counter", "Task events published by the task actor.", [("", "\(stats.eventsPublished)")])
         metric("herald_events_delivered_total", "counter", "Event frames queued to subscribers.", [("", "\(loop.framesDelivered)")])
         metric("herald_slow_subscribers_closed_total", "counter", "Subscribers closed with 1008 for not reading.", [("", "\(loop.slowSubscribersClosed)")])
         metric("herald_long_polls", "gauge", "Long-poll requests waiting for a change.", [("", "\(loop.longPolls)")])
         metric("herald_actor_batches_total", "counter", "Batches of requests sent from the loop to the task actor.", [("", "\(loop.actorBatches)")])
         metric("herald_actor_requests_total", "counter", "Requests sent to the task actor.", [("", "\(loop.actorRequests)")])
-        metric("herald_seq", "gauge", "The latest event sequence number.", [("", "\(stats.seq)")])
-        metric("herald_tasks", "gauge", "Tasks held, by status.",
-               TaskStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", "\(max(0, stats.countsByStatus[$0] ?? 0))") })
+        if let broker = loop.broker {
+            metric("herald_broker_connected", "gauge", "1 while this process is connected to the broker.", [("", broker.connected ? "1" : "0")])
+            metric("herald_broker_lag_seq", "gauge", "Events the broker has published that this process has not applied yet.",
+                   [("", "\(broker.headSeq > loop.appliedSeq ? broker.headSeq - loop.appliedSeq : 0)")])
+            metric("herald_broker_reconnects_total", "counter", "Connections to the broker lost and made again.", [("", "\(broker.reconnects)")])
+            metric("herald_broker_resyncs_total", "counter",
+                   "Reconnects whose missed events could not be replayed (subscribers closed with 1012 to resume).", [("", "\(broker.resyncs)")])
+            metric("herald_broker_replayed_events_total", "counter", "Events replayed to this process on reconnects.", [("", "\(broker.replayedEvents)")])
+        }
+        if let stats {
+            metric("herald_events_published_total", "counter", "Task events published by the task actor.", [("", "\(stats.eventsPublished)")])
+            metric("herald_seq", "gauge", "The latest event sequence number.", [("", "\(stats.seq)")])
+            metric("herald_tasks", "gauge", "Tasks held, by status.",
+                   TaskStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", "\(max(0, stats.countsByStatus[$0] ?? 0))") })
+        }
         return Array(text.utf8)
     }
 }

@@ -1,4 +1,5 @@
 import HeraldLoop
+import HeraldTasks
 import HeraldWire
 
 /// A WebSocket endpoint: what to do with the messages of one upgraded connection.
@@ -94,10 +95,14 @@ final class Router {
             let bridge = tasks!.bridge
             return .readBodyAsync { [weak self] _, _, respond in
                 bridge.request(.stats) { reply in
-                    guard case .stats(let stats) = reply, let figures = self?.loopFigures() else {
+                    guard let figures = self?.loopFigures() else {
                         respond(.error(status: 503, code: "unavailable", message: "metrics are not available"))
                         return
                     }
+                    // Without the broker the task figures are unknown, but this process's own
+                    // (herald_broker_connected 0 first of all) matter most right then.
+                    var stats: TaskHubStats?
+                    if case .stats(let answer) = reply { stats = answer }
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
                     headers.add(name: "Cache-Control", value: "no-store")

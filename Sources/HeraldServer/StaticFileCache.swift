@@ -1,4 +1,5 @@
 import Glibc
+import HeraldLoop
 
 /// One version of one file, as stat(2) reports it. Writing a file changes its size or mtime,
 /// replacing it (editors, `cp`, `git checkout`) changes the inode: any of them makes a new
@@ -47,7 +48,7 @@ final class StaticFileCache: @unchecked Sendable {
     }
 
     let maxBytes: Int
-    private let lock = Mutex()
+    private let lock = PThreadMutex()
     private var entries: [String: Entry] = [:]  // realpath → its latest cached version
     private var totalBytes = 0
     private var clock: UInt64 = 0
@@ -114,28 +115,5 @@ final class StaticFileCache: @unchecked Sendable {
 
     private func remove(_ path: String) {
         if let old = entries.removeValue(forKey: path) { totalBytes -= old.cost }
-    }
-
-    /// pthread_mutex rather than `Synchronization.Mutex`, which ThreadSanitizer reports falsely.
-    /// Heap-allocated because a pthread mutex must not move once initialised.
-    private final class Mutex: @unchecked Sendable {
-        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-        init() {
-            mutex.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(mutex, nil)
-        }
-
-        deinit {
-            pthread_mutex_destroy(mutex)
-            mutex.deinitialize(count: 1)
-            mutex.deallocate()
-        }
-
-        func withLock<T>(_ body: () throws -> T) rethrows -> T {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body()
-        }
     }
 }

@@ -66,6 +66,21 @@ struct HistoryEntry: Sendable {
         }
     }
 
+    /// The task's JSON inside `body` (`,"seq":N,"event":"E","task":{…}}`), for long-polls woken
+    /// by a replayed event; nil for `removed`. The first `"task":` is the key: the seq digits and
+    /// event names before it cannot contain one.
+    var taskJSON: [UInt8]? {
+        guard kind == .task else { return nil }
+        let key = Array(#""task":"#.utf8)
+        guard body.count > key.count + 1 else { return nil }
+        for start in 0...(body.count - key.count - 1) where body[start] == key[0] {
+            if body[start..<(start + key.count)].elementsEqual(key) {
+                return Array(body[(start + key.count)..<(body.count - 1)])
+            }
+        }
+        return nil
+    }
+
     var topics: [TaskTopic] {
         var topics: [TaskTopic] = [.all, .task(taskID)]
         if let owner { topics.append(.owner(owner)) }
@@ -84,10 +99,34 @@ public struct PublishedEvent: Sendable {
     public let messages: [(topic: String, json: [UInt8])]
 }
 
-/// Where the actor sends each batch of events: one call per batch, which the server turns into
-/// one `loop.execute` per loop.
+extension PublishedEvent {
+    /// The event as the loops need it: one message per topic it belongs to.
+    init(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
+        let messages = entry.topics.map { topic in
+            (topic: topic.description, json: TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
+        }
+        self.init(seq: entry.seq, taskID: entry.taskID, isProgress: entry.isProgress, taskJSON: taskJSON, messages: messages)
+    }
+}
+
+/// Where the actor sends what a loop (or a server process) must hear: each batch of events
+/// caused by others, the outputs of its own batches, and the resume when it attaches. The actor
+/// makes every call from inside itself, one after another, so a sink that forwards each call in
+/// order (one `loop.execute` each) sees everything in seq order — replies included. (Returning
+/// outputs from the `await` instead would race with the next `publish`.)
 public protocol TaskEventSink: AnyObject, Sendable {
+    /// Events caused by others (other loops, processes, lease timers): one call per batch.
     func publish(_ events: [PublishedEvent])
+    /// The events of a batch this sink submitted, each reply at its place among them.
+    func complete(batch: UInt64, _ outputs: [HubOutput])
+    /// The sink was attached: `missed` are the events after the seq it asked to resume from,
+    /// nil when they are no longer known (another epoch, or past the history): it must resync.
+    func attached(epoch: String, seq: UInt64, missed: [PublishedEvent]?)
+}
+
+extension TaskEventSink {
+    public func complete(batch: UInt64, _ outputs: [HubOutput]) {}
+    public func attached(epoch: String, seq: UInt64, missed: [PublishedEvent]?) {}
 }
 
 /// What a batch produces for the loop that sent it: events, with each reply at its place.

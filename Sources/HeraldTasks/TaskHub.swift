@@ -45,6 +45,22 @@ public actor TaskHub {
         sinks.append(sink)
     }
 
+    /// Attaches `sink` and, in the same step, tells it what it missed after `lastSeq` of `epoch`
+    /// (nil for a sink that never saw anything: nothing to catch up). Events after this call
+    /// reach it through `publish` only after `attached`, so nothing is seen twice or skipped.
+    public func addSink(_ sink: TaskEventSink, resumingAfter lastSeq: UInt64?, epoch sinkEpoch: String) {
+        sinks.append(sink)
+        var missed: [PublishedEvent]? = []
+        if let lastSeq {
+            if sinkEpoch == epoch, let entries = history.entries(after: lastSeq, current: seq) {
+                missed = entries.map { PublishedEvent($0, taskJSON: $0.taskJSON) }
+            } else {
+                missed = nil
+            }
+        }
+        sink.attached(epoch: epoch, seq: seq, missed: missed)
+    }
+
     /// Stops sending events to `sink` (a server process that disconnected).
     public func removeSink(_ sink: TaskEventSink) {
         sinks.removeAll { $0 === sink }
@@ -81,6 +97,12 @@ public actor TaskHub {
         }
         persistOrRefuse()
         return flushEvents(except: origin)
+    }
+
+    /// `handle` for a sink that takes its outputs through `complete(batch:_:)`, called from
+    /// inside the actor so they stay in order with every `publish` to it.
+    public func handle(_ requests: [TaskRequest], batch: UInt64, from origin: TaskEventSink) {
+        origin.complete(batch: batch, handle(requests, from: origin))
     }
 
     /// Leases and retention; the loop calls it a few times a second.
@@ -244,10 +266,6 @@ public actor TaskHub {
 
     private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
         history.append(entry)
-        let messages = entry.topics.map { topic in
-            (topic: topic.description, json: TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
-        }
-        pendingOutputs.append(.event(PublishedEvent(seq: entry.seq, taskID: entry.taskID, isProgress: entry.isProgress,
-                                                    taskJSON: taskJSON, messages: messages)))
+        pendingOutputs.append(.event(PublishedEvent(entry, taskJSON: taskJSON)))
     }
 }
