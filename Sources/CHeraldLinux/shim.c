@@ -1,6 +1,8 @@
 #define _GNU_SOURCE 1
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "CHeraldLinux.h"
 
 int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len) { return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC); }
@@ -13,3 +15,4 @@ int herald_linux_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     *pid = cred.pid;
     return 0;
 }
+int herald_linux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }

@@ -35,3 +35,12 @@ static inline unsigned long long herald_linux_monotonic_ns(void) {
 }
 // SO_PEERCRED's struct ucred needs _GNU_SOURCE too, so this one lives in shim.c as well.
 int herald_linux_peer_credentials(int fd, uid_t *uid, pid_t *pid);
+#include <sys/prctl.h>
+
+// pipe2 needs _GNU_SOURCE: in shim.c. Both ends CLOEXEC and non-blocking (a readiness pipe).
+int herald_linux_pipe_cloexec(int fds[2]);
+
+// A supervised child asks the kernel for `signo` when its parent dies (even by SIGKILL), so a
+// crashed supervisor never leaves orphans. The signal follows the parent *thread*: spawn from the
+// main thread.
+static inline int herald_linux_set_parent_death_signal(int signo) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signo, 0, 0, 0); }
