@@ -117,7 +117,7 @@ public final class HeraldServer {
                 self?.logger.info("received signal \(signo), shutting down")
                 self?.beginShutdown()
             }
-            listener = try TCPListener(loop: loop, host: configuration.host, port: configuration.port) { connection in
+            listener = try TCPListener(loop: loop, host: configuration.host, port: configuration.port, reusePort: configuration.reusePort) { connection in
                 connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
             }
         } catch {

@@ -40,6 +40,13 @@ public struct ServerConfiguration: Sendable {
     public var brokerPath: String?
     /// How often leases and retention are checked.
     public var leaseCheckInterval = 0.1
+    /// Bind the listener with SO_REUSEPORT, so the workers of `herald serve --workers N` share
+    /// one port and the kernel spreads connections over them.
+    public var reusePort = false
+    /// This process in logs and /metrics: "herald", or "worker-2" under a supervisor.
+    public var processName = "herald"
+    /// How many times the supervisor restarted this worker's slot before this start.
+    public var restartCount = 0
 
     public init() {}
 
