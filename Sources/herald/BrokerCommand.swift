@@ -25,7 +25,15 @@ struct BrokerCommand: ParsableCommand {
 
     @OptionGroup var tasks: TaskEngineOptions
 
+    /// Set by `herald serve --workers N` when it started this broker: stop when it dies.
+    @Option(help: .hidden)
+    var supervisorPid: Int32?
+
     func run() throws {
+        if let supervisorPid, !Supervisor.bindChildLifetime(toSupervisor: supervisorPid) {
+            FileDescriptorOutput.standardError("herald: broker: supervisor \(supervisorPid) is gone\n")
+            throw ExitCode(1)
+        }
         log.bootstrap()
         do {
             let broker = try BrokerProcess(socketPath: socket, dataDirectory: dataDirectory, tasks: tasks.configuration, logger: Logger(label: "herald-broker"))

@@ -1,0 +1,126 @@
+import ArgumentParser
+import HeraldServer
+import Logging
+
+/// The options of one HTTP server process, shared by `herald serve` and the hidden
+/// `herald worker` its supervisor starts (which gets them back through `workerArguments`).
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Address to listen on (0.0.0.0 or :: for every interface).")
+    var host = "127.0.0.1"
+
+    @Option(help: "TCP port; 0 picks a free one.")
+    var port = 8080
+
+    @Option(name: .customLong("public"), help: ArgumentHelp("Directory of static files to serve.", valueName: "dir"))
+    var publicDirectory = "public"
+
+    @Option(name: .customLong("data"), help: ArgumentHelp("Directory for persistent state; `:memory:` keeps nothing.", valueName: "dir"))
+    var dataDirectory = "./herald-data"
+
+    @Flag(help: "Enable /echo: an RFC 6455 echo WebSocket (messages up to 16 MiB) and POST body echo, for conformance tests.")
+    var echo = false
+
+    @OptionGroup var log: LogOptions
+
+    @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
+    var headerTimeout = 10.0
+
+    @Option(help: ArgumentHelp("Seconds a request body may stall (→ 408).", valueName: "seconds"))
+    var bodyTimeout = 10.0
+
+    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept.", valueName: "seconds"))
+    var idleTimeout = 75.0
+
+    @Option(help: ArgumentHelp("Seconds of WebSocket silence before the server pings.", valueName: "seconds"))
+    var pingInterval = 30.0
+
+    @Option(help: ArgumentHelp("Seconds to wait for a pong before closing the WebSocket.", valueName: "seconds"))
+    var pongTimeout = 10.0
+
+    @Option(help: ArgumentHelp("Largest request body in bytes (→ 413).", valueName: "bytes"))
+    var maxBody = 1 << 20
+
+    @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
+    var maxMessage = 1 << 20
+
+    @Option(help: ArgumentHelp(
+        "Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused); with --workers, start one there unless one runs.",
+        valueName: "path"))
+    var broker: String?
+
+    @OptionGroup var tasks: TaskEngineOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
+                              ("--ping-interval", pingInterval), ("--pong-timeout", pongTimeout)] where !(value > 0 && value.isFinite) {
+            throw ValidationError("\(name) must be a positive number of seconds")
+        }
+        guard maxBody > 0, maxMessage > 0 else { throw ValidationError("--max-body and --max-message must be positive") }
+    }
+
+    var configuration: ServerConfiguration {
+        var config = ServerConfiguration()
+        config.host = host
+        config.port = port
+        config.publicDirectory = publicDirectory
+        config.dataDirectory = dataDirectory
+        config.echo = echo
+        config.headerTimeout = headerTimeout
+        config.bodyTimeout = bodyTimeout
+        config.idleTimeout = idleTimeout
+        config.pingInterval = pingInterval
+        config.pongTimeout = pongTimeout
+        config.maxBodyBytes = maxBody
+        config.maxMessageBytes = maxMessage
+        config.brokerPath = broker
+        config.tasks = tasks.configuration
+        return config
+    }
+
+    /// The argv of a worker: these options as parsed (the task options stay with the broker),
+    /// the supervisor's port and broker, and the hidden flags of `herald worker`. argv[0] is
+    /// "herald" and `--port` comes early, so `ps -o args` reads `herald worker --port 8080 …`.
+    func workerArguments(_ launch: WorkerLaunch) -> [String] {
+        var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host, "--public", publicDirectory]
+        if echo { arguments.append("--echo") }
+        arguments += log.arguments
+        arguments += [
+            "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),
+            "--idle-timeout", String(idleTimeout), "--ping-interval", String(pingInterval),
+            "--pong-timeout", String(pongTimeout), "--max-body", String(maxBody), "--max-message", String(maxMessage),
+            "--broker", launch.brokerPath,
+            "--worker-index", String(launch.index), "--restarts", String(launch.restarts),
+            "--supervisor-pid", String(launch.supervisorPID), "--ready-fd", String(launch.readyFD),
+        ]
+        return arguments
+    }
+
+    /// The argv of the broker a supervisor starts: these task and log options, its socket and data.
+    func brokerArguments(_ launch: BrokerLaunch) -> [String] {
+        ["herald", "broker", "--socket", launch.socketPath, "--data", launch.dataDirectory]
+            + log.arguments + tasks.arguments + ["--supervisor-pid", String(launch.supervisorPID)]
+    }
+
+    /// Runs one server process until it stops; errors are printed and become exit status 1.
+    func runServer(_ config: ServerConfiguration, logger: Logger, onListening: (String) -> Void) throws {
+        do {
+            let server = try HeraldServer(configuration: config, logger: logger)
+            try server.run(onListening: onListening)
+        } catch {
+            FileDescriptorOutput.standardError("herald: \(error.description)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension LogOptions {
+    var arguments: [String] { ["--log-level", logLevel.rawValue] }
+}
+
+extension TaskEngineOptions {
+    var arguments: [String] {
+        ["--history", String(history), "--retention", String(retention), "--max-tasks", String(maxTasks),
+         "--snapshot-terminal", String(snapshotTerminal)]
+    }
+}
