@@ -49,6 +49,9 @@ public final class HeraldServer {
             } catch {
                 throw ServerStartupError(description: "cannot create the broker connection loop: \(error)")
             }
+            // Threads inherit the signal mask: block SIGTERM/SIGINT before this one starts, or
+            // it could take the signal (default action: die) instead of our signalfd.
+            SignalWatcher.block([SIGTERM, SIGINT])
             EventLoopThread.start(connectionLoop, name: "herald-broker")
             broker = UnixSocketBroker(path: brokerPath, loop: connectionLoop)
             local = nil
@@ -74,7 +77,8 @@ public final class HeraldServer {
                 subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
                 framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
-                broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq)
+                broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
+                processName: configuration.processName, restarts: configuration.restartCount)
         }
         self.services = services
         let local = self.local

@@ -135,3 +135,11 @@ def test_servers_reconnect_to_a_restarted_broker_and_subscribers_miss_nothing(cl
     finally:
         if restarted is not None and restarted.proc.poll() is None:
             restarted.stop()
+
+
+def test_a_server_on_a_broker_stops_cleanly_on_sigterm(cluster):
+    """SIGTERM reaches the server's signalfd, not its broker-connection thread (which would
+    die of it): exit 0 after the drain."""
+    _, (a, b) = cluster
+    assert a.stop() == 0
+    assert b.stop(signal.SIGINT) == 0
