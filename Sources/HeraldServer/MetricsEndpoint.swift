@@ -1,3 +1,4 @@
+import Glibc
 import HeraldBroker
 import HeraldTasks
 
@@ -17,6 +18,10 @@ enum MetricsEndpoint {
         var broker: BrokerStatus?
         /// The last seq this process applied to its subscribers.
         var appliedSeq: UInt64
+        /// "herald" for a single process, "worker-N" under `--workers`, and how many times the
+        /// supervisor restarted this worker's slot.
+        var processName: String
+        var restarts: Int
     }
 
     static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
@@ -25,6 +30,10 @@ enum MetricsEndpoint {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for (labels, value) in samples { text += "\(name)\(labels) \(value)\n" }
         }
+        metric("herald_process_info", "gauge", "Which process answered: its name (worker-N under --workers) and pid.",
+               [("{process=\"\(loop.processName)\",pid=\"\(getpid())\"}", "1")])
+        metric("herald_process_restarts_total", "counter", "Times the supervisor restarted this worker's slot before this process.",
+               [("", "\(loop.restarts)")])
         metric("herald_connections", "gauge", "Open client connections (HTTP and WebSocket).", [("", "\(loop.connections)")])
         metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])

@@ -226,13 +226,11 @@ enum SocketBrokerFixture {
         started.wait()
         if let error = box.error { throw error }
         servers.append(box.server!)
-        paths.append(path)
         return (UnixSocketBroker(path: path, loop: loop), box.server!)
     }
 
     /// Kept alive for the test process's lifetime.
     nonisolated(unsafe) static var servers: [BrokerServer] = []
-    nonisolated(unsafe) static var paths: [String] = []
 
     /// Another server process on the same broker: its own `UnixSocketBroker` and loop.
     static func secondProcess(path: String) throws -> UnixSocketBroker {
@@ -319,7 +317,7 @@ enum SocketBrokerFixture {
         let me = BrokerConformanceTests.Receiver()
         try await broker.attach(me)
         _ = try await me.submit(try Self.createMany("a", 5), to: broker)
-        _ = Self.onLoop(broker) { server.dropPeersForTests() }
+        Self.onLoop(broker) { server.dropPeersForTests() }
         try await Self.waitUntil { await hub.sinkCount == 0 }
         _ = await hub.handle(try Self.createMany("b", 10))  // while it is away
         try await Self.waitUntil { me.seqsSeen.count >= 15 }
@@ -342,7 +340,7 @@ enum SocketBrokerFixture {
         let me = BrokerConformanceTests.Receiver()
         try await broker.attach(me)
         _ = try await me.submit(try Self.createMany("a", 2), to: broker)
-        _ = Self.onLoop(broker) { server.dropPeersForTests() }
+        Self.onLoop(broker) { server.dropPeersForTests() }
         try await Self.waitUntil { await hub.sinkCount == 0 }
         _ = await hub.handle(try Self.createMany("b", 10))
         try await Self.waitUntil { me.resyncs == 1 }
@@ -364,7 +362,7 @@ enum SocketBrokerFixture {
         defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(SocketBrokerFixture.paths.last!.utf8CString)
+        let path = Array(broker.path.utf8CString)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (i, byte) in path.enumerated() { raw[i] = UInt8(bitPattern: byte) }
         }
@@ -375,15 +373,20 @@ enum SocketBrokerFixture {
         let hello = BrokerFrameEncoder.encode(.hello(version: BrokerFrame.protocolVersion, processName: "stuck", lastSeq: 0, epoch: ""))
         #expect(hello.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == hello.count)
         try await Self.waitUntil { await hub.sinkCount == 2 }
+        #expect(await hub.sinkCount == 2)
         let blob = String(repeating: "x", count: 4000)
-        for round in 0..<40 {  // a stream, not one burst: the check runs as each batch is sent
-            _ = await hub.handle(try Self.createMany("r\(round)-", 10, meta: blob))
-            try await Task.sleep(for: .milliseconds(5))
+        // A stream, not one burst: the check runs as each batch is sent, once earlier output
+        // is still waiting. Bounded: 300 rounds are ~12 MB, far past the socket buffer + 64 KiB.
+        var rounds = 0
+        while rounds < 300, Self.onLoop(broker, { server.peersCutOff }) == 0 {
+            _ = await hub.handle(try Self.createMany("r\(rounds)-", 10, meta: blob))
+            rounds += 1
+            try await Task.sleep(for: .milliseconds(2))
         }
-        try await Self.waitUntil { Self.onLoop(broker) { server.peersCutOff } == 1 }
         #expect(Self.onLoop(broker) { server.peersCutOff } == 1)
-        try await Self.waitUntil { healthy.seqsSeen.count >= 400 }
-        #expect(healthy.seqsSeen == Array(1...400), "\(broker.status)")
+        let total = UInt64(rounds * 10)
+        try await Self.waitUntil { healthy.seqsSeen.count >= Int(total) }
+        #expect(healthy.seqsSeen == Array(1...total), "\(broker.status)")
     }
 }
 
