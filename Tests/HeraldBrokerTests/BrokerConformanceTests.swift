@@ -350,6 +350,26 @@ enum SocketBrokerFixture {
         #expect(me.seqsSeen == [1, 2, 13])
     }
 
+    /// A `tasks` snapshot bigger than one 16 MiB frame (100,000 real tasks are ~43 MiB) crosses
+    /// the socket as fragments and arrives whole.
+    @Test func aSnapshotLargerThanOneFrameArrivesWhole() async throws {
+        let (broker, server) = try await SocketBrokerFixture.makeWithServer()
+        let hub = server.localBrokerForTests.hub
+        let me = BrokerConformanceTests.Receiver()
+        try await broker.attach(me)
+        let blob = String(repeating: "y", count: 3000)
+        for round in 0..<60 { _ = await hub.handle(try Self.createMany("big\(round)-", 100, meta: blob)) }
+        let outputs = try await me.submit([.subscribe(topic: .all, since: nil, epoch: nil)], to: broker)
+        guard case .subscription(let messages)? = BrokerConformanceTests.replies(outputs).first else {
+            Issue.record("no snapshot")
+            return
+        }
+        #expect(messages[0].count > BrokerFrame.maxFrameBytes)
+        let snapshot = try JSONParser.parse(messages[0])
+        #expect(snapshot["tasks"]?.arrayValue?.count == 6000)
+        #expect(snapshot["seq"]?.numberValue == 6000)
+    }
+
     /// A server process that stops reading is cut off once its queue passes the cap, instead of
     /// growing the broker's memory; the others are not affected.
     @Test func aStuckServerProcessIsCutOff() async throws {
