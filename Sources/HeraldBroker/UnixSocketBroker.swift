@@ -20,6 +20,8 @@ public final class UnixSocketBroker: Broker, @unchecked Sendable {
     /// stopped or wedged process keeps its socket open, so the kernel would never tell us).
     static let pingInterval = 1.0
     static let pongTimeout = 5.0
+    /// Requests queued for a broker that does not read them, past which batches are refused.
+    static let maxQueuedRequestBytes = 64 << 20
 
     public init(path: String, loop: EventLoop) {
         self.path = path
@@ -110,6 +112,12 @@ final class BrokerLink: ConnectionDelegate {
     func submit(_ requests: [TaskRequest], batch: UInt64) {
         guard welcomed, let connection, connection.isOpen else {
             receiver.batchFailed(batch, reason: "not connected to the broker at \(path)")
+            return
+        }
+        // Bounded this way too: a broker that stopped reading gets no more than this queued
+        // (the ping timeout then drops the connection); the callers get 503, not a wait.
+        guard connection.pendingOutputBytes <= UnixSocketBroker.maxQueuedRequestBytes else {
+            receiver.batchFailed(batch, reason: "the broker at \(path) is not reading its requests")
             return
         }
         unanswered.insert(batch)

@@ -143,3 +143,30 @@ def test_a_server_on_a_broker_stops_cleanly_on_sigterm(cluster):
     _, (a, b) = cluster
     assert a.stop() == 0
     assert b.stop(signal.SIGINT) == 0
+
+
+def test_a_wedged_broker_gives_503_after_the_ping_timeout_and_service_comes_back(cluster):
+    """SIGSTOP keeps the broker's socket open but silent: the server's pings go unanswered, it
+    drops the connection after 5 s and answers 503 instead of hanging; after SIGCONT it
+    reconnects and the change can be retried."""
+    broker, (a, _) = cluster
+    api = Api(a.port)
+    tid = unique_id("wedged")
+    api.create(id=tid, title="wedged broker")
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        answer = api.action(tid, "start")
+        waited = time.monotonic() - t0
+        assert answer.status == 503 and answer.json["error"]["code"] == "broker_unavailable", answer
+        assert 3 < waited < 9, waited
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    answer = api.action(tid, "start")
+    while answer.status == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = api.action(tid, "start")
+    # The first start may have been applied when the broker resumed: then it is a 409 now.
+    assert answer.status in (200, 409), answer
+    assert api.task(tid)["status"] == "running"
