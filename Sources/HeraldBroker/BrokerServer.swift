@@ -40,6 +40,9 @@ public final class BrokerServer: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
+    /// For tests: the loop it runs on.
+    public var loopForTests: EventLoop { loop }
+
     /// For tests: the broker behind the socket.
     public var localBrokerForTests: LocalBroker { broker }
 
@@ -59,7 +62,10 @@ public final class BrokerServer: @unchecked Sendable {
 /// order from inside itself; each becomes one `loop.execute`, so frames leave in that order.
 final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
     // @unchecked: loop-confined, except the sink calls, which only hop onto the loop.
-    unowned let server: BrokerServer
+    /// Weak: the actor may still call a peer whose server is gone (a test closing one).
+    private weak var server: BrokerServer?
+    private let loop: EventLoop
+    private let broker: LocalBroker
     let connection: Connection
     private var decoder = BrokerFrameDecoder()
     private var input = ByteBuffer()
@@ -70,6 +76,8 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
 
     init(server: BrokerServer, connection: Connection) {
         self.server = server
+        loop = server.loop
+        broker = server.broker
         self.connection = connection
         let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, [TaskRequest]).self)
         batches = continuation
@@ -99,7 +107,7 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
             }
             guard !helloReceived else { return refuse("a second hello") }
             helloReceived = true
-            let broker = server.broker
+            let broker = self.broker
             // An empty epoch: a process that has seen nothing yet.
             Task { [self] in await broker.attach(self, resumingAfter: epoch.isEmpty ? nil : lastSeq, epoch: epoch) }
         case .requests(let batchID, let payload):
@@ -110,7 +118,7 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
                 refuse("bad requests: \(error.message)")
             }
         case .ping(let token):
-            send(.pong(token: token, seq: server.headSeq))
+            send(.pong(token: token, seq: server?.headSeq ?? 0))
         case .pong:
             break
         default:
@@ -121,18 +129,18 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
     // MARK: TaskEventSink (called on the actor)
 
     func attached(epoch: String, seq: UInt64, missed: [PublishedEvent]?) {
-        server.loop.execute { [self] in
+        loop.execute { [self] in
             greeted = true
-            server.noteSeq(seq)
+            server?.noteSeq(seq)
             send(.welcome(version: BrokerFrame.protocolVersion, epoch: epoch, currentSeq: seq, resumed: missed != nil))
             if let missed, !missed.isEmpty { send(.events(payload: TaskBatchCodec.encode(events: missed))) }
         }
     }
 
     func complete(batch: UInt64, _ outputs: [HubOutput]) {
-        server.loop.execute { [self] in
+        loop.execute { [self] in
             for case .event(let event) in outputs.reversed() {
-                server.noteSeq(event.seq)
+                server?.noteSeq(event.seq)
                 break
             }
             send(.outputs(batchID: batch, payload: TaskBatchCodec.encode(outputs: outputs)))
@@ -140,8 +148,8 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
     }
 
     func publish(_ events: [PublishedEvent]) {
-        server.loop.execute { [self] in
-            if let last = events.last { server.noteSeq(last.seq) }
+        loop.execute { [self] in
+            if let last = events.last { server?.noteSeq(last.seq) }
             send(.events(payload: TaskBatchCodec.encode(events: events)))
         }
     }
@@ -151,10 +159,11 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
         connection.write(BrokerFrameEncoder.encode(frame))
         // Only a peer that is not reading counts: a burst queued during one turn (or one big
         // replay) is flushed at its end; output left over from earlier turns is not.
-        if connection.isWaitingForWritable && connection.pendingOutputBytes > server.maxPeerQueueBytes {
+        let cap = server?.maxPeerQueueBytes ?? BrokerServer.defaultMaxPeerQueueBytes
+        if connection.isWaitingForWritable && connection.pendingOutputBytes > cap {
             // Stuck: it reconnects and resumes (or resyncs) instead of growing our memory.
-            server.peersCutOff += 1
-            server.onPeerCutOff(connection.pendingOutputBytes)
+            server?.peersCutOff += 1
+            server?.onPeerCutOff(connection.pendingOutputBytes)
             connection.discardPendingOutput()
             connection.close()
         }
@@ -167,8 +176,8 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
 
     func connectionDidClose(_ connection: Connection) {
         batches.finish()
-        server.peers.removeValue(forKey: ObjectIdentifier(self))
-        let broker = server.broker
+        server?.peers.removeValue(forKey: ObjectIdentifier(self))
+        let broker = self.broker
         Task { [self] in await broker.detach(self) }  // or every reconnect would leave a sink behind
     }
 }

@@ -305,6 +305,25 @@ enum SocketBrokerFixture {
         return box.value!
     }
 
+    /// Closes the broker's socket (its peers drop and cannot come back), runs `body` while the
+    /// receivers are away, then listens again on the same path with the same actor — a broker
+    /// restart in the same epoch — and returns the new server. No race with the 0.1 s reconnect.
+    static func whileAway(_ broker: UnixSocketBroker, _ server: BrokerServer,
+                          _ body: () async throws -> Void) async throws -> BrokerServer {
+        onLoop(broker) { server.close() }
+        let hub = server.localBrokerForTests.hub
+        try await waitUntil { await hub.sinkCount == 0 }
+        #expect(await hub.sinkCount == 0)
+        try await body()
+        let local = server.localBrokerForTests
+        let path = broker.path
+        let loop = server.loopForTests
+        let restarted: Result<BrokerServer, SystemError> = onLoop(broker) {
+            Result { () throws(SystemError) -> BrokerServer in try BrokerServer(loop: loop, broker: local, path: path) }
+        }
+        return try restarted.get()
+    }
+
     static func waitUntil(_ condition: () async -> Bool) async throws {
         for _ in 0..<500 where !(await condition()) { try await Task.sleep(for: .milliseconds(10)) }
     }
@@ -317,9 +336,10 @@ enum SocketBrokerFixture {
         let me = BrokerConformanceTests.Receiver()
         try await broker.attach(me)
         _ = try await me.submit(try Self.createMany("a", 5), to: broker)
-        Self.onLoop(broker) { server.dropPeersForTests() }
-        try await Self.waitUntil { await hub.sinkCount == 0 }
-        _ = await hub.handle(try Self.createMany("b", 10))  // while it is away
+        let restarted = try await Self.whileAway(broker, server) {
+            _ = await hub.handle(try Self.createMany("b", 10))
+        }
+        defer { Self.onLoop(broker) { restarted.close() } }
         try await Self.waitUntil { me.seqsSeen.count >= 15 }
         #expect(me.seqsSeen == Array(1...15))
         #expect(me.resyncs == 0)
@@ -340,9 +360,10 @@ enum SocketBrokerFixture {
         let me = BrokerConformanceTests.Receiver()
         try await broker.attach(me)
         _ = try await me.submit(try Self.createMany("a", 2), to: broker)
-        Self.onLoop(broker) { server.dropPeersForTests() }
-        try await Self.waitUntil { await hub.sinkCount == 0 }
-        _ = await hub.handle(try Self.createMany("b", 10))
+        let restarted = try await Self.whileAway(broker, server) {
+            _ = await hub.handle(try Self.createMany("b", 10))
+        }
+        defer { Self.onLoop(broker) { restarted.close() } }
         try await Self.waitUntil { me.resyncs == 1 }
         #expect(me.resyncs == 1)
         #expect(broker.status.resyncs == 1)
