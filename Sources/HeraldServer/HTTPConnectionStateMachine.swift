@@ -52,6 +52,7 @@ struct HTTPConnectionStateMachine {
     }
 
     private let configuration: ServerConfiguration
+    private let crossOrigin: CrossOriginPolicy
     private let router: Router
     private let dates: HTTPDateCache
     private var parser: HTTPRequestParser
@@ -71,6 +72,7 @@ struct HTTPConnectionStateMachine {
 
     init(configuration: ServerConfiguration, router: Router, dates: HTTPDateCache, now: UInt64) {
         self.configuration = configuration
+        crossOrigin = configuration.crossOrigin
         self.router = router
         self.dates = dates
         parser = HTTPRequestParser(limits: configuration.parserLimits)
@@ -263,6 +265,8 @@ struct HTTPConnectionStateMachine {
             let isLast = slots.isEmpty
             let head = first.head
             let keepAlive = !first.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
+            var response = response
+            if let head { crossOrigin.decorate(&response, for: head) }
             actions += ResponseSerializer.serialize(
                 response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
                 keepAlive: keepAlive, date: dates.current, server: configuration.serverName)

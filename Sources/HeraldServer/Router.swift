@@ -61,12 +61,18 @@ final class Router {
     var loopFigures: () -> MetricsEndpoint.LoopFigures? = { nil }
     var tasks: TaskServices?
 
+    private let crossOrigin: CrossOriginPolicy
+    private let publishTokenCheck: PublishTokenCheck
+
     init(configuration: ServerConfiguration, staticFiles: StaticFileServer) {
         self.configuration = configuration
         self.staticFiles = staticFiles
+        crossOrigin = configuration.crossOrigin
+        publishTokenCheck = configuration.publishTokenCheck
     }
 
     func route(_ head: HTTPRequestHead) -> RouteDecision {
+        if let preflight = crossOrigin.preflight(head) { return .respond(preflight) }
         switch head.path {
         case "/healthz":
             guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
@@ -111,6 +117,7 @@ final class Router {
             }
         default:
             if head.path.hasPrefix("/api/") || head.path == "/api" {
+                if let refusal = publishTokenCheck.refusal(for: head) { return .respond(refusal) }
                 if let tasks { return tasks.api.route(head) }
                 return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
             }

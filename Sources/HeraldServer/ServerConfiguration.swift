@@ -48,7 +48,15 @@ public struct ServerConfiguration: Sendable {
     /// How many times the supervisor restarted this worker's slot before this start.
     public var restartCount = 0
 
+    /// Origins whose pages may call the API cross-origin (`--allow-origin`; `*` for any).
+    public var allowedOrigins: [String] = []
+    /// With a token, changes need `Authorization: Bearer TOKEN` (`--publish-token`).
+    public var publishToken: String?
+
     public init() {}
+
+    var crossOrigin: CrossOriginPolicy { CrossOriginPolicy(allowedOrigins: allowedOrigins) }
+    var publishTokenCheck: PublishTokenCheck { PublishTokenCheck(token: publishToken) }
 
     var parserLimits: HTTPParserLimits {
         var limits = HTTPParserLimits.default

@@ -41,6 +41,8 @@ struct Serve: ParsableCommand {
             return try options.runServer(options.configuration, logger: Logger(label: "herald"), onListening: printListening)
         }
         let options = self.options
+        // Workers inherit the environment: the token reaches them without showing in `ps`.
+        if let token = options.effectivePublishToken { setenv("HERALD_PUBLISH_TOKEN", token, 1) }
         let configuration = SupervisorConfiguration(
             workers: workers, host: options.host, port: options.port, brokerPath: options.broker,
             dataDirectory: options.dataDirectory,

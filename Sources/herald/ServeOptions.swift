@@ -50,6 +50,21 @@ struct ServeOptions: ParsableArguments {
 
     @OptionGroup var tasks: TaskEngineOptions
 
+    @Option(name: .customLong("allow-origin"), help: ArgumentHelp(
+        "Let pages from this origin call the API cross-origin (CORS), e.g. https://ops.example.com; `*` for any. Repeatable.",
+        valueName: "origin"))
+    var allowedOrigins: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Require `Authorization: Bearer TOKEN` for changes (POST and DELETE under /api); reads stay open. Default: $HERALD_PUBLISH_TOKEN (which keeps it out of `ps`).",
+        valueName: "token"))
+    var publishToken: String?
+
+    /// --publish-token, else $HERALD_PUBLISH_TOKEN; workers get it through the environment.
+    var effectivePublishToken: String? {
+        publishToken ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
@@ -57,6 +72,10 @@ struct ServeOptions: ParsableArguments {
             throw ValidationError("\(name) must be a positive number of seconds")
         }
         guard maxBody > 0, maxMessage > 0 else { throw ValidationError("--max-body and --max-message must be positive") }
+        for origin in allowedOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            throw ValidationError("--allow-origin must be `*` or an origin like https://ops.example.com, not \(origin)")
+        }
+        if publishToken?.isEmpty == true { throw ValidationError("--publish-token must not be empty") }
     }
 
     var configuration: ServerConfiguration {
@@ -75,6 +94,8 @@ struct ServeOptions: ParsableArguments {
         config.maxMessageBytes = maxMessage
         config.brokerPath = broker
         config.tasks = tasks.configuration
+        config.allowedOrigins = allowedOrigins
+        config.publishToken = effectivePublishToken
         return config
     }
 
@@ -84,6 +105,7 @@ struct ServeOptions: ParsableArguments {
     func workerArguments(_ launch: WorkerLaunch) -> [String] {
         var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host, "--public", publicDirectory]
         if echo { arguments.append("--echo") }
+        for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         arguments += log.arguments
         arguments += [
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),

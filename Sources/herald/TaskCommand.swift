@@ -42,6 +42,14 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for the server's answer.", valueName: "seconds"))
     var timeout = HTTPClient.defaultTimeout
 
+    @Option(help: ArgumentHelp("The server's publish token, sent as `Authorization: Bearer` (default: $HERALD_PUBLISH_TOKEN).", valueName: "token"))
+    var token: String?
+
+    /// --token, else $HERALD_PUBLISH_TOKEN.
+    var effectiveToken: String? {
+        token ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
         _ = try baseURL()
@@ -76,6 +84,7 @@ enum TaskAPI {
         let url = base.appending(path: path, query: query.isEmpty ? nil : PercentEncoding.query(query))
         var headers = HTTPHeaders()
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        if let token = options.effectiveToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response: HTTPClientResponse
         do {
             response = try HTTPClient.request(

@@ -1,0 +1,84 @@
+import HeraldWire
+import Testing
+@testable import HeraldServer
+
+@Suite struct CrossOriginPolicyTests {
+    let dashboard = "http://ops.example.com"
+
+    @Test func offByDefaultAddsNothing() {
+        var response = HTTPResponse(status: 200)
+        CrossOriginPolicy().decorate(&response, for: staticRequest("/api/tasks", ["Origin": dashboard]))
+        #expect(response.headers["access-control-allow-origin"] == nil)
+        #expect(response.headers["vary"] == nil)
+        #expect(CrossOriginPolicy().preflight(staticRequest("/api/tasks", ["Origin": dashboard, "Access-Control-Request-Method": "POST"], method: "OPTIONS")) == nil)
+    }
+
+    @Test func anAllowedOriginIsEchoedAndOthersAreNot() {
+        let policy = CrossOriginPolicy(allowedOrigins: [dashboard])
+        var allowed = HTTPResponse(status: 200)
+        policy.decorate(&allowed, for: staticRequest("/api/tasks", ["Origin": dashboard]))
+        #expect(allowed.headers["access-control-allow-origin"] == dashboard)
+        #expect(allowed.headers["vary"] == "Origin")
+        var other = HTTPResponse(status: 200)
+        policy.decorate(&other, for: staticRequest("/api/tasks", ["Origin": "http://evil.example"]))
+        #expect(other.headers["access-control-allow-origin"] == nil)
+        #expect(other.headers["vary"] == "Origin")  // caches must not mix the two answers
+    }
+
+    @Test func aStarAllowsAnyOrigin() {
+        var response = HTTPResponse(status: 200)
+        CrossOriginPolicy(allowedOrigins: ["*"]).decorate(&response, for: staticRequest("/api/tasks", ["Origin": "http://a.test"]))
+        #expect(response.headers["access-control-allow-origin"] == "*")
+    }
+
+    @Test func aPreflightNamesMethodsAndHeadersOnlyForAnAllowedOrigin() throws {
+        let policy = CrossOriginPolicy(allowedOrigins: [dashboard])
+        let ok = try #require(policy.preflight(staticRequest("/api/tasks/a/cancel",
+            ["Origin": dashboard, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"], method: "OPTIONS")))
+        #expect(ok.status == 204)
+        #expect(ok.headers["access-control-allow-methods"] == "GET, HEAD, POST, DELETE")
+        #expect(ok.headers["access-control-allow-headers"] == "Content-Type, Authorization")
+        #expect(ok.headers["access-control-max-age"] == "600")
+        let refused = try #require(policy.preflight(staticRequest("/api/tasks", ["Origin": "http://evil.example", "Access-Control-Request-Method": "POST"], method: "OPTIONS")))
+        #expect(refused.headers["access-control-allow-origin"] == nil)
+        #expect(refused.headers["access-control-allow-methods"] == nil)
+        // A plain OPTIONS (no Access-Control-Request-Method) is not a preflight.
+        #expect(policy.preflight(staticRequest("/api/tasks", ["Origin": dashboard], method: "OPTIONS")) == nil)
+    }
+}
+
+@Suite struct PublishTokenCheckTests {
+    let check = PublishTokenCheck(token: "s3cret")
+
+    @Test func withoutATokenEverythingPasses() {
+        #expect(PublishTokenCheck(token: nil).refusal(for: staticRequest("/api/tasks", method: "POST")) == nil)
+    }
+
+    @Test func readsPassAndChangesNeedTheToken() throws {
+        #expect(check.refusal(for: staticRequest("/api/tasks")) == nil)
+        #expect(check.refusal(for: staticRequest("/api/tasks/a", method: "HEAD")) == nil)
+        for method in ["POST", "DELETE"] {
+            let missing = try #require(check.refusal(for: staticRequest("/api/tasks/a", method: method)))
+            #expect(missing.status == 401)
+            #expect(missing.headers["www-authenticate"] == "Bearer realm=\"herald\"")
+            #expect(check.refusal(for: staticRequest("/api/tasks/a", ["Authorization": "Bearer s3cret"], method: method)) == nil)
+        }
+    }
+
+    @Test(arguments: ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "Basic s3cret", "s3cret", "Bearer", "Bearer  ", ""])
+    func aWrongOrMalformedTokenIsRefused(_ value: String) {
+        #expect(check.refusal(for: staticRequest("/api/tasks", ["Authorization": value], method: "POST"))?.status == 401)
+    }
+
+    @Test func theSchemeIsCaseInsensitive() {
+        #expect(check.refusal(for: staticRequest("/api/tasks", ["Authorization": "bearer s3cret"], method: "POST")) == nil)
+    }
+
+    @Test func comparisonIsExact() {
+        #expect(PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!PublishTokenCheck.constantTimeEqual([], Array("a".utf8)))
+        #expect(PublishTokenCheck.constantTimeEqual([], []))
+    }
+}
