@@ -114,6 +114,26 @@ async function main() {
     view.setFilter({ status: statusSel.value, owner: ownerIn.value, q: searchIn.value });
     syncCountButtons();
   };
+  // The view is part of the address (?status=&owner=&q=&sort=), so a filtered view can be shared.
+  const params = new URLSearchParams(location.search);
+  if (params.has('status') && [...statusSel.options].some((o) => o.value === params.get('status'))) statusSel.value = params.get('status');
+  if (params.has('owner')) ownerIn.value = params.get('owner');
+  if (params.has('q')) searchIn.value = params.get('q');
+  if (params.get('sort') === 'eta') sortSel.value = 'eta';
+  const saveView = debounce(() => {
+    const p = new URLSearchParams(location.search);
+    const put = (k, v) => { if (v) p.set(k, v); else p.delete(k); };
+    put('status', statusSel.value); put('owner', ownerIn.value.trim()); put('q', searchIn.value.trim());
+    put('sort', sortSel.value === 'recent' ? '' : sortSel.value);
+    const qs = p.toString();
+    history.replaceState(null, '', `${location.pathname}${qs ? `?${qs}` : ''}${location.hash}`);
+  }, 300);
+  if (statusSel.value || ownerIn.value || searchIn.value) applyFilters();
+  if (sortSel.value !== 'recent') view.setSort(sortSel.value);
+  for (const el of [statusSel, ownerIn, searchIn, sortSel]) {
+    el.addEventListener('change', saveView);
+    el.addEventListener('input', saveView);
+  }
   statusSel.addEventListener('change', applyFilters);
   ownerIn.addEventListener('input', debounce(applyFilters, 120));
   ownerIn.addEventListener('change', applyFilters);

@@ -1,8 +1,9 @@
 // The task list: keyed rows, drawn once per animation frame for what changed.
 //
 // Cost per pushed event: a Set insert (the id is marked dirty). Per frame, for k dirty rows:
-// redraw those k rows (text/attribute writes only where the value changed), and for each whose
-// sort key changed one binary search in the sorted `order` array plus one DOM move
+// redraw those k rows (text/attribute writes only where the value changed). Per reorder (every
+// frame in a short list, at most once a second in a long one, see MOVE_EVERY_MS), for each row
+// whose sort key changed: one binary search in the sorted `order` array plus one DOM move
 // (insertBefore its new neighbour). Nothing is ever sorted per event; the full sort happens
 // only on a snapshot or when the user picks another sort. Filters toggle `hidden` on a row;
 // a filter change walks the rows once. Relative times ("42 s ago", elapsed) are refreshed
@@ -80,6 +81,7 @@ function indexOfRec(rec) {
 }
 
 function place(rec) {
+  rec.placed = true;
   const i = lowerBound(rec);
   order.splice(i, 0, rec);
   const next = order[i + 1];
@@ -91,6 +93,8 @@ function place(rec) {
 }
 
 function unplace(rec) {
+  if (!rec.placed) return;
+  rec.placed = false;
   const i = indexOfRec(rec);
   if (i >= 0) order.splice(i, 1);
 }
@@ -140,7 +144,7 @@ function makeRow(t) {
   el.dataset.taskId = t.id;
   const q = (s) => el.querySelector(s);
   const rec = {
-    id: t.id, el, k1: 0, k2: 0, shown: true,
+    id: t.id, el, k1: 0, k2: 0, shown: true, placed: false,
     title: q('.title'), idEl: q('.id'), owner: q('.owner'), attempt: q('.attempt'),
     chip: q('.chip'), hb: q('.hb-ago'), bar: q('.bar'), fill: q('.fill'), percent: q('.percent'),
     message: q('.message'), done: q('.done-total'), rate: q('.rate'), eta: q('.eta'), elapsed: q('.elapsed'),
@@ -162,6 +166,7 @@ function dropRow(rec) {
   rec.el.remove();
   if (io) io.unobserve(rec.el);
   onScreen.delete(rec);
+  moves.delete(rec);
   if (rec.shown) shownCount -= 1;
   rows.delete(rec.id);
   heraldStats.rows -= 1;
@@ -290,20 +295,18 @@ function render() {
       if (!rec) {
         rec = makeRow(t);
         rows.set(id, rec);
-        [rec.k1, rec.k2] = keysOf(t);
-        place(rec);
+        moves.add(rec);             // placed with the next reorder (now, in a short list)
       } else {
         const [k1, k2] = keysOf(t);
-        if (k1 !== rec.k1 || k2 !== rec.k2) {
-          unplace(rec);
-          rec.k1 = k1; rec.k2 = k2;
-          place(rec);
-        }
+        if (k1 !== rec.k1 || k2 !== rec.k2) moves.add(rec);
       }
       drawRow(rec, t);
       applyFilter(rec, t);
     }
     dirty.clear();
+  }
+  if (moves.size && !dirtyAll) {
+    applyMoves(t0);
   }
   if (dirtyHeader) { dirtyHeader = false; drawHeader(); }
   if (dirtyDetail && detail) { dirtyDetail = false; detail.draw(); }
@@ -313,9 +316,39 @@ function render() {
   if (ms > heraldStats.maxRenderMs) heraldStats.maxRenderMs = ms;
 }
 
+// Moving a row costs little script, but the browser then lays out, pre-paints and
+// re-checks visibility of every row after it: with 5,000 rows that is tens of ms per frame
+// however few rows moved. So in a long list moves are gathered and applied together at most
+// every MOVE_EVERY_MS (rows still redraw their content every frame; new rows join the list
+// then); a short list moves rows in the frame their key changed.
+const LONG_LIST = 1000;
+const MOVE_EVERY_MS = 1000;
+const moves = new Set();          // recs whose sort key changed since the last reorder
+let lastMovesAt = 0, moveTimer = 0;
+
+function applyMoves(now) {
+  if (rows.size > LONG_LIST && now - lastMovesAt < MOVE_EVERY_MS) {
+    if (!moveTimer) moveTimer = setTimeout(() => { moveTimer = 0; schedule(); }, MOVE_EVERY_MS - (now - lastMovesAt));
+    return;
+  }
+  lastMovesAt = now;
+  for (const rec of moves) {
+    const t = state.tasks.get(rec.id);
+    if (!t || !rows.has(rec.id)) continue;
+    const [k1, k2] = keysOf(t);
+    if (rec.placed && k1 === rec.k1 && k2 === rec.k2) continue;
+    unplace(rec);
+    rec.k1 = k1; rec.k2 = k2;
+    place(rec);
+  }
+  moves.clear();
+}
+
 function resortAll() {
+  moves.clear();
   order = [...rows.values()];
   for (const rec of order) {
+    rec.placed = true;
     const t = state.tasks.get(rec.id);
     [rec.k1, rec.k2] = t ? keysOf(t) : [Infinity, Infinity];   // removed this frame: dropped below
   }
