@@ -3,10 +3,12 @@
 //
 // Reconnects use exponential backoff with full jitter (AWS architecture blog, "Exponential
 // Backoff And Jitter"): delay = random(0, min(cap, base · 2^attempt)), so a thousand pages that
-// lost the same server do not come back in lock-step. `attempt` resets once a connection has
-// stayed up for STABLE_MS. Every failed or lost connection moves on to the next server
-// (round robin); the page shows "offline" when the browser is offline or every server failed
-// OFFLINE_AFTER times in a row (it keeps retrying at the capped delay meanwhile).
+// lost the same server do not come back in lock-step. Every failed or lost connection moves on
+// to the next server (round robin); `attempt` counts rounds in which every server failed (with
+// one server, every failure), so a dead server is skipped quickly while the others are tried,
+// and it resets once a connection has stayed up for STABLE_MS. The page shows "offline" when
+// the browser is offline or every server failed OFFLINE_AFTER times in a row (it keeps
+// retrying at the capped delay meanwhile).
 
 import { state } from './store.js';
 
@@ -104,13 +106,13 @@ export function createConnection({ servers, onMessage, onState }) {
     if (!isLive) failuresInRow += 1;
     isLive = false;
     index = (index + 1) % servers.length;
+    if (index === 0) attempt = Math.min(attempt + 1, 30);
     scheduleReconnect();
   }
 
   function scheduleReconnect() {
     if (navigator.onLine === false) { set('offline', 'offline'); return; }
     const delay = Math.random() * Math.min(CAP_MS, BASE_MS * 2 ** attempt);
-    attempt = Math.min(attempt + 1, 30);
     retryAt = performance.now() + delay;
     retryTimer = setTimeout(connect, delay);
     showCountdown();
