@@ -74,7 +74,6 @@ export function createDetail({ actions, send, conn, onClose, onOpen }) {
       case 'rate': return formatRate(v);
       case 'eta_s': return TERMINAL.has(t.status) ? '' : formatDuration(v);
       case 'lease_s': case 'expire_s': return formatDuration(v);
-      case 'done': case 'total': return typeof v === 'number' && Math.abs(v) >= 1000 ? formatNumber(v) : '';
       default: return '';
     }
   }
@@ -216,6 +215,8 @@ export function createDetail({ actions, send, conn, onClose, onOpen }) {
       h.retry = true;
     } else if (msg.type === 'unsubscribed') {
       if (h.retry) { h.retry = false; nextHistory(); } else history = null;
+    } else {
+      return false;     // the task's events: the caller records them in the timeline
     }
     return true;
   }
