@@ -220,7 +220,6 @@ function drawRow(rec, t) {
     : (t.done ? `${formatNumber(t.done)} done` : ''));
   const active = !TERMINAL.has(t.status);
   setText(rec, 'rate', rec.rate, active && typeof t.rate === 'number' && t.rate > 0 ? formatRate(t.rate) : '');
-  setText(rec, 'eta', rec.eta, active && typeof t.eta_s === 'number' ? `ETA ${formatDuration(t.eta_s)}` : '');
 
   drawActions(rec, t);
   drawTimes(rec, t, Date.now());
@@ -261,6 +260,14 @@ function drawTimes(rec, t, now) {
     elapsed = `${formatDuration((end - started) / 1000)} ${TERMINAL.has(t.status) ? 'total' : 'elapsed'}`;
   }
   setText(rec, 'elapsed', rec.elapsed, elapsed);
+  // The server's ETA is as of the last report; count it down between reports.
+  let eta = '';
+  if (!TERMINAL.has(t.status) && typeof t.eta_s === 'number') {
+    const since = (now - (parseTime(t.updated_at) ?? now)) / 1000;
+    const left = t.eta_s - Math.max(0, since);
+    eta = left >= 0.5 ? `ETA ${formatDuration(left)}` : 'ETA due';
+  }
+  setText(rec, 'eta', rec.eta, eta);
 }
 
 // ------------------------------------------------------------------ the frame
