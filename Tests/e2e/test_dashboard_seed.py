@@ -7,59 +7,13 @@ Screenshots go to reports/ (light and dark)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from dashboard_support import REPORTS, browser, severe_console_errors, wait_for  # noqa: F401 (browser is a fixture)
 from tasks_support import Api, own_server, task_serve_args, unique_id
-
-REPORTS = Path(os.environ.get("HERALD_REPORTS", ROOT / "reports"))
-
-
-def chromedriver() -> str:
-    for p in (os.environ.get("CHROMEDRIVER"), "/usr/bin/chromedriver", shutil.which("chromedriver")):
-        if p and os.path.exists(p):
-            return p
-    pytest.fail("chromedriver not found (scripts/test installs chromium-driver)")
-
-
-@pytest.fixture
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed (scripts/test installs Tests/e2e/requirements.txt)")
-    opts = webdriver.ChromeOptions()
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--window-size=1200,760", "--disable-background-networking", "--no-first-run"):
-        opts.add_argument(a)
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary:
-        opts.binary_location = binary
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(chromedriver()), options=opts)
-    d.set_page_load_timeout(20)
-    yield d
-    d.quit()
-
-
-def wait_for(fn, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:          # element not there yet, stale element
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def js(d, script, *args):
@@ -86,14 +40,6 @@ def count(d, status: str) -> str:
 
 def conn_state(d) -> str:
     return js(d, "return document.querySelector('#conn').dataset.state")
-
-
-def severe_console_errors(d) -> list:
-    try:
-        logs = d.get_log("browser")
-    except Exception:
-        return []
-    return [e for e in logs if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
 
 
 @pytest.mark.timeout(120)
