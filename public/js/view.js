@@ -260,12 +260,13 @@ function drawTimes(rec, t, now) {
     elapsed = `${formatDuration((end - started) / 1000)} ${TERMINAL.has(t.status) ? 'total' : 'elapsed'}`;
   }
   setText(rec, 'elapsed', rec.elapsed, elapsed);
-  // The server's ETA is as of the last report; count it down between reports.
+  // The server's ETA is as of the last report; count it down between reports (a worker that
+  // went quiet shows the stale badge once its lease is over).
   let eta = '';
   if (!TERMINAL.has(t.status) && typeof t.eta_s === 'number') {
     const since = (now - (parseTime(t.updated_at) ?? now)) / 1000;
     const left = t.eta_s - Math.max(0, since);
-    eta = left >= 0.5 ? `ETA ${formatDuration(left)}` : 'ETA due';
+    eta = left >= 1 ? `ETA ${formatDuration(left)}` : 'ETA <1 s';
   }
   setText(rec, 'eta', rec.eta, eta);
 }
