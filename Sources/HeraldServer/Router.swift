@@ -116,6 +116,10 @@ final class Router {
                 }
             }
         default:
+            if configuration.bench, let tasks, let decision = BenchEndpoints.route(
+                head, registry: tasks.registry, maxMessageSize: configuration.maxMessageBytes) {
+                return decision
+            }
             if head.path.hasPrefix("/api/") || head.path == "/api" {
                 if let refusal = publishTokenCheck.refusal(for: head) { return .respond(refusal) }
                 if let tasks { return tasks.api.route(head) }

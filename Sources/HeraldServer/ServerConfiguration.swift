@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
     public var publicDirectory = "public"
     public var dataDirectory = "./herald-data"
     public var echo = false
+    /// `/sub/<topic>` and `/pub/<topic>` for `../shared/bench` (`--bench`).
+    public var bench = false
     /// Headers must be complete this long after a request's first byte (slowloris) → 408.
     public var headerTimeout = 10.0
     /// A body must keep moving: no byte for this long → 408.

@@ -60,17 +60,29 @@ final class TopicRegistry {
 
     func deliver(_ event: PublishedEvent) {
         for message in event.messages {
-            guard let sockets = subscribers[message.topic], !sockets.isEmpty else { continue }
-            let frame = Self.textFrame(message.json)
             let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
-            for socket in sockets.values {
-                let behind = socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes
-                socket.send(encodedFrame: frame, conflationKey: behind ? key : nil)
-                framesDelivered += 1
-                if socket.connection.pendingOutputBytes > maxQueuedBytes {
-                    slowSubscribersClosed += 1
-                    socket.abort(code: 1008, reason: "subscriber too slow: resume with since=\(event.seq)")
-                }
+            fanOut(message.json, topic: message.topic, conflationKey: key,
+                   closeReason: "subscriber too slow: resume with since=\(event.seq)")
+        }
+    }
+
+    /// A `/pub/<topic>` body (`--bench`): the same fan-out, without a task around it.
+    func deliver(raw payload: [UInt8], topic: String) {
+        fanOut(payload, topic: topic, conflationKey: nil, closeReason: "subscriber too slow")
+    }
+
+    /// Frames `json` once and queues it on every subscriber of `topic`; a subscriber far behind
+    /// gets progress conflated (`conflationKey`), one past the cap is closed with 1008.
+    private func fanOut(_ json: [UInt8], topic: String, conflationKey key: UInt64?, closeReason: @autoclosure () -> String) {
+        guard let sockets = subscribers[topic], !sockets.isEmpty else { return }
+        let frame = Self.textFrame(json)
+        for socket in sockets.values {
+            let behind = socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes
+            socket.send(encodedFrame: frame, conflationKey: behind ? key : nil)
+            framesDelivered += 1
+            if socket.connection.pendingOutputBytes > maxQueuedBytes {
+                slowSubscribersClosed += 1
+                socket.abort(code: 1008, reason: closeReason())
             }
         }
     }

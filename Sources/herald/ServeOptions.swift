@@ -20,6 +20,9 @@ struct ServeOptions: ParsableArguments {
     @Flag(help: "Enable /echo: an RFC 6455 echo WebSocket (messages up to 16 MiB) and POST body echo, for conformance tests.")
     var echo = false
 
+    @Flag(help: "Enable the benchmark endpoints: WebSocket /sub/<topic> and POST /pub/<topic> (body sent verbatim to the topic's subscribers, 202), through the same fan-out as task events.")
+    var bench = false
+
     @OptionGroup var log: LogOptions
 
     @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
@@ -85,6 +88,7 @@ struct ServeOptions: ParsableArguments {
         config.publicDirectory = publicDirectory
         config.dataDirectory = dataDirectory
         config.echo = echo
+        config.bench = bench
         config.headerTimeout = headerTimeout
         config.bodyTimeout = bodyTimeout
         config.idleTimeout = idleTimeout
@@ -105,6 +109,7 @@ struct ServeOptions: ParsableArguments {
     func workerArguments(_ launch: WorkerLaunch) -> [String] {
         var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host, "--public", publicDirectory]
         if echo { arguments.append("--echo") }
+        if bench { arguments.append("--bench") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         arguments += log.arguments
         arguments += [
