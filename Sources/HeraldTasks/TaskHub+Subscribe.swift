@@ -21,29 +21,32 @@ extension TaskHub {
     /// Every non-terminal task of the topic, the newest `snapshotTerminal` terminal ones, and
     /// counts of all the topic's tasks by status.
     func snapshot(_ topic: TaskTopic, recovered: Bool) -> [UInt8] {
-        var chosen: [TaskRecord] = []
+        // (seq, id) pairs: sorting and choosing never copies a task record.
+        var chosen: [(seq: UInt64, id: String)] = []
         var counts: [TaskStatus: Int] = [:]
         switch topic {
         case .all:
             counts = statusCounts
-            var terminal: [TaskRecord] = []
-            for task in tasks.values {
-                if task.status.isTerminal { terminal.append(task) } else { chosen.append(task) }
-            }
-            chosen += newestTerminal(terminal)
+            chosen.reserveCapacity(activeSeq.count + configuration.snapshotTerminal)
+            for (id, seq) in activeSeq { chosen.append((seq, id)) }
+            chosen += newestTerminalOverall()
         case .task(let id):
             if let task = tasks[id] {
-                chosen = [task]
+                chosen = [(task.seq, id)]
                 counts[task.status] = 1
             }
         case .owner(let name):
-            var terminal: [TaskRecord] = []
+            var terminal: [(seq: UInt64, id: String)] = []
             for id in ownerIndex[name] ?? [] {
                 guard let task = tasks[id] else { continue }
                 counts[task.status, default: 0] += 1
-                if task.status.isTerminal { terminal.append(task) } else { chosen.append(task) }
+                if task.status.isTerminal { terminal.append((task.seq, id)) } else { chosen.append((task.seq, id)) }
             }
-            chosen += newestTerminal(terminal)
+            if terminal.count > configuration.snapshotTerminal {
+                terminal.sort { $0.seq > $1.seq }
+                terminal.removeLast(terminal.count - configuration.snapshotTerminal)
+            }
+            chosen += terminal
         }
         chosen.sort { $0.seq < $1.seq }
 
@@ -63,15 +66,28 @@ extension TaskHub {
             out.append(contentsOf: "\":\(max(0, counts[status] ?? 0))".utf8)
         }
         out.append(contentsOf: #"},"tasks":["#.utf8)
-        appendTasks(chosen, into: &out)
+        for (i, entry) in chosen.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            if let json = encoded[entry.id] { out.append(contentsOf: json) }
+        }
         out.append(contentsOf: "]}".utf8)
         return out
     }
 
-    private func newestTerminal(_ terminal: [TaskRecord]) -> [TaskRecord] {
-        let k = configuration.snapshotTerminal
-        guard terminal.count > k else { return terminal }
-        return Array(terminal.sorted { $0.seq > $1.seq }.prefix(k))
+    /// The newest `snapshotTerminal` finished tasks, from the end of `terminalOrder` (the order
+    /// tasks finished in, which is their seq order: a finished task changes no more). Entries of
+    /// tasks retried, deleted or finished again since are skipped.
+    private func newestTerminalOverall() -> [(seq: UInt64, id: String)] {
+        var out: [(seq: UInt64, id: String)] = []
+        var seen = Set<String>()
+        var i = terminalOrder.count - 1
+        while i >= terminalOrderStart && out.count < configuration.snapshotTerminal {
+            let entry = terminalOrder[i]
+            i -= 1
+            guard seen.insert(entry.id).inserted, let task = tasks[entry.id], task.status.isTerminal else { continue }
+            out.append((task.seq, entry.id))
+        }
+        return out
     }
 
     func appendTasks(_ list: [TaskRecord], into out: inout [UInt8]) {

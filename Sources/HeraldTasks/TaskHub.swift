@@ -14,6 +14,9 @@ public actor TaskHub {
     var statusCounts: [TaskStatus: Int] = [:]
     /// Ids in the order they became terminal (stale entries are skipped lazily).
     var terminalOrder: [(id: String, seq: UInt64)] = []
+    /// Every non-terminal task's seq: a `tasks` snapshot lists these without touching the
+    /// (mostly finished) rest — 100,000 held tasks must not make a subscribe slow.
+    var activeSeq: [String: UInt64] = [:]
     var terminalOrderStart = 0
     var history: HistoryRing
     public internal(set) var seq: UInt64 = 0
@@ -234,6 +237,7 @@ public actor TaskHub {
         let json = task.json
         tasks[task.id] = task
         encoded[task.id] = json
+        if task.status.isTerminal { activeSeq.removeValue(forKey: task.id) } else { activeSeq[task.id] = seq }
         if previous != task.status {
             if let previous { statusCounts[previous, default: 0] -= 1 }
             statusCounts[task.status, default: 0] += 1
@@ -251,6 +255,7 @@ public actor TaskHub {
     func remove(_ id: String) -> UInt64 {
         guard let task = tasks.removeValue(forKey: id) else { return seq }
         encoded.removeValue(forKey: id)
+        activeSeq.removeValue(forKey: id)
         statusCounts[task.status, default: 0] -= 1
         if let owner = task.owner {
             ownerIndex[owner]?.remove(id)

@@ -86,6 +86,27 @@ import Testing
         #expect(ids == ["t3", "t4", "live"])
     }
 
+    /// The newest finished tasks come from the order they finished in: a retried task is
+    /// active again (listed once), a deleted one is gone, one finished twice counts once.
+    @Test func snapshotTerminalSkipsRetriedDeletedAndRefinishedTasks() async throws {
+        let (hub, _) = Self.make { $0.snapshotTerminal = 2 }
+        var requests: [TaskRequest] = []
+        for i in 0..<5 {
+            requests.append(.operation(.create(try TaskValidation.create(Self.body("{\"id\":\"t\(i)\",\"title\":\"T\"}")))))
+            requests.append(.operation(.cancel(id: "t\(i)")))
+        }
+        // t4 retried (queued again), t3 deleted, t0 retried and cancelled again (newest now).
+        requests += [.operation(.retry(id: "t4")), .operation(.delete(id: "t3")),
+                     .operation(.retry(id: "t0")), .operation(.cancel(id: "t0"))]
+        _ = await hub.handle(requests)
+        let out = await hub.handle([.subscribe(topic: .all, since: nil, epoch: nil)])
+        guard case .subscription(let messages) = Self.replies(out)[0] else { Issue.record("no subscription"); return }
+        let snapshot = try Self.json(messages[0])
+        let ids = snapshot["tasks"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+        #expect(ids == ["t2", "t4", "t0"])  // seq order: t2 cancelled, t4 retried, t0 re-cancelled
+        #expect(snapshot["counts"]?["cancelled"]?.numberValue == 3 && snapshot["counts"]?["queued"]?.numberValue == 1)
+    }
+
     @Test func resumeGivesExactlyTheMissedEventsOfTheTopicInOrder() async throws {
         let (hub, _) = Self.make()
         let a = try TaskValidation.create(Self.body(#"{"id":"a","title":"A"}"#))
