@@ -7,7 +7,7 @@ import HeraldWire
 /// in one call. Requests arrive in batches too (one hop per loop turn).
 public actor TaskHub {
     let configuration: TaskHubConfiguration
-    var tasks: [String: TaskRecord] = [:]
+    var tasks = TaskTable()
     /// Each task's JSON as of its last change, so snapshots and reads concatenate bytes.
     var encoded: [String: [UInt8]] = [:]
     var ownerIndex: [String: Set<String>] = [:]

@@ -140,6 +140,7 @@ extension TaskRecord {
         status = terminal
         stale = false
         finishedAt = now
+        rateSamples = []  // no more reports: a finished task (most of those held) keeps no samples
         touch(now)
     }
 
