@@ -8,8 +8,9 @@ import HeraldWire
 /// collide with them) and are per process: with `--workers` a publish reaches the subscribers
 /// of the worker it landed on.
 enum BenchEndpoints {
-    /// Raw topic names are kept apart from task topics by a prefix no task topic can have.
-    static func registryTopic(_ name: Substring) -> String { "\u{0}bench/" + name }
+    /// Raw topic names are kept apart from task topics by a prefix no task topic can have; one
+    /// byte, so a short name stays a small string (no allocation per publish).
+    static func registryTopic(_ name: Substring) -> String { "\u{0}" + name }
 
     /// Longest raw topic name, in bytes.
     static let maxTopicBytes = 256

@@ -6,7 +6,7 @@ public enum HTTPResponseEncoder {
         precondition((100...999).contains(head.status), "HTTP status must be three digits")
         var out: [UInt8] = []
         out.reserveCapacity(64 + head.headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
-        out.append(contentsOf: "HTTP/1.1 \(head.status) \(HTTPStatus.reasonPhrase(head.status))\r\n".utf8)
+        out.append(contentsOf: statusLine(head.status))
         for field in head.headers {
             appendSanitized(field.name.utf8, to: &out)
             out.append(contentsOf: ": ".utf8)
@@ -24,8 +24,25 @@ public enum HTTPResponseEncoder {
     /// field from request data would end the field or the head early, so it becomes a space
     /// (RFC 9110 §5.5 lets a recipient do the same).
     private static func appendSanitized(_ bytes: String.UTF8View, to out: inout [UInt8]) {
+        // Nearly always clean: check first, then copy in one go (a byte-by-byte append costs
+        // more than the rest of a small response's encoding).
+        if bytes.allSatisfy({ !($0 < 0x20 && $0 != 0x09 || $0 == 0x7F) }) {
+            out.append(contentsOf: bytes)
+            return
+        }
         for b in bytes {
             out.append(b < 0x20 && b != 0x09 || b == 0x7F ? 0x20 : b)
         }
     }
+
+    /// `HTTP/1.1 200 OK\r\n`, built once per status for the ones Herald sends.
+    static func statusLine(_ status: Int) -> [UInt8] {
+        if let line = commonStatusLines[status] { return line }
+        return Array("HTTP/1.1 \(status) \(HTTPStatus.reasonPhrase(status))\r\n".utf8)
+    }
+
+    private static let commonStatusLines: [Int: [UInt8]] = Dictionary(uniqueKeysWithValues:
+        [200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 416, 429, 431, 500, 503].map {
+            ($0, Array("HTTP/1.1 \($0) \(HTTPStatus.reasonPhrase($0))\r\n".utf8))
+        })
 }
