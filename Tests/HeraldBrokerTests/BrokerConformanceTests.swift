@@ -215,6 +215,7 @@ enum SocketBrokerFixture {
             throw BrokerUnavailable("mkdtemp failed")
         }
         let path = dir + "/broker.sock"
+        removeAtExit(dir)
         let local = LocalBroker(hub: TaskHub(configuration: tasks))
         let started = DispatchSemaphore(value: 0)
         final class Box: @unchecked Sendable { var server: BrokerServer?; var error: Error? }
@@ -231,6 +232,25 @@ enum SocketBrokerFixture {
 
     /// Kept alive for the test process's lifetime.
     nonisolated(unsafe) static var servers: [BrokerServer] = []
+
+    /// The socket directories, removed when the test process exits (the servers live until then).
+    nonisolated(unsafe) static var directories: [String] = []
+    static let directoriesLock = NSLock()
+
+    static func removeAtExit(_ dir: String) {
+        directoriesLock.lock()
+        defer { directoriesLock.unlock() }
+        if directories.isEmpty {
+            atexit {
+                for dir in SocketBrokerFixture.directories {
+                    unlink(dir + "/broker.sock")
+                    unlink(dir + "/broker.sock.lock")
+                    rmdir(dir)
+                }
+            }
+        }
+        directories.append(dir)
+    }
 
     /// Another server process on the same broker: its own `UnixSocketBroker` and loop.
     static func secondProcess(path: String) throws -> UnixSocketBroker {
