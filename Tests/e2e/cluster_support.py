@@ -15,28 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from conftest import Herald
-
-
-def children(pid: int) -> list[tuple[int, list[str]]]:
-    """(pid, argv) of the live children of `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            # The command name is in parentheses and may hold spaces: split after it.
-            fields = stat[stat.rindex(")") + 2:].split()
-            state, ppid = fields[0], int(fields[1])
-            if ppid != pid or state == "Z":
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = [a.decode() for a in f.read().split(b"\0") if a]
-        except (OSError, ValueError):
-            continue
-        found.append((int(entry), argv))
-    return found
+from proc_support import children, role, wait_for
 
 
 class Cluster:
@@ -56,24 +35,21 @@ class Cluster:
         return self.herald.port
 
     def worker_pids(self) -> list[int]:
-        return [p for p, argv in children(self.herald.proc.pid) if argv[:2] == ["herald", "worker"]]
+        return [p for p, argv in children(self.herald.proc.pid).items() if role(argv) == "worker"]
 
     @staticmethod
     def worker_index(argv: list[str]) -> int:
         return int(argv[argv.index("--worker-index") + 1])
 
     def broker_pid(self) -> int | None:
-        pids = [p for p, argv in children(self.herald.proc.pid) if argv[:2] == ["herald", "broker"]]
+        pids = [p for p, argv in children(self.herald.proc.pid).items() if role(argv) == "broker"]
         return pids[0] if pids else None
 
     def wait_for(self, condition, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.herald.log_tail()}")
+        try:
+            return wait_for(condition, timeout, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.herald.log_tail()}") from None
 
     def stop(self) -> int | None:
         return self.herald.stop(timeout=20)

@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import os
 import re
-import signal
 import threading
 import time
 
 import pytest
 
 from cluster_support import Cluster, Producer, Subscriber, kill
+from proc_support import alive, cmdline
 from tasks_support import Api, WS, unique_id
 
 
@@ -45,6 +44,18 @@ def fresh_text(port: int, path: str) -> str:
 
 def fresh_get(port: int, path: str) -> dict:
     return json.loads(fresh_text(port, path))
+
+
+def caught_up(api: Api, tid: str, subscribers: list[Subscriber], final: dict):
+    """A check that every subscriber has the task's latest seq; `final` gets the task (read
+    once, after the producers are done)."""
+
+    def check() -> bool:
+        if not final:
+            final.update(api.task(tid))
+        return all(s.since == final["seq"] for s in subscribers)
+
+    return check
 
 
 def run_subscribers(port: int, subscribers: list[Subscriber], body, settle) -> None:
@@ -93,11 +104,7 @@ def test_1_no_flicker_across_four_workers(cluster):
         poller.join(120)
 
     final = {}
-
-    def settled():
-        if not final:
-            final.update(api.task(tid))
-        return all(s.since == final["seq"] for s in subscribers)
+    settled = caught_up(api, tid, subscribers, final)
 
     run_subscribers(cluster.port, subscribers, body, settled)
     assert len(polled) == 2000
@@ -121,7 +128,7 @@ def test_2_a_killed_worker_loses_no_event_for_its_subscribers(cluster):
     api.act(tid, "start")
     subscribers = [Subscriber(f"task:{tid}") for _ in range(200)]
     victim = cluster.worker_pids()[0]
-    victim_argv = open(f"/proc/{victim}/cmdline", "rb").read().decode().split("\0")
+    victim_argv = cmdline(victim)
 
     def body():
         producer = Producer(cluster.port)
@@ -133,11 +140,7 @@ def test_2_a_killed_worker_loses_no_event_for_its_subscribers(cluster):
         producer.close()
 
     final = {}
-
-    def settled():
-        if not final:
-            final.update(api.task(tid))
-        return all(s.since == final["seq"] for s in subscribers)
+    settled = caught_up(api, tid, subscribers, final)
 
     run_subscribers(cluster.port, subscribers, body, settled)
     reconnected = [s for s in subscribers if len(s.sessions) > 1]
@@ -275,7 +278,7 @@ def test_4_stop_and_start_again_keeps_tasks_epoch_and_seq(site, tmp_path):
         pids = first.worker_pids() + [first.broker_pid()]
     finally:
         assert first.stop() == 0
-    assert not any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z" for p in pids)
+    assert not any(alive(p) for p in pids)
     second = Cluster(str(site.public), data, 4).start()
     try:
         api = Api(second.port)

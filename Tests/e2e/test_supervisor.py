@@ -17,52 +17,13 @@ import time
 import pytest
 
 from conftest import Herald, herald_bin
+from proc_support import alive, children, cmdline, role, wait_for
 from tasks_support import WS, Api, unique_id
 
 RESTART_TIMEOUT = 10.0  # the first restart waits 0.1 s; a worker starts in well under a second
 
 
 # --------------------------------------------------------------------------- /proc
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of `pid`, or None when it is gone. The name in stat may hold spaces and
-    parentheses, so fields are counted from the last ')'."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1])
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [part.decode() for part in f.read().split(b"\0")[:-1]]
-    except OSError:
-        return []
-
-
-def alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[0] != "Z"
-
-
-def children(ppid: int) -> dict[int, list[str]]:
-    """Live children of `ppid`: pid → argv."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat is not None and stat[1] == ppid and stat[0] != "Z":
-                found[int(entry)] = _cmdline(int(entry))
-    return found
-
-
-def role(argv: list[str]) -> str | None:
-    return argv[1] if argv[:1] == ["herald"] and len(argv) > 1 and argv[1] in ("worker", "broker") else None
-
 
 def workers(sup: Herald) -> dict[int, list[str]]:
     return {pid: argv for pid, argv in children(sup.proc.pid).items() if role(argv) == "worker"}
@@ -75,17 +36,7 @@ def brokers(sup: Herald) -> dict[int, list[str]]:
 def brokers_on(socket_path: str) -> list[int]:
     """Every `herald broker` process on this machine serving `socket_path`."""
     return [int(e) for e in os.listdir("/proc") if e.isdigit() and alive(int(e))
-            and role(argv := _cmdline(int(e))) == "broker" and socket_path in argv]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s: {what}")
+            and role(argv := cmdline(int(e))) == "broker" and socket_path in argv]
 
 
 def wait_gone(pids, timeout: float) -> list[int]:
@@ -249,7 +200,7 @@ def test_killing_the_supervisor_stops_its_children(site, tmpdir_short):
         sup.proc.kill()
         sup.proc.wait(5)
         # PR_SET_PDEATHSIG: each child gets SIGTERM from the kernel and stops by itself.
-        assert wait_gone(family, 10) == [], [(p, _cmdline(p)) for p in family if alive(p)]
+        assert wait_gone(family, 10) == [], [(p, cmdline(p)) for p in family if alive(p)]
     finally:
         sup.kill()
         for pid in family:
