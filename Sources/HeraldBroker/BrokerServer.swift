@@ -84,7 +84,7 @@ final class BrokerPeer: ConnectionDelegate, TaskEventSink, @unchecked Sendable {
         let broker = server.broker
         Task { [self] in
             for await (id, requests) in stream {
-                await broker.submit(requests, batch: id, from: self as TaskEventSink)
+                await broker.handle(requests, batch: id, from: self)
             }
         }
     }

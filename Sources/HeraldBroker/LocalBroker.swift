@@ -10,7 +10,7 @@ public final class LocalBroker: Broker {
     }
 
     public func attach(_ receiver: BrokerReceiver) async throws {
-        await hub.addSink(receiver, resumingAfter: nil, epoch: "")
+        await attach(receiver, resumingAfter: nil, epoch: "")
     }
 
     /// Attaches a server process that may have seen events up to `lastSeq` of `epoch` (the
@@ -25,11 +25,11 @@ public final class LocalBroker: Broker {
     }
 
     public func submit(_ requests: [TaskRequest], batch: UInt64, from receiver: BrokerReceiver) async {
-        await hub.handle(requests, batch: batch, from: receiver)
+        await handle(requests, batch: batch, from: receiver)
     }
 
-    /// The same for a server process behind a socket (any sink).
-    func submit(_ requests: [TaskRequest], batch: UInt64, from sink: TaskEventSink) async {
+    /// `submit` for any sink, such as a server process behind the socket (`BrokerPeer`).
+    func handle(_ requests: [TaskRequest], batch: UInt64, from sink: TaskEventSink) async {
         await hub.handle(requests, batch: batch, from: sink)
     }
 

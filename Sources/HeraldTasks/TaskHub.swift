@@ -44,8 +44,9 @@ public actor TaskHub {
         epoch = Self.newEpoch()
     }
 
+    /// Attaches a sink that has seen nothing yet.
     public func addSink(_ sink: TaskEventSink) {
-        sinks.append(sink)
+        addSink(sink, resumingAfter: nil, epoch: "")
     }
 
     /// Attaches `sink` and, in the same step, tells it what it missed after `lastSeq` of `epoch`
