@@ -23,12 +23,14 @@ let package = Package(
     targets: [
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"], swiftSettings: hotPath),
         .target(
             name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),
         .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
+        // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.
+        .target(name: "HeraldAccess", dependencies: ["HeraldWire", "HeraldTasks", "CHeraldSSL"]),
         // The task model and actor: pure with respect to I/O, never imports the loop.
         .target(
             name: "HeraldTasks",
@@ -42,7 +44,7 @@ let package = Package(
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "HeraldBroker", "CHeraldZlib",
+                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "HeraldBroker", "HeraldAccess", "CHeraldZlib",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath
@@ -52,6 +54,7 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "HeraldClient",
+                "HeraldAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore", "HeraldTestSupport"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
+        .testTarget(name: "HeraldAccessTests", dependencies: ["HeraldAccess", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
     ],

@@ -1,3 +1,4 @@
+import HeraldAccess
 import HeraldLoop
 import HeraldTasks
 import HeraldWire
@@ -62,13 +63,14 @@ final class Router {
     var tasks: TaskServices?
 
     private let crossOrigin: CrossOriginPolicy
-    private let publishTokenCheck: PublishTokenCheck
+    /// Every /api, /ws and /metrics request passes through it first.
+    let access: AccessControl
 
     init(configuration: ServerConfiguration, staticFiles: StaticFileServer) {
         self.configuration = configuration
         self.staticFiles = staticFiles
         crossOrigin = configuration.crossOrigin
-        publishTokenCheck = configuration.publishTokenCheck
+        access = configuration.accessControl
     }
 
     func route(_ head: HTTPRequestHead) -> RouteDecision {
@@ -92,12 +94,29 @@ final class Router {
             }
         case "/ws" where tasks != nil:
             guard head.method == "GET" else { return .respond(.methodNotAllowed(allow: "GET")) }
+            guard crossOrigin.allowsWebSocket(head) else {
+                return .respond(.error(status: 403, code: "forbidden_origin",
+                                       message: "WebSocket connections from this Origin are not allowed (see --allow-origin)"))
+            }
+            let principal: Principal
+            switch access.authenticate(head) {
+            case .refuse(let response): return .respond(response)
+            case .allow(let who): principal = who
+            }
             let tasks = self.tasks!
+            let access = self.access
             return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxMessageBytes) { head in
-                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head)
+                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head, principal: principal, access: access)
             })
         case "/metrics" where tasks != nil:
             guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
+            switch access.authenticate(head) {
+            case .refuse(let response): return .respond(response)
+            case .allow(let principal) where principal.role != .admin:
+                // Counts over every owner's tasks: not for one owner's token.
+                return .respond(AccessControl.forbidden("/metrics needs an admin token"))
+            case .allow: break
+            }
             let bridge = tasks!.bridge
             return .readBodyAsync { [weak self] _, _, respond in
                 bridge.request(.stats) { reply in
@@ -121,8 +140,12 @@ final class Router {
                 return decision
             }
             if head.path.hasPrefix("/api/") || head.path == "/api" {
-                if let refusal = publishTokenCheck.refusal(for: head) { return .respond(refusal) }
-                if let tasks { return tasks.api.route(head) }
+                let principal: Principal
+                switch access.authenticate(head) {
+                case .refuse(let response): return .respond(response)
+                case .allow(let who): principal = who
+                }
+                if let tasks { return tasks.api.route(head, as: principal) }
                 return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
             }
             return .respond(staticFiles.respond(to: head))

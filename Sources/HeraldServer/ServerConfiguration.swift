@@ -1,3 +1,4 @@
+import HeraldAccess
 import HeraldTasks
 import HeraldWire
 
@@ -52,13 +53,16 @@ public struct ServerConfiguration: Sendable {
 
     /// Origins whose pages may call the API cross-origin (`--allow-origin`; `*` for any).
     public var allowedOrigins: [String] = []
-    /// With a token, changes need `Authorization: Bearer TOKEN` (`--publish-token`).
+    /// With a token, changes need `Authorization: Bearer TOKEN` (`--publish-token`); with
+    /// access control on, it acts as an admin token.
     public var publishToken: String?
+    /// Access control (`--auth-secret-file`): every /api, /ws and /metrics request needs a token.
+    public var tokenVerifier: TokenVerifier?
 
     public init() {}
 
     var crossOrigin: CrossOriginPolicy { CrossOriginPolicy(allowedOrigins: allowedOrigins) }
-    var publishTokenCheck: PublishTokenCheck { PublishTokenCheck(token: publishToken) }
+    var accessControl: AccessControl { AccessControl(verifier: tokenVerifier, publishToken: publishToken.map { Array($0.utf8) }) }
 
     var parserLimits: HTTPParserLimits {
         var limits = HTTPParserLimits.default

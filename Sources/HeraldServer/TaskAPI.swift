@@ -1,3 +1,4 @@
+import HeraldAccess
 import HeraldLoop
 import HeraldTasks
 import HeraldWire
@@ -28,7 +29,10 @@ final class TaskAPI {
         self.longPolls = longPolls
     }
 
-    func route(_ head: HTTPRequestHead) -> RouteDecision {
+    /// Routes `head` for `principal`: a role that may never make a change is refused here (403,
+    /// which depends on no task), and every request goes to the actor scoped to the principal's
+    /// own tasks, where another owner's task is 404 like a missing one.
+    func route(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
         let parts = head.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // "", "api", "tasks", …
         guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else {
             return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
@@ -37,15 +41,21 @@ final class TaskAPI {
         switch rest.count {
         case _ where rest.isEmpty || rest == [""]:  // /api/tasks and /api/tasks/
             switch head.method {
-            case "POST": return async(status: 201) { body throws(TaskError) in .operation(.create(try TaskValidation.create(body))) }
-            case "GET", "HEAD": return listRoute(head)
+            case "POST":
+                guard principal.role.may(action: "create") else { return .respond(Self.forbidden("create", principal)) }
+                return async(status: 201, as: principal) { body throws(TaskError) in
+                    .operation(.create(try Self.owned(TaskValidation.create(body), by: principal)))
+                }
+            case "GET", "HEAD": return listRoute(head, as: principal)
             default: return .respond(.methodNotAllowed(allow: "GET, HEAD, POST"))
             }
         case 1:
             guard let id = Self.decodeID(rest[0]) else { return .respond(Self.badID) }
             switch head.method {
-            case "GET", "HEAD": return getRoute(head, id: id)
-            case "DELETE": return async { _ in .operation(.delete(id: id)) }
+            case "GET", "HEAD": return getRoute(head, id: id, as: principal)
+            case "DELETE":
+                guard principal.role.may(action: "delete") else { return .respond(Self.forbidden("delete", principal)) }
+                return async(as: principal) { _ in .operation(.delete(id: id)) }
             default: return .respond(.methodNotAllowed(allow: "GET, HEAD, DELETE"))
             }
         case 2:
@@ -54,9 +64,10 @@ final class TaskAPI {
                 return .respond(.error(status: 404, code: "not_found", message: "no such action: \(rest[1])"))
             }
             guard head.method == "POST" else { return .respond(.methodNotAllowed(allow: "POST")) }
+            guard principal.role.may(action: String(rest[1])) else { return .respond(Self.forbidden(String(rest[1]), principal)) }
             // Workers learn that someone asked to cancel from their progress and heartbeat answers.
             let tellsWorker = rest[1] == "progress" || rest[1] == "heartbeat"
-            return async(flagCancelRequest: tellsWorker) { body throws(TaskError) in .operation(try makeOperation(id, body)) }
+            return async(flagCancelRequest: tellsWorker, as: principal) { body throws(TaskError) in .operation(try makeOperation(id, body)) }
         default:
             return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
         }
@@ -66,7 +77,8 @@ final class TaskAPI {
 
     /// Reads the body, validates it into a request here on the loop, and answers with the
     /// actor's reply.
-    private func async(status: Int = 200, flagCancelRequest: Bool = false, _ makeRequest: @escaping ([UInt8]) throws(TaskError) -> TaskRequest) -> RouteDecision {
+    private func async(status: Int = 200, flagCancelRequest: Bool = false, as principal: Principal,
+                       _ makeRequest: @escaping ([UInt8]) throws(TaskError) -> TaskRequest) -> RouteDecision {
         .readBodyAsync { [bridge] head, body, respond in
             if let refusal = Self.checkContentType(head, body: body) {
                 respond(refusal)
@@ -79,13 +91,13 @@ final class TaskAPI {
                 respond(Self.response(for: error))
                 return
             }
-            bridge.request(request) { reply in
+            bridge.request(principal.scoped(request)) { reply in
                 respond(Self.response(for: reply, status: status, flagCancelRequest: flagCancelRequest))
             }
         }
     }
 
-    private func listRoute(_ head: HTTPRequestHead) -> RouteDecision {
+    private func listRoute(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
         var statuses = Set<TaskStatus>()
         for value in head.queryValues("status") {
             for part in value.split(separator: ",") {
@@ -103,10 +115,11 @@ final class TaskAPI {
             limit = value
         }
         let owner = head.queryValue("owner").flatMap { $0.isEmpty ? nil : $0 }
-        return async { _ in .list(owner: owner, statuses: statuses, limit: limit) }
+        // A viewer's list is its own whatever `owner=` says (the actor applies the scope).
+        return async(as: principal) { _ in .list(owner: owner, statuses: statuses, limit: limit) }
     }
 
-    private func getRoute(_ head: HTTPRequestHead, id: String) -> RouteDecision {
+    private func getRoute(_ head: HTTPRequestHead, id: String, as principal: Principal) -> RouteDecision {
         var wait: Double?
         var after: UInt64?
         if let text = head.queryValue("wait") {
@@ -122,7 +135,7 @@ final class TaskAPI {
             after = value
         }
         return .readBodyAsync { [bridge, longPolls] _, _, respond in
-            bridge.request(.get(id: id)) { reply in
+            bridge.request(principal.scoped(.get(id: id))) { reply in
                 // Wait only when asked to and the task has not changed since `after`.
                 guard let wait, wait > 0, case .task(let json, let seq, _) = reply, seq <= (after ?? seq) else {
                     respond(Self.response(for: reply, status: 200))
@@ -169,6 +182,19 @@ final class TaskAPI {
         let mediaType = type.split(separator: ";").first.map { $0.trimmingHTTPWhitespace().lowercased() } ?? ""
         if mediaType == "application/json" || mediaType.hasSuffix("+json") || mediaType == "text/plain" { return nil }
         return .error(status: 415, code: "unsupported_media_type", message: "send the body as Content-Type: application/json (got \(type))")
+    }
+
+    /// A create by a viewer's or worker's token: its tasks are its own (none given → its `sub`).
+    static func owned(_ input: CreateInput, by principal: Principal) throws(TaskError) -> CreateInput {
+        guard let owner = principal.visibleOwner else { return input }
+        var input = input
+        if input.owner == nil { input.owner = owner }
+        guard input.owner == owner else { throw .forbidden("this token creates tasks owned by \(owner) only") }
+        return input
+    }
+
+    static func forbidden(_ action: String, _ principal: Principal) -> HTTPResponse {
+        AccessControl.forbidden("a \(principal.role.rawValue) token may not \(action) tasks")
     }
 
     private static func decodeID(_ segment: Substring) -> String? {

@@ -1,24 +1,45 @@
+import HeraldAccess
+import HeraldLoop
 import HeraldTasks
 import HeraldWire
 
 /// `/ws`: topics from the query (`topic=`, `since=`, `epoch=`) and from client messages
 /// (`subscribe`, `unsubscribe`, `ping`). Each subscription gets its snapshot (or `resumed` and
 /// the missed events) from the actor and is registered exactly where that answer sits in the
-/// event stream, so no event is missed or repeated.
+/// event stream, so no event is missed or repeated. With access control on, every subscription
+/// is asked for as the connection's principal (the actor refuses topics beyond its own), and
+/// the connection ends with `token_expired` and 4001 when its token does, unless the client
+/// sent a fresh one (`{"op":"auth"}`): one timer per connection, aimed at the current `exp`.
 final class TopicEndpoint: WebSocketEndpoint {
     private let bridge: TaskBridge
     private let registry: TopicRegistry
     private let head: HTTPRequestHead
+    private let access: AccessControl
+    private var principal: Principal
+    private var expiryTimer: DeadlineTimer?
     /// Topics the client wants; a subscription answered after an unsubscribe is not registered.
     private var wanted: Set<String> = []
 
-    init(bridge: TaskBridge, registry: TopicRegistry, head: HTTPRequestHead) {
+    /// RFC 6455 §7.4.2: 4000–4999 are for applications. 4001: the token expired; reconnect
+    /// with a new one (and `since=`), like Pusher's 4000–4099 "do not reconnect unchanged".
+    static let tokenExpiredCloseCode: UInt16 = 4001
+
+    init(bridge: TaskBridge, registry: TopicRegistry, head: HTTPRequestHead, principal: Principal, access: AccessControl) {
         self.bridge = bridge
         self.registry = registry
         self.head = head
+        self.principal = principal
+        self.access = access
     }
 
     func opened(_ socket: WebSocketConnection) {
+        if access.deadline(of: principal) != nil {
+            expiryTimer = DeadlineTimer(loop: socket.connection.loop) { [weak self, weak socket] in
+                guard let self, let socket else { return }
+                self.checkExpiry(socket)
+            }
+            aimExpiryTimer()
+        }
         let since = head.queryValue("since")
         let epoch = head.queryValue("epoch")
         var sinceValue: UInt64?
@@ -38,10 +59,12 @@ final class TopicEndpoint: WebSocketEndpoint {
         guard kind == .text, let value = try? JSONParser.parse(payload), case .object(let message) = value,
               let op = message["op"]?.stringValue
         else {
-            socket.send(text: Self.error("invalid_message", "send a JSON object with \"op\": subscribe, unsubscribe or ping"))
+            socket.send(text: Self.error("invalid_message", "send a JSON object with \"op\": subscribe, unsubscribe, ping or auth"))
             return
         }
         switch op {
+        case "auth":
+            refresh(socket, token: message["token"])
         case "ping":
             socket.send(text: Array(#"{"type":"pong"}"#.utf8))
         case "subscribe":
@@ -70,11 +93,13 @@ final class TopicEndpoint: WebSocketEndpoint {
             reply.append(UInt8(ascii: "}"))
             socket.send(text: reply)
         default:
-            socket.send(text: Self.error("invalid_message", "unknown op \(op): use subscribe, unsubscribe or ping"))
+            socket.send(text: Self.error("invalid_message", "unknown op \(op): use subscribe, unsubscribe, ping or auth"))
         }
     }
 
     func closed(_ socket: WebSocketConnection) {
+        expiryTimer?.cancel()
+        expiryTimer = nil
         wanted.removeAll()
         registry.removeAll(socket)
     }
@@ -88,17 +113,82 @@ final class TopicEndpoint: WebSocketEndpoint {
         wanted.insert(name)
         // Until the answer arrives, events of this topic are not sent: they are in the snapshot.
         registry.remove(socket, topic: name)
-        bridge.request(.subscribe(topic: topic, since: since, epoch: epoch)) { [weak self, weak socket] reply in
-            guard let self, let socket, socket.connection.isOpen, self.wanted.contains(name),
-                  case .subscription(let messages) = reply else { return }
-            for message in messages { socket.send(text: message) }
-            self.registry.add(socket, topic: name)
+        let scoped = principal.visibleOwner != nil
+        bridge.request(principal.scoped(.subscribe(topic: topic, since: since, epoch: epoch))) { [weak self, weak socket] reply in
+            guard let self, let socket, socket.connection.isOpen, self.wanted.contains(name) else { return }
+            switch reply {
+            case .subscription(let messages):
+                for message in messages { socket.send(text: message) }
+                self.registry.add(socket, topic: name, ownerScoped: scoped)
+            case .failure(let error):
+                // Forbidden topic (or the broker is away): nothing of it is sent; the socket stays.
+                self.wanted.remove(name)
+                socket.send(text: Self.error(error.code, error.message, topic: name))
+            default:
+                break
+            }
         }
     }
 
-    static func error(_ code: String, _ message: String) -> [UInt8] {
+    // MARK: Token expiry
+
+    /// `{"op":"auth","token":…}`: a fresh token for the same `sub` and role moves the expiry;
+    /// anything else is refused with an error frame and changes nothing.
+    private func refresh(_ socket: WebSocketConnection, token: JSONValue?) {
+        guard access.isEnabled else {
+            socket.send(text: Self.error("auth_disabled", "this server does not check tokens; nothing to refresh"))
+            return
+        }
+        guard let text = token?.stringValue else {
+            socket.send(text: Self.error("invalid_message", "auth needs a \"token\" string"))
+            return
+        }
+        guard case .success(let fresh) = access.verify(token: text) else {
+            socket.send(text: Self.error("invalid_token", "the token is not valid (expired, not yet valid, wrongly signed or malformed)"))
+            return
+        }
+        guard fresh.subject == principal.subject, fresh.role == principal.role else {
+            socket.send(text: Self.error("forbidden", "a refreshed token must have the same sub and role as the connection's"))
+            return
+        }
+        principal = fresh
+        aimExpiryTimer()
+        var reply = Array(#"{"type":"auth""#.utf8)
+        if let exp = fresh.expiresAt {
+            reply.append(contentsOf: ",\"exp\":\(Int(exp)),\"ttl\":\(max(0, Int(exp - access.now())))".utf8)
+        }
+        reply.append(UInt8(ascii: "}"))
+        socket.send(text: reply)
+    }
+
+    private func aimExpiryTimer() {
+        guard let deadline = access.deadline(of: principal) else {
+            expiryTimer?.cancel()
+            return
+        }
+        let remaining = max(0, deadline - access.now())
+        expiryTimer?.aim(at: MonotonicClock.now() + UInt64(min(remaining, 1e9) * 1e9))
+    }
+
+    private func checkExpiry(_ socket: WebSocketConnection) {
+        guard let deadline = access.deadline(of: principal) else { return }
+        guard access.now() >= deadline else {
+            aimExpiryTimer()  // fired early, or the token was refreshed meanwhile
+            return
+        }
+        wanted.removeAll()
+        registry.removeAll(socket)
+        socket.send(text: Self.error("token_expired", "the token expired: reconnect with a new one (and since= to resume)"))
+        socket.close(code: Self.tokenExpiredCloseCode, reason: "token expired")
+    }
+
+    static func error(_ code: String, _ message: String, topic: String? = nil) -> [UInt8] {
         var out = Array(#"{"type":"error","code":"#.utf8)
         JSONWriter.writeString(code, into: &out)
+        if let topic {
+            out.append(contentsOf: #","topic":"#.utf8)
+            JSONWriter.writeString(topic, into: &out)
+        }
         out.append(contentsOf: #","message":"#.utf8)
         JSONWriter.writeString(message, into: &out)
         out.append(UInt8(ascii: "}"))

@@ -9,6 +9,10 @@ import HeraldWire
 final class TopicRegistry {
     private var subscribers: [String: [ObjectIdentifier: WebSocketConnection]] = [:]
     private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
+    /// Subscribers of `task:<id>` that see only their own tasks. When that task is removed their
+    /// subscription ends with the `removed` event: a new task with the same id may belong to
+    /// someone else, and they must not hear of it.
+    private var ownerScopedTaskTopics: [String: Set<ObjectIdentifier>] = [:]
     private let maxQueuedBytes: Int
     /// Progress events are conflated only for a subscriber this far behind: a healthy one
     /// drains its queue every loop turn and must see every event (no seq gaps), even when
@@ -24,14 +28,16 @@ final class TopicRegistry {
     var subscriptionCount: Int { topicsOf.values.reduce(0) { $0 + $1.count } }
     var subscriberCount: Int { topicsOf.count }
 
-    func add(_ socket: WebSocketConnection, topic: String) {
+    func add(_ socket: WebSocketConnection, topic: String, ownerScoped: Bool = false) {
         let id = ObjectIdentifier(socket)
         subscribers[topic, default: [:]][id] = socket
         topicsOf[id, default: []].insert(topic)
+        if ownerScoped && topic.hasPrefix("task:") { ownerScopedTaskTopics[topic, default: []].insert(id) }
     }
 
     func remove(_ socket: WebSocketConnection, topic: String) {
         let id = ObjectIdentifier(socket)
+        forgetOwnerScoped(id, topic: topic)
         subscribers[topic]?.removeValue(forKey: id)
         if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
         topicsOf[id]?.remove(topic)
@@ -41,6 +47,7 @@ final class TopicRegistry {
     func removeAll(_ socket: WebSocketConnection) {
         let id = ObjectIdentifier(socket)
         for topic in topicsOf.removeValue(forKey: id) ?? [] {
+            forgetOwnerScoped(id, topic: topic)
             subscribers[topic]?.removeValue(forKey: id)
             if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
         }
@@ -63,7 +70,18 @@ final class TopicRegistry {
             let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
             fanOut(message.json, topic: message.topic, conflationKey: key,
                    closeReason: "subscriber too slow: resume with since=\(event.seq)")
+            if event.taskJSON == nil, let scoped = ownerScopedTaskTopics.removeValue(forKey: message.topic) {
+                // `removed`: the task these subscribers owned is gone (see ownerScopedTaskTopics).
+                for id in scoped {
+                    if let socket = subscribers[message.topic]?[id] { remove(socket, topic: message.topic) }
+                }
+            }
         }
+    }
+
+    private func forgetOwnerScoped(_ id: ObjectIdentifier, topic: String) {
+        guard ownerScopedTaskTopics[topic]?.remove(id) != nil else { return }
+        if ownerScopedTaskTopics[topic]?.isEmpty == true { ownerScopedTaskTopics.removeValue(forKey: topic) }
     }
 
     /// A `/pub/<topic>` body (`--bench`): the same fan-out, without a task around it.

@@ -25,6 +25,10 @@ extension TaskBatchCodec {
             writeOptional(epoch, &w) { $0.string($1) }
         case .stats:
             w.u8(5)
+        case .scoped(let owner, let inner):
+            w.u8(6)
+            w.string(owner)
+            write(inner, &w)
         }
     }
 
@@ -45,6 +49,12 @@ extension TaskBatchCodec {
             let epoch = try readOptional(&r, "epoch") { (r: inout BrokerPayloadReader) throws(BrokerFrameError) in try r.string("epoch") }
             return .subscribe(topic: topic, since: since, epoch: epoch)
         case 5: return .stats
+        case 6:
+            let owner = try r.string("owner")
+            guard TaskValidation.isValidOwner(owner) else { throw BrokerFrameError("\(r.context) has an invalid scope owner") }
+            let inner = try readRequest(&r)
+            if case .scoped = inner { throw BrokerFrameError("\(r.context) has a request scoped twice") }
+            return .scoped(owner: owner, inner)
         case let tag: throw BrokerFrameError("\(r.context) has an unknown request kind \(tag)")
         }
     }

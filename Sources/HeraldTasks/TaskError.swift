@@ -21,6 +21,7 @@ public struct TaskError: Error, Equatable, Sendable, CustomStringConvertible {
         TaskError(status: 400, code: "missing_field", message: "\(field) is required")
     }
     public static func notFound(_ id: String) -> TaskError { TaskError(status: 404, code: "not_found", message: "no task with id \(id)") }
+    public static func forbidden(_ message: String) -> TaskError { TaskError(status: 403, code: "forbidden", message: message) }
     public static func alreadyExists(_ id: String) -> TaskError {
         TaskError(status: 409, code: "already_exists", message: "a task with id \(id) already exists")
     }

@@ -4,11 +4,13 @@ extension TaskHub {
     /// What a new subscriber of `topic` receives before live events: `resumed` plus the missed
     /// events when `since` (in `epoch`) is still within the history, else a snapshot
     /// (`recovered: false` when a resume was asked for and could not be honoured).
-    func subscribe(topic: TaskTopic, since: UInt64?, epoch clientEpoch: String?) -> [[UInt8]] {
+    /// With `owner`, a resume replays only that owner's events (a `task:<id>` may have belonged
+    /// to someone else before it was deleted and created again).
+    func subscribe(topic: TaskTopic, since: UInt64?, epoch clientEpoch: String?, owner: String? = nil) -> [[UInt8]] {
         if let since {
             if clientEpoch == nil || clientEpoch == epoch, let missed = history.entries(after: since, current: seq) {
                 var messages = [TaskEventEncoder.resumed(topic: topic, epoch: epoch, since: since)]
-                for entry in missed where entry.belongs(to: topic) {
+                for entry in missed where entry.belongs(to: topic) && (owner == nil || entry.owner == owner) {
                     messages.append(TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
                 }
                 return messages

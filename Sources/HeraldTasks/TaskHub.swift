@@ -118,7 +118,7 @@ public actor TaskHub {
         flushEvents(except: nil)
     }
 
-    private func reply(to request: TaskRequest, now: Int64) -> TaskReply {
+    func reply(to request: TaskRequest, now: Int64) -> TaskReply {
         switch request {
         case .operation(let op):
             do { return try apply(op, now: now) } catch { return .failure(error) }
@@ -131,6 +131,8 @@ public actor TaskHub {
             return .subscription(messages: subscribe(topic: topic, since: since, epoch: epoch))
         case .stats:
             return .stats(stats)
+        case .scoped(let owner, let inner):
+            return reply(to: inner, visibleTo: owner, now: now)
         }
     }
 

@@ -21,6 +21,10 @@ public enum TaskRequest: Sendable {
     case list(owner: String?, statuses: Set<TaskStatus>, limit: Int?)
     case subscribe(topic: TaskTopic, since: UInt64?, epoch: String?)
     case stats
+    /// `request` for a caller that sees only `owner`'s tasks (a viewer or worker token): another
+    /// owner's task is not found, topics beyond its own are forbidden. The actor checks it,
+    /// because only the actor knows whose a task is at the moment of the request.
+    indirect case scoped(owner: String, TaskRequest)
 }
 
 public enum TaskReply: Sendable {

@@ -10,6 +10,6 @@ struct Herald: ParsableCommand {
             See docs/protocol.md for the HTTP and WebSocket protocol.
             """,
         version: "herald \(HeraldVersionString.value)",
-        subcommands: [Serve.self, TaskCommand.self, WatchCommand.self, BrokerCommand.self, WorkerCommand.self]
+        subcommands: [Serve.self, TaskCommand.self, WatchCommand.self, TokenCommand.self, BrokerCommand.self, WorkerCommand.self]
     )
 }

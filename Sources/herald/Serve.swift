@@ -41,6 +41,12 @@ struct Serve: ParsableCommand {
             return try options.runServer(options.configuration, logger: Logger(label: "herald"), onListening: printListening)
         }
         let options = self.options
+        do {
+            _ = try options.tokenVerifier()  // refuse before starting workers that would refuse too
+        } catch {
+            FileDescriptorOutput.standardError("herald: \(error.description)\n")
+            throw ExitCode(1)
+        }
         // Workers inherit the environment: the token reaches them without showing in `ps`.
         if let token = options.effectivePublishToken { setenv("HERALD_PUBLISH_TOKEN", token, 1) }
         let configuration = SupervisorConfiguration(

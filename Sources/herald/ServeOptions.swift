@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldAccess
 import HeraldServer
 import Logging
 
@@ -63,6 +64,23 @@ struct ServeOptions: ParsableArguments {
         valueName: "token"))
     var publishToken: String?
 
+    @Option(name: .customLong("auth-secret-file"), help: ArgumentHelp(
+        "Turn access control on: every /api, /ws and /metrics request needs a JWT (HS256) signed with this file's bytes (trailing whitespace removed; at least 32 bytes), or the publish token. Default: $HERALD_AUTH_SECRET_FILE.",
+        valueName: "path"))
+    var authSecretFile: String?
+
+    /// --auth-secret-file, else $HERALD_AUTH_SECRET_FILE.
+    var effectiveAuthSecretFile: String? {
+        authSecretFile ?? Environment.value("HERALD_AUTH_SECRET_FILE").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The token verifier of --auth-secret-file (nil: access control off). Throws the one-line
+    /// reason the server refuses to start with: an unreadable file or a key under 32 bytes.
+    func tokenVerifier() throws(AuthSecretError) -> TokenVerifier? {
+        guard let path = effectiveAuthSecretFile else { return nil }
+        return try TokenVerifier(key: AuthSecret.load(path: path))
+    }
+
     /// --publish-token, else $HERALD_PUBLISH_TOKEN; workers get it through the environment.
     var effectivePublishToken: String? {
         publishToken ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
@@ -111,6 +129,7 @@ struct ServeOptions: ParsableArguments {
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
+        if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
         arguments += log.arguments
         arguments += [
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),
@@ -131,6 +150,13 @@ struct ServeOptions: ParsableArguments {
 
     /// Runs one server process until it stops; errors are printed and become exit status 1.
     func runServer(_ config: ServerConfiguration, logger: Logger, onListening: (String) -> Void) throws {
+        var config = config
+        do {
+            config.tokenVerifier = try tokenVerifier()
+        } catch {
+            FileDescriptorOutput.standardError("herald: \(error.description)\n")
+            throw ExitCode(1)
+        }
         do {
             let server = try HeraldServer(configuration: config, logger: logger)
             try server.run(onListening: onListening)

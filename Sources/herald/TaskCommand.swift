@@ -42,12 +42,14 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for the server's answer.", valueName: "seconds"))
     var timeout = HTTPClient.defaultTimeout
 
-    @Option(help: ArgumentHelp("The server's publish token, sent as `Authorization: Bearer` (default: $HERALD_PUBLISH_TOKEN).", valueName: "token"))
+    @Option(help: ArgumentHelp(
+        "A token from `herald token` (or your app), or the publish token, sent as `Authorization: Bearer` (default: $HERALD_TOKEN, else $HERALD_PUBLISH_TOKEN).",
+        valueName: "token"))
     var token: String?
 
-    /// --token, else $HERALD_PUBLISH_TOKEN.
+    /// --token, else $HERALD_TOKEN, else $HERALD_PUBLISH_TOKEN.
     var effectiveToken: String? {
-        token ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        token ?? ["HERALD_TOKEN", "HERALD_PUBLISH_TOKEN"].lazy.compactMap { Environment.value($0).flatMap { $0.isEmpty ? nil : $0 } }.first
     }
 
     func validate() throws {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HeraldClient
+import HeraldWire
 
 /// `herald watch`: follows `/ws` topics and shows every task's progress, live.
 struct WatchCommand: ParsableCommand {
@@ -45,6 +46,11 @@ struct WatchCommand: ParsableCommand {
         "Topic to follow, repeatable: tasks (all, the default), task:<id>, owner:<name>.", valueName: "topic"))
     var topics: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "A token for a server that checks them, sent as `Authorization: Bearer` (default: $HERALD_TOKEN, else $HERALD_PUBLISH_TOKEN).",
+        valueName: "token"))
+    var token: String?
+
     @Flag(help: "One plain line per event even when stdout is a terminal.")
     var plain = false
 
@@ -64,7 +70,9 @@ struct WatchCommand: ParsableCommand {
         let base = try options.baseURL()
         let terminal = !plain && isatty(1) == 1
         let color = terminal && !noColor && (Environment.value("NO_COLOR") ?? "").isEmpty
-        let session = WatchSession(base: base, topics: topics.isEmpty ? ["tasks"] : topics, screen: terminal ? WatchScreen() : nil, color: color)
+        options.token = token
+        let session = WatchSession(base: base, topics: topics.isEmpty ? ["tasks"] : topics, token: options.effectiveToken,
+                                   screen: terminal ? WatchScreen() : nil, color: color)
         session.run()
     }
 }
@@ -74,6 +82,8 @@ struct WatchCommand: ParsableCommand {
 final class WatchSession {
     let base: ClientURL
     let topics: [String]
+    /// Sent as `Authorization: Bearer` on every (re)connect.
+    let token: String?
     let screen: WatchScreen?
     let color: Bool
     private var state: WatchState
@@ -96,9 +106,10 @@ final class WatchSession {
     static let minRedrawInterval = 0.1
     static let maxRedrawInterval = 1.0
 
-    init(base: ClientURL, topics: [String], screen: WatchScreen?, color: Bool) {
+    init(base: ClientURL, topics: [String], token: String?, screen: WatchScreen?, color: Bool) {
         self.base = base
         self.topics = topics
+        self.token = token
         self.screen = screen
         self.color = color
         self.state = WatchState(topics: topics)
@@ -113,7 +124,9 @@ final class WatchSession {
             let resuming = state.resumePoint
             setConnection(resuming.map { "connecting to \(url.origin), resuming after seq \($0.since)…" } ?? "connecting to \(url.origin)…", connected: false)
             do {
-                let socket = try WebSocketClient.connect(url: url)
+                var headers = HTTPHeaders()
+                if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+                let socket = try WebSocketClient.connect(url: url, headers: headers)
                 if everConnected && screen == nil {
                     CLIOutput.standardError("herald: connected to \(url.origin)\(resuming.map { " (resuming after seq \($0.since))" } ?? "")\n")
                 }

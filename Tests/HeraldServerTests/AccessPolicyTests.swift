@@ -47,38 +47,45 @@ import Testing
     }
 }
 
-@Suite struct PublishTokenCheckTests {
-    let check = PublishTokenCheck(token: "s3cret")
+/// `--publish-token` without `--auth-secret-file`: the v1 behaviour, now a mode of AccessControl.
+@Suite struct PublishTokenOnlyTests {
+    let control = AccessControl(verifier: nil, publishToken: Array("s3cret".utf8))
+
+    func refusal(_ control: AccessControl, _ head: HTTPRequestHead) -> HTTPResponse? {
+        if case .refuse(let response) = control.authenticate(head) { return response }
+        return nil
+    }
 
     @Test func withoutATokenEverythingPasses() {
-        #expect(PublishTokenCheck(token: nil).refusal(for: staticRequest("/api/tasks", method: "POST")) == nil)
+        #expect(refusal(AccessControl(verifier: nil, publishToken: nil), staticRequest("/api/tasks", method: "POST")) == nil)
     }
 
     @Test func readsPassAndChangesNeedTheToken() throws {
-        #expect(check.refusal(for: staticRequest("/api/tasks")) == nil)
-        #expect(check.refusal(for: staticRequest("/api/tasks/a", method: "HEAD")) == nil)
+        #expect(refusal(control, staticRequest("/api/tasks")) == nil)
+        #expect(refusal(control, staticRequest("/api/tasks/a", method: "HEAD")) == nil)
+        #expect(refusal(control, staticRequest("/ws")) == nil)
         for method in ["POST", "DELETE"] {
-            let missing = try #require(check.refusal(for: staticRequest("/api/tasks/a", method: method)))
+            let missing = try #require(refusal(control, staticRequest("/api/tasks/a", method: method)))
             #expect(missing.status == 401)
             #expect(missing.headers["www-authenticate"] == "Bearer realm=\"herald\"")
-            #expect(check.refusal(for: staticRequest("/api/tasks/a", ["Authorization": "Bearer s3cret"], method: method)) == nil)
+            #expect(refusal(control, staticRequest("/api/tasks/a", ["Authorization": "Bearer s3cret"], method: method)) == nil)
         }
     }
 
     @Test(arguments: ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "Basic s3cret", "s3cret", "Bearer", "Bearer  ", ""])
     func aWrongOrMalformedTokenIsRefused(_ value: String) {
-        #expect(check.refusal(for: staticRequest("/api/tasks", ["Authorization": value], method: "POST"))?.status == 401)
+        #expect(refusal(control, staticRequest("/api/tasks", ["Authorization": value], method: "POST"))?.status == 401)
     }
 
     @Test func theSchemeIsCaseInsensitive() {
-        #expect(check.refusal(for: staticRequest("/api/tasks", ["Authorization": "bearer s3cret"], method: "POST")) == nil)
+        #expect(refusal(control, staticRequest("/api/tasks", ["Authorization": "bearer s3cret"], method: "POST")) == nil)
     }
 
     @Test func comparisonIsExact() {
-        #expect(PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!PublishTokenCheck.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
-        #expect(!PublishTokenCheck.constantTimeEqual([], Array("a".utf8)))
-        #expect(PublishTokenCheck.constantTimeEqual([], []))
+        #expect(AccessControl.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!AccessControl.constantTimeEqual([], Array("a".utf8)))
+        #expect(AccessControl.constantTimeEqual([], []))
     }
 }

@@ -27,6 +27,8 @@ import Testing
             .subscribe(topic: .owner("bob"), since: 7, epoch: "e1"),
             .subscribe(topic: .all, since: nil, epoch: nil),
             .stats,
+            .scoped(owner: "bob", .get(id: "a")),
+            .scoped(owner: "bob", .subscribe(topic: .task("a"), since: 3, epoch: nil)),
         ]
     }
 
