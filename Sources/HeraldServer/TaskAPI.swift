@@ -171,7 +171,10 @@ final class TaskAPI {
     }
 
     static func response(for error: TaskError) -> HTTPResponse {
-        .error(status: error.status, code: error.code, message: error.message)
+        var response = HTTPResponse.error(status: error.status, code: error.code, message: error.message)
+        // RFC 9110 §10.2.3: delay-seconds, a whole number; RFC 6585 §4 lets a 429 carry it.
+        if let seconds = error.retryAfterSeconds { response.headers.add(name: "Retry-After", value: String(seconds)) }
+        return response
     }
 
     /// Bodies must be JSON. Accepted: application/json, any `+json` type, no Content-Type at

@@ -206,15 +206,18 @@ extension TaskBatchCodec {
             w.u64(stats.eventsPublished)
             w.u64(UInt64(stats.taskCount))
         case .failure(let error):
-            w.u8(6)
+            // 7 is 6 with a Retry-After after it; 6 stays byte for byte what it was.
+            w.u8(error.retryAfterSeconds == nil ? 6 : 7)
             w.u16(UInt16(clamping: error.status))
             w.string(error.code)
             w.string(error.message)
+            if let seconds = error.retryAfterSeconds { w.u32(UInt32(clamping: seconds)) }
         }
     }
 
     static func readReply(_ r: inout BrokerPayloadReader) throws(BrokerFrameError) -> TaskReply {
-        switch try r.u8("reply kind") {
+        let tag = try r.u8("reply kind")
+        switch tag {
         case 1:
             let json = try r.bytes("task")
             let seq = try r.u64("seq")
@@ -239,10 +242,12 @@ extension TaskBatchCodec {
             let published = try r.u64("events published")
             let taskCount = Int(clamping: try r.u64("task count"))
             return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount))
-        case 6:
+        case 6, 7:
             let code = Int(try r.u16("status"))
-            return .failure(TaskError(status: code, code: try r.string("code"), message: try r.string("message")))
-        case let tag:
+            var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))
+            if tag == 7 { error.retryAfterSeconds = Int(try r.u32("retry-after")) }
+            return .failure(error)
+        default:
             throw BrokerFrameError("\(r.context) has an unknown reply kind \(tag)")
         }
     }

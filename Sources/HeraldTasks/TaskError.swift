@@ -4,11 +4,15 @@ public struct TaskError: Error, Equatable, Sendable, CustomStringConvertible {
     public var status: Int
     public var code: String
     public var message: String
+    /// Whole seconds (≥ 1) after which the same request may succeed: the `Retry-After` of a
+    /// refusal that is only temporary (RFC 9110 §10.2.3, RFC 6585 §4); nil for the others.
+    public var retryAfterSeconds: Int?
 
-    public init(status: Int, code: String, message: String) {
+    public init(status: Int, code: String, message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String { "\(status) \(code): \(message)" }

@@ -17,6 +17,7 @@ extension TaskHub {
             tasks[task.id] = task
             encoded[task.id] = stored.json
             statusCounts[task.status, default: 0] += 1
+            noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
             if !task.status.isTerminal { activeSeq[task.id] = task.seq }
             if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
         }

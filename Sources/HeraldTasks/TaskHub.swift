@@ -23,6 +23,8 @@ public actor TaskHub {
     public internal(set) var epoch: String
     var eventsPublished: UInt64 = 0
     var leaseHeap = LeaseHeap()
+    /// Active tasks and recent creates per owner, for `--owner-max-active`/`--owner-max-rate`.
+    var ownerLimits: OwnerLimits
     var sinks: [TaskEventSink] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
@@ -41,6 +43,7 @@ public actor TaskHub {
         self.store = store
         self.clock = clock
         history = HistoryRing(capacity: configuration.historySize)
+        ownerLimits = OwnerLimits(maxActive: configuration.ownerMaxActive, maxRate: configuration.ownerMaxRate)
         epoch = Self.newEpoch()
     }
 
@@ -197,6 +200,7 @@ public actor TaskHub {
             case .create, .delete: fatalError("handled above")
             }
             if let event {
+                try admitTransition(of: task, from: before)
                 commit(&task, event: event, previous: before)
             } else {
                 tasks[id] = task  // a plain heartbeat: the lease moved, nobody is told (nor the disk)
@@ -210,6 +214,7 @@ public actor TaskHub {
     private func create(_ input: CreateInput, now: Int64) throws(TaskError) -> TaskReply {
         let id = input.id ?? generateID()
         guard tasks[id] == nil else { throw .alreadyExists(id) }
+        try admitCreate(owner: input.owner, now: now)
         if tasks.count >= configuration.maxTasks {
             evictOldestTerminal(now: now)
             guard tasks.count < configuration.maxTasks else {
@@ -221,6 +226,7 @@ public actor TaskHub {
                               leaseSeconds: input.leaseSeconds, expireSeconds: input.expireSeconds, meta: input.meta, now: now)
         if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
         commit(&task, event: .created, previous: nil)
+        recordCreate(owner: task.owner, now: now)
         return .task(json: encoded[id]!, seq: task.seq, status: task.status)
     }
 
@@ -244,6 +250,7 @@ public actor TaskHub {
         if previous != task.status {
             if let previous { statusCounts[previous, default: 0] -= 1 }
             statusCounts[task.status, default: 0] += 1
+            noteOwnerStatus(of: task.id, owner: task.owner, from: previous, to: task.status)
             if task.status.isTerminal { terminalOrder.append((task.id, seq)) }
             if task.status.holdsLease, let deadline = task.leaseDeadline { leaseHeap.push(deadline, task.id) }
         }
@@ -260,6 +267,7 @@ public actor TaskHub {
         encoded.removeValue(forKey: id)
         activeSeq.removeValue(forKey: id)
         statusCounts[task.status, default: 0] -= 1
+        noteOwnerStatus(of: id, owner: task.owner, from: task.status, to: nil)
         if let owner = task.owner {
             ownerIndex[owner]?.remove(id)
             if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }

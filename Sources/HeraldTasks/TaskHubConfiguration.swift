@@ -10,6 +10,12 @@ public struct TaskHubConfiguration: Sendable {
     /// Largest `limit` of `GET /api/tasks`.
     public var maxListLimit = 10_000
     public var defaultListLimit = 1_000
+    /// Most tasks one owner may have queued, running or cancelling (`--owner-max-active`);
+    /// nil: no limit. Tasks without owner count together as one owner.
+    public var ownerMaxActive: Int?
+    /// Most creates one owner may make in any `OwnerLimits.rateWindowMilliseconds`
+    /// (`--owner-max-rate`); nil: no limit.
+    public var ownerMaxRate: Int?
 
     public init() {}
 }

@@ -172,8 +172,12 @@ extension LogOptions {
 }
 
 extension TaskEngineOptions {
+    /// The limits live with the tasks, so in `--workers` mode they go to the broker.
     var arguments: [String] {
-        ["--history", String(history), "--retention", String(retention), "--max-tasks", String(maxTasks),
-         "--snapshot-terminal", String(snapshotTerminal)]
+        var arguments = ["--history", String(history), "--retention", String(retention), "--max-tasks", String(maxTasks),
+                         "--snapshot-terminal", String(snapshotTerminal)]
+        if let ownerMaxActive { arguments += ["--owner-max-active", String(ownerMaxActive)] }
+        if let ownerMaxRate { arguments += ["--owner-max-rate", String(ownerMaxRate)] }
+        return arguments
     }
 }

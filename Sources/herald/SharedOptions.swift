@@ -31,11 +31,24 @@ struct TaskEngineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Finished tasks in a snapshot (every unfinished task is always in).", valueName: "n"))
     var snapshotTerminal = 200
 
+    @Option(help: ArgumentHelp(
+        "Most tasks one owner may have queued, running or cancelling; a create or retry past it gets 429 too_many_active with Retry-After. Tasks without owner count as one owner. Default: no limit.",
+        valueName: "n"))
+    var ownerMaxActive: Int?
+
+    @Option(help: ArgumentHelp(
+        "Most tasks one owner may create in any 60 s; past it 429 rate_limited with Retry-After. Default: no limit.",
+        valueName: "n"))
+    var ownerMaxRate: Int?
+
     func validate() throws {
         guard history > 0, maxTasks > 0, snapshotTerminal >= 0 else {
             throw ValidationError("--history and --max-tasks must be positive, --snapshot-terminal not negative")
         }
         guard retention > 0 && retention.isFinite else { throw ValidationError("--retention must be a positive number of seconds") }
+        for (name, value) in [("--owner-max-active", ownerMaxActive), ("--owner-max-rate", ownerMaxRate)] {
+            if let value, value <= 0 { throw ValidationError("\(name) must be a positive integer, not \(value) (leave it out for no limit)") }
+        }
     }
 
     var configuration: TaskHubConfiguration {
@@ -44,6 +57,8 @@ struct TaskEngineOptions: ParsableArguments {
         tasks.retentionSeconds = retention
         tasks.maxTasks = maxTasks
         tasks.snapshotTerminal = snapshotTerminal
+        tasks.ownerMaxActive = ownerMaxActive
+        tasks.ownerMaxRate = ownerMaxRate
         return tasks
     }
 }

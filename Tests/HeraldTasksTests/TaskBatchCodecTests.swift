@@ -66,6 +66,26 @@ import Testing
         #expect(TaskBatchCodec.encode(events: try TaskBatchCodec.decodeEvents(eventBytes)) == eventBytes)
     }
 
+    /// A refusal's Retry-After crosses the broker (reply kind 7); one without keeps kind 6's
+    /// bytes exactly, so what older peers exchange is unchanged.
+    @Test func aFailureWithRetryAfterRoundTripsAndOneWithoutKeepsItsOldLayout() throws {
+        let limited = TaskError(status: 429, code: "rate_limited", message: "wait", retryAfterSeconds: 17)
+        let plain = TaskError(status: 404, code: "not_found", message: "no")
+        let bytes = TaskBatchCodec.encode(outputs: [.reply(index: 0, .failure(limited)), .reply(index: 1, .failure(plain))])
+        let decoded = try TaskBatchCodec.decodeOutputs(bytes)
+        guard decoded.count == 2, case .reply(0, .failure(let first)) = decoded[0], case .reply(1, .failure(let second)) = decoded[1] else {
+            Issue.record("failures did not come back: \(decoded)")
+            return
+        }
+        #expect(first == limited && second == plain)
+        var old = BrokerPayloadWriter()
+        old.u32(1); old.u8(2); old.u32(1); old.u8(6); old.u16(404); old.string("not_found"); old.string("no")
+        #expect(TaskBatchCodec.encode(outputs: [.reply(index: 1, .failure(plain))]) == old.bytes)
+        for cut in 0..<bytes.count {
+            #expect(throws: BrokerFrameError.self) { try TaskBatchCodec.decodeOutputs(Array(bytes[..<cut])) }
+        }
+    }
+
     @Test func everyTruncationIsAnErrorNotACrash() throws {
         let bytes = TaskBatchCodec.encode(requests: try Self.everyRequest())
         for cut in 0..<bytes.count {
