@@ -29,6 +29,10 @@ struct CrossOriginPolicy: Sendable {
         response.headers.replaceOrAdd(name: "Vary", value: "Origin")
         guard let allow = allowOrigin(for: head) else { return }
         response.headers.replaceOrAdd(name: "Access-Control-Allow-Origin", value: allow)
+        // A page must be able to read when to try again after a 429 (owner limits).
+        if response.headers.contains(name: "retry-after") {
+            response.headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "Retry-After")
+        }
     }
 
     /// Whether a WebSocket upgrade from `head` may proceed (cross-site WebSocket hijacking: a

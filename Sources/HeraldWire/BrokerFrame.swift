@@ -59,7 +59,8 @@ public enum BrokerFrame: Equatable, Sendable {
     case pong(token: UInt64, seq: UInt64)
 
     /// Sent in hello and welcome; a broker refuses a server speaking another version.
-    public static let protocolVersion: UInt16 = 2
+    /// 3: scoped requests (access control) and failures with Retry-After (owner limits).
+    public static let protocolVersion: UInt16 = 3
 
     /// The largest N (type byte + payload) of one frame on the wire that a decoder accepts by
     /// default, checked from the length prefix so a peer cannot make the other buffer without

@@ -47,6 +47,35 @@ import Testing
     }
 }
 
+@Suite struct WebSocketOriginTests {
+    let policy = CrossOriginPolicy(allowedOrigins: ["https://app.example"])
+
+    @Test func ownListedAndAbsentOriginsPassOthersDoNot() {
+        let host: HTTPHeaders = ["Host": "herald.example:8080"]
+        func head(_ origin: String?) -> HTTPRequestHead {
+            var h = host
+            if let origin { h.add(name: "Origin", value: origin) }
+            return staticRequest("/ws", h)
+        }
+        #expect(policy.allowsWebSocket(head(nil)))
+        #expect(policy.allowsWebSocket(head("https://app.example")))
+        #expect(policy.allowsWebSocket(head("http://herald.example:8080")))
+        #expect(policy.allowsWebSocket(head("https://HERALD.example:8080")))
+        #expect(!policy.allowsWebSocket(head("http://evil.example")))
+        #expect(!policy.allowsWebSocket(head("null")))
+        #expect(!policy.allowsWebSocket(head("http://herald.example:8081")))
+        #expect(CrossOriginPolicy().allowsWebSocket(head("http://evil.example")))  // off without --allow-origin
+        #expect(CrossOriginPolicy(allowedOrigins: ["*"]).allowsWebSocket(head("http://evil.example")))
+    }
+
+    @Test func retryAfterIsExposedToAllowedPages() {
+        var response = HTTPResponse(status: 429)
+        response.headers.add(name: "Retry-After", value: "5")
+        policy.decorate(&response, for: staticRequest("/api/tasks", ["Origin": "https://app.example"], method: "POST"))
+        #expect(response.headers["access-control-expose-headers"] == "Retry-After")
+    }
+}
+
 /// `--publish-token` without `--auth-secret-file`: the v1 behaviour, now a mode of AccessControl.
 @Suite struct PublishTokenOnlyTests {
     let control = AccessControl(verifier: nil, publishToken: Array("s3cret".utf8))

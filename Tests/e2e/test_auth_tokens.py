@@ -242,3 +242,20 @@ def test_workers_processes_check_tokens_too(site, tmp_path):
         assert sorted(t["id"] for t in viewer.task_list()["tasks"]) == sorted(ids)
         assert AuthApi(h.port, mint("other", "viewer")).task_list()["tasks"] == []
         assert Api(h.port).get("/api/tasks").status == 401
+
+
+def test_owner_limits_count_the_tokens_owner(site, tmp_path):
+    with auth_server(site, tmp_path, "--owner-max-active", "2", "--owner-max-rate", "3") as h:
+        alice, bob = AuthApi(h.port, mint("alice", "worker")), AuthApi(h.port, mint("bob", "worker"))
+        first = [alice.create(title=f"a{i}")["id"] for i in range(2)]
+        a = alice.post("/api/tasks", {"title": "one too many"})
+        assert a.status == 429 and a.json["error"]["code"] == "too_many_active" and int(a.header("Retry-After")) >= 1
+        assert bob.create(title="bob's own count")["owner"] == "bob"
+        # A viewer cancelling frees a slot; the rate limit still remembers alice's creates.
+        AuthApi(h.port, mint("alice", "viewer")).act(first[0], "cancel")
+        alice.create(title="a2")
+        assert alice.post("/api/tasks", {"title": "two active again"}).json["error"]["code"] == "too_many_active"
+        AuthApi(h.port, mint("alice", "viewer")).act(first[1], "cancel")
+        a = alice.post("/api/tasks", {"title": "fourth within a minute"})
+        assert a.status == 429 and a.json["error"]["code"] == "rate_limited", a
+        assert 1 <= int(a.header("Retry-After")) <= 60
