@@ -19,16 +19,17 @@ struct AccessControl: Sendable {
 
     enum Decision {
         case allow(Principal)
-        case refuse(HTTPResponse)
+        case refuse(HTTPResponse, AccessRefusal)
     }
 
     /// Who `head` acts for, or the 401 to answer.
     func authenticate(_ head: HTTPRequestHead) -> Decision {
         guard let verifier else { return legacyDecision(head) }
-        guard let credential = Self.credential(in: head) else { return .refuse(Self.unauthorized(presented: false)) }
+        guard let credential = Self.credential(in: head) else { return .refuse(Self.unauthorized(presented: false), .missing) }
         switch principal(for: credential, verifier: verifier) {
         case .success(let principal): return .allow(principal)
-        case .failure: return .refuse(Self.unauthorized(presented: true))
+        case .failure(.expired): return .refuse(Self.unauthorized(presented: true), .expired)
+        case .failure: return .refuse(Self.unauthorized(presented: true), .invalid)
         }
     }
 
@@ -65,7 +66,7 @@ struct AccessControl: Sendable {
             status: 401, code: "unauthorized",
             message: presented.isEmpty ? "this server needs the publish token: Authorization: Bearer <token>" : "the publish token is not right")
         response.headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"herald\"")
-        return .refuse(response)
+        return .refuse(response, presented.isEmpty ? .missing : .invalid)
     }
 
     // MARK: Where a token comes from
@@ -119,5 +120,25 @@ struct AccessControl: Sendable {
 
     static func forbidden(_ message: String) -> HTTPResponse {
         .error(status: 403, code: "forbidden", message: message)
+    }
+}
+
+/// Why a request or socket was refused, counted per process for /metrics
+/// (`herald_auth_refusals_total{reason}`): a wave of `expired` is clients looping on a dead token,
+/// seen without logging a single token.
+enum AccessRefusal: String, CaseIterable {
+    case missing, expired, invalid
+    /// A refused `/ws` upgrade (`--allow-origin`).
+    case origin
+    /// An open socket closed with 4001.
+    case socketExpired = "socket_expired"
+}
+
+/// The refusal counters of one loop (loop thread only).
+final class AccessRefusalCounter {
+    private(set) var counts: [AccessRefusal: UInt64] = [:]
+
+    func count(_ reason: AccessRefusal) {
+        counts[reason, default: 0] += 1
     }
 }

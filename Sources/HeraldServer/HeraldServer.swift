@@ -71,14 +71,15 @@ public final class HeraldServer {
             bridge: bridge, registry: TopicRegistry(maxQueuedBytes: configuration.maxSubscriberQueueBytes),
             longPolls: LongPollRegistry(loop: loop))
         router.tasks = services
-        router.loopFigures = { [unowned context] in
+        router.loopFigures = { [unowned context, unowned router] in
             MetricsEndpoint.LoopFigures(
                 connections: context.openConnectionCount, webSockets: context.webSockets.count,
                 subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
                 framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
                 broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
-                processName: configuration.processName, restarts: configuration.restartCount)
+                processName: configuration.processName, restarts: configuration.restartCount,
+                authRefusals: router.refusals.counts)
         }
         self.services = services
         let local = self.local

@@ -22,6 +22,8 @@ enum MetricsEndpoint {
         /// supervisor restarted this worker's slot.
         var processName: String
         var restarts: Int
+        /// Requests and sockets refused by access control, by reason.
+        var authRefusals: [AccessRefusal: UInt64] = [:]
     }
 
     static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
@@ -40,6 +42,9 @@ enum MetricsEndpoint {
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])
         metric("herald_events_delivered_total", "counter", "Event frames queued to subscribers.", [("", "\(loop.framesDelivered)")])
         metric("herald_slow_subscribers_closed_total", "counter", "Subscribers closed with 1008 for not reading.", [("", "\(loop.slowSubscribersClosed)")])
+        metric("herald_auth_refusals_total", "counter",
+               "Requests refused by access control: no token, expired, invalid; upgrades from a refused Origin; sockets closed at expiry (4001).",
+               AccessRefusal.allCases.map { ("{reason=\"\($0.rawValue)\"}", "\(loop.authRefusals[$0] ?? 0)") })
         metric("herald_long_polls", "gauge", "Long-poll requests waiting for a change.", [("", "\(loop.longPolls)")])
         metric("herald_actor_batches_total", "counter", "Batches of requests sent from the loop to the task actor.", [("", "\(loop.actorBatches)")])
         metric("herald_actor_requests_total", "counter", "Requests sent to the task actor.", [("", "\(loop.actorRequests)")])

@@ -65,6 +65,7 @@ final class Router {
     private let crossOrigin: CrossOriginPolicy
     /// Every /api, /ws and /metrics request passes through it first.
     let access: AccessControl
+    let refusals = AccessRefusalCounter()
 
     init(configuration: ServerConfiguration, staticFiles: StaticFileServer) {
         self.configuration = configuration
@@ -95,28 +96,23 @@ final class Router {
         case "/ws" where tasks != nil:
             guard head.method == "GET" else { return .respond(.methodNotAllowed(allow: "GET")) }
             guard crossOrigin.allowsWebSocket(head) else {
+                refusals.count(.origin)
                 return .respond(.error(status: 403, code: "forbidden_origin",
                                        message: "WebSocket connections from this Origin are not allowed (see --allow-origin)"))
             }
-            let principal: Principal
-            switch access.authenticate(head) {
-            case .refuse(let response): return .respond(response)
-            case .allow(let who): principal = who
-            }
+            guard let principal = authenticate(head) else { return .respond(lastRefusal) }
             let tasks = self.tasks!
             let access = self.access
+            let refusals = self.refusals
             return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxMessageBytes) { head in
-                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head, principal: principal, access: access)
+                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head, principal: principal, access: access,
+                              onExpired: { refusals.count(.socketExpired) })
             })
         case "/metrics" where tasks != nil:
             guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
-            switch access.authenticate(head) {
-            case .refuse(let response): return .respond(response)
-            case .allow(let principal) where principal.role != .admin:
-                // Counts over every owner's tasks: not for one owner's token.
-                return .respond(AccessControl.forbidden("/metrics needs an admin token"))
-            case .allow: break
-            }
+            guard let principal = authenticate(head) else { return .respond(lastRefusal) }
+            // Counts over every owner's tasks: not for one owner's token.
+            guard principal.role == .admin else { return .respond(AccessControl.forbidden("/metrics needs an admin token")) }
             let bridge = tasks!.bridge
             return .readBodyAsync { [weak self] _, _, respond in
                 bridge.request(.stats) { reply in
@@ -140,15 +136,26 @@ final class Router {
                 return decision
             }
             if head.path.hasPrefix("/api/") || head.path == "/api" {
-                let principal: Principal
-                switch access.authenticate(head) {
-                case .refuse(let response): return .respond(response)
-                case .allow(let who): principal = who
-                }
+                guard let principal = authenticate(head) else { return .respond(lastRefusal) }
                 if let tasks { return tasks.api.route(head, as: principal) }
                 return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
             }
             return .respond(staticFiles.respond(to: head))
+        }
+    }
+
+    /// The refusal of the last `authenticate` that returned nil (loop thread only).
+    private var lastRefusal = HTTPResponse(status: 401)
+
+    /// The principal of `head`, or nil with `lastRefusal` set and counted.
+    private func authenticate(_ head: HTTPRequestHead) -> Principal? {
+        switch access.authenticate(head) {
+        case .allow(let principal):
+            return principal
+        case .refuse(let response, let reason):
+            refusals.count(reason)
+            lastRefusal = response
+            return nil
         }
     }
 

@@ -24,7 +24,11 @@ final class TopicEndpoint: WebSocketEndpoint {
     /// with a new one (and `since=`), like Pusher's 4000–4099 "do not reconnect unchanged".
     static let tokenExpiredCloseCode: UInt16 = 4001
 
-    init(bridge: TaskBridge, registry: TopicRegistry, head: HTTPRequestHead, principal: Principal, access: AccessControl) {
+    private let onExpired: () -> Void
+
+    init(bridge: TaskBridge, registry: TopicRegistry, head: HTTPRequestHead, principal: Principal, access: AccessControl,
+         onExpired: @escaping () -> Void = {}) {
+        self.onExpired = onExpired
         self.bridge = bridge
         self.registry = registry
         self.head = head
@@ -178,6 +182,7 @@ final class TopicEndpoint: WebSocketEndpoint {
         }
         wanted.removeAll()
         registry.removeAll(socket)
+        onExpired()
         socket.send(text: Self.error("token_expired", "the token expired: reconnect with a new one (and since= to resume)"))
         socket.close(code: Self.tokenExpiredCloseCode, reason: "token expired")
     }

@@ -81,7 +81,7 @@ import Testing
     let control = AccessControl(verifier: nil, publishToken: Array("s3cret".utf8))
 
     func refusal(_ control: AccessControl, _ head: HTTPRequestHead) -> HTTPResponse? {
-        if case .refuse(let response) = control.authenticate(head) { return response }
+        if case .refuse(let response, _) = control.authenticate(head) { return response }
         return nil
     }
 

@@ -5,6 +5,7 @@ leeway leaves a few seconds."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -51,6 +52,10 @@ def test_an_expired_token_ends_the_socket_with_4001(authd):
         assert code == 4001, msgs
         assert msgs and msgs[-1]["type"] == "error" and msgs[-1]["code"] == "token_expired"
         assert 1.0 <= time.monotonic() - started <= 5.0
+    # Operators see expiry waves in /metrics without a token in any log.
+    metrics = AuthApi(authd.port, PUBLISH_TOKEN).get("/metrics").body.decode()
+    count = re.search(r'^herald_auth_refusals_total\{reason="socket_expired"\} (\d+)$', metrics, re.M)
+    assert count and int(count.group(1)) >= 1, metrics
 
 
 def test_a_refresh_keeps_the_socket_and_every_event(authd):

@@ -80,6 +80,8 @@ def test_api_ws_and_metrics_need_a_token_health_and_files_do_not(authd):
         assert a.json["error"]["code"] == "unauthorized"
         assert a.header("WWW-Authenticate").startswith("Bearer")
     assert upgrade_status(authd.port, "topic=tasks")[0] == 401
+    metrics = AuthApi(authd.port, PUBLISH_TOKEN).get("/metrics").body.decode()
+    assert 'herald_auth_refusals_total{reason="missing"}' in metrics and 'reason="expired"' in metrics
     assert anon.get("/healthz").status == 200
     assert anon.get("/index.html").status == 200
 
