@@ -23,17 +23,22 @@ final class RecordingGate: ConnectionGate, @unchecked Sendable {
 }
 
 @Suite(.serialized) struct ConnectionGateTests {
+    /// A listener on `running` with `gate`; returns its port.
+    private func listen(_ running: RunningLoop, gate: RecordingGate, onAccept: @escaping (Connection) -> Void) throws -> Int {
+        try running.sync { () -> Int in
+            let listener = try TCPListener(loop: running.loop, host: "127.0.0.1", port: 0, onAccept: onAccept)
+            listener.gate = gate
+            return listener.port
+        }
+    }
+
     @Test func refusedSocketGetsTheBytesThenEOFAndNoConnection() throws {
         let running = try RunningLoop()
         defer { running.shutdown() }
         let gate = RecordingGate(admitting: 0)
         final class Accepted: @unchecked Sendable { var count = 0 }
         let accepted = Accepted()
-        let port = try running.sync { () -> Int in
-            let listener = try TCPListener(loop: running.loop, host: "127.0.0.1", port: 0) { _ in accepted.count += 1 }
-            listener.gate = gate
-            return listener.port
-        }
+        let port = try listen(running, gate: gate) { _ in accepted.count += 1 }
         let client = try TestClient(port: port)
         defer { client.close() }
         client.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
@@ -49,11 +54,7 @@ final class RecordingGate: ConnectionGate, @unchecked Sendable {
         let running = try RunningLoop()
         defer { running.shutdown() }
         let gate = RecordingGate(admitting: 1)
-        let port = try running.sync { () -> Int in
-            let listener = try TCPListener(loop: running.loop, host: "127.0.0.1", port: 0) { $0.delegate = EchoDelegate() }
-            listener.gate = gate
-            return listener.port
-        }
+        let port = try listen(running, gate: gate) { $0.delegate = EchoDelegate() }
         let client = try TestClient(port: port)
         client.send(Array("ping".utf8))
         #expect(client.receive(count: 4) == Array("ping".utf8))
@@ -70,11 +71,7 @@ final class RecordingGate: ConnectionGate, @unchecked Sendable {
         let running = try RunningLoop()
         defer { running.shutdown() }
         let gate = RecordingGate(admitting: 0)
-        let port = try running.sync { () -> Int in
-            let listener = try TCPListener(loop: running.loop, host: "127.0.0.1", port: 0) { $0.delegate = EchoDelegate() }
-            listener.gate = gate
-            return listener.port
-        }
+        let port = try listen(running, gate: gate) { $0.delegate = EchoDelegate() }
         for _ in 0..<200 {
             let client = try TestClient(port: port)
             #expect(client.receiveAll() == gate.refusal)
