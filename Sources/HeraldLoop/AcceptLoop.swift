@@ -28,6 +28,17 @@ enum AcceptLoop {
         return true
     }
 
+    /// Turns an accepted socket away without a connection: one non-blocking send of `response`
+    /// (a fresh socket's send buffer always has room for a short answer), one read of whatever
+    /// the client already sent, then close. The read matters: closing with unread input makes
+    /// the kernel send an RST instead of a FIN, which may destroy the answer before the client
+    /// reads it. `scratch` is the loop's read buffer, so nothing is allocated.
+    static func refuse(_ client: Int32, with response: [UInt8], scratch: UnsafeMutableRawBufferPointer) {
+        _ = response.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = recv(client, scratch.baseAddress, scratch.count, 0)
+        Syscall.close(client)
+    }
+
     /// Stops watching `fd` for `fdExhaustionPauseSeconds`, then watches it again unless closed.
     static func pause(loop: EventLoop, fd: Int32, registrationID: UInt64, isClosed: @escaping () -> Bool) {
         loop.reregister(fd: fd, interest: [], id: registrationID)

@@ -41,6 +41,9 @@ public final class Connection: IOHandler {
     private var readPaused = false
     private var readEOF = false
     private var lingerTimer: TimerID?
+    /// The gate that admitted this connection and the address it counted, told when the fd is
+    /// closed so its counts follow the open connections exactly.
+    var admission: (gate: ConnectionGate, address: PeerAddress)?
 
     init(loop: EventLoop, fd: Int32, peer: String) throws(SystemError) {
         self.loop = loop
@@ -159,6 +162,7 @@ public final class Connection: IOHandler {
         if let lingerTimer { loop.cancelTimer(lingerTimer) }
         loop.deregister(fd: fd, id: registrationID)
         Syscall.close(fd)
+        if let admission { admission.gate.release(admission.address) }
         let delegate = self.delegate
         self.delegate = nil  // break the connection ↔ handler cycle
         delegate?.connectionDidClose(self)

@@ -2,7 +2,7 @@ import CHeraldLinux
 import Glibc
 
 /// A listening TCP socket on a loop: accepts with accept4 until EAGAIN and hands each new
-/// connection to `onAccept`.
+/// connection to `onAccept`, unless its `gate` refuses the socket first.
 public final class TCPListener: IOHandler {
     public let loop: EventLoop
     public let host: String
@@ -12,6 +12,8 @@ public final class TCPListener: IOHandler {
     private var registrationID: UInt64 = 0
     private let onAccept: (Connection) -> Void
     private var closed = false
+    /// Asked about every accepted socket before anything is spent on it; nil admits all.
+    public var gate: ConnectionGate?
 
     public init(
         loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false,
@@ -49,13 +51,21 @@ public final class TCPListener: IOHandler {
 
     func handle(events: UInt32) {
         let keepGoing = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
+            let address = PeerAddress(storage)
+            if let gate, case .refuse(let response) = gate.admit(address) {
+                AcceptLoop.refuse(client, with: response, scratch: loop.readBuffer)
+                return
+            }
             // Responses are flushed once per turn already; Nagle would only add delay.
             try? Syscall.setInt(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let peer = SocketAddress.describe(storage)
             do {
-                onAccept(try Connection(loop: loop, fd: client, peer: peer))
+                let connection = try Connection(loop: loop, fd: client, peer: peer)
+                connection.admission = gate.map { (gate: $0, address: address) }
+                onAccept(connection)
             } catch {
                 Syscall.close(client)
+                gate?.release(address)
             }
         }
         if !keepGoing {

@@ -39,6 +39,8 @@ public final class HeraldServer {
         let router = Router(configuration: configuration, staticFiles: staticFiles)
         context = ServerContext(configuration: configuration, router: router)
         router.openConnections = { [unowned context] in context.openConnectionCount }
+        let admission = ConnectionAdmission(configuration: configuration)
+        self.admission = admission
         let broker: Broker
         if let brokerPath = configuration.brokerPath {
             // Tasks live in `herald broker`; its connection gets a loop of its own, so it can
@@ -79,7 +81,9 @@ public final class HeraldServer {
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
                 broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
                 processName: configuration.processName, restarts: configuration.restartCount,
-                authRefusals: router.refusals.counts)
+                authRefusals: router.refusals.counts,
+                refusedServerBusy: admission?.refusedServerBusy ?? 0,
+                refusedTooManyConnections: admission?.refusedTooManyConnections ?? 0)
         }
         self.services = services
         let local = self.local
@@ -109,6 +113,8 @@ public final class HeraldServer {
     /// The task actor when this process owns it (standalone); nil with `--broker`.
     private let local: LocalBroker?
     private let services: TaskServices
+    /// `--max-connections`/`--max-connections-per-ip`, asked by the listener; nil without limits.
+    private let admission: ConnectionAdmission?
 
 
     /// Binds, calls `onListening` with the URL once connections are accepted, and serves on the
@@ -125,6 +131,7 @@ public final class HeraldServer {
             listener = try TCPListener(loop: loop, host: configuration.host, port: configuration.port, reusePort: configuration.reusePort) { connection in
                 connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
             }
+            listener?.gate = admission
         } catch {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error.description.replacingBindPrefix())")
         }

@@ -24,6 +24,9 @@ enum MetricsEndpoint {
         var restarts: Int
         /// Requests and sockets refused by access control, by reason.
         var authRefusals: [AccessRefusal: UInt64] = [:]
+        /// Sockets turned away at accept: past `--max-connections`, past `--max-connections-per-ip`.
+        var refusedServerBusy: UInt64 = 0
+        var refusedTooManyConnections: UInt64 = 0
     }
 
     static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
@@ -37,6 +40,10 @@ enum MetricsEndpoint {
         metric("herald_process_restarts_total", "counter", "Times the supervisor restarted this worker's slot before this process.",
                [("", "\(loop.restarts)")])
         metric("herald_connections", "gauge", "Open client connections (HTTP and WebSocket).", [("", "\(loop.connections)")])
+        metric("herald_connections_refused_total", "counter",
+               "Connections refused at accept: server_busy past --max-connections, too_many_connections past --max-connections-per-ip.",
+               [("{reason=\"server_busy\"}", "\(loop.refusedServerBusy)"),
+                ("{reason=\"too_many_connections\"}", "\(loop.refusedTooManyConnections)")])
         metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])

@@ -50,6 +50,12 @@ public struct ServerConfiguration: Sendable {
     public var processName = "herald"
     /// How many times the supervisor restarted this worker's slot before this start.
     public var restartCount = 0
+    /// Open client connections this process holds before it answers new ones `503 server_busy`
+    /// (`--max-connections`); nil: as many as the fd limit allows.
+    public var maxConnections: Int?
+    /// Open connections one peer address may hold before its new ones get
+    /// `429 too_many_connections` (`--max-connections-per-ip`); nil: no such limit.
+    public var maxConnectionsPerIP: Int?
 
     /// Origins whose pages may call the API cross-origin (`--allow-origin`; `*` for any).
     public var allowedOrigins: [String] = []

@@ -81,6 +81,16 @@ struct ServeOptions: ParsableArguments {
         return try TokenVerifier(key: AuthSecret.load(path: path))
     }
 
+    @Option(help: ArgumentHelp(
+        "Open client connections (HTTP and WebSocket) this process holds; a new one past it gets 503 server_busy and is closed. With --workers, per worker.",
+        valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(name: .customLong("max-connections-per-ip"), help: ArgumentHelp(
+        "Open connections one client address may hold; a new one past it gets 429 too_many_connections and is closed. With --workers, per worker.",
+        valueName: "n"))
+    var maxConnectionsPerIP: Int?
+
     /// --publish-token, else $HERALD_PUBLISH_TOKEN; workers get it through the environment.
     var effectivePublishToken: String? {
         publishToken ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
@@ -97,6 +107,10 @@ struct ServeOptions: ParsableArguments {
             throw ValidationError("--allow-origin must be `*` or an origin like https://ops.example.com, not \(origin)")
         }
         if publishToken?.isEmpty == true { throw ValidationError("--publish-token must not be empty") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be a positive whole number") }
+        if let maxConnectionsPerIP, maxConnectionsPerIP < 1 {
+            throw ValidationError("--max-connections-per-ip must be a positive whole number")
+        }
     }
 
     var configuration: ServerConfiguration {
@@ -118,6 +132,8 @@ struct ServeOptions: ParsableArguments {
         config.tasks = tasks.configuration
         config.allowedOrigins = allowedOrigins
         config.publishToken = effectivePublishToken
+        config.maxConnections = maxConnections
+        config.maxConnectionsPerIP = maxConnectionsPerIP
         return config
     }
 
@@ -130,6 +146,9 @@ struct ServeOptions: ParsableArguments {
         if bench { arguments.append("--bench") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
+
+        if let maxConnections { arguments += ["--max-connections", String(maxConnections)] }
+        if let maxConnectionsPerIP { arguments += ["--max-connections-per-ip", String(maxConnectionsPerIP)] }
         arguments += log.arguments
         arguments += [
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),

@@ -74,8 +74,12 @@ class Closed(Exception):
 class RawHTTP:
     """One TCP connection spoken to byte by byte."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0, rcvbuf: int | None = None):
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0, rcvbuf: int | None = None,
+                 source: str | None = None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source:
+            # Another loopback address (127.0.0.2 …) is another client address to the server.
+            self.sock.bind((source, 0))
         if rcvbuf:
             # Before connect: shrinking the buffer of an established connection makes Linux
             # fall back to zero-window probes, and the transfer crawls for minutes.
