@@ -60,7 +60,7 @@ struct ServeOptions: ParsableArguments {
     var allowedOrigins: [String] = []
 
     @Option(help: ArgumentHelp(
-        "Require `Authorization: Bearer TOKEN` for changes (POST and DELETE under /api); reads stay open. Default: $HERALD_PUBLISH_TOKEN (which keeps it out of `ps`).",
+        "The app backend's secret. With --auth-secret-file it is accepted as an admin token; alone, changes (POST and DELETE under /api) need `Authorization: Bearer TOKEN` and reads stay open. Default: $HERALD_PUBLISH_TOKEN (which keeps it out of `ps`).",
         valueName: "token"))
     var publishToken: String?
 
