@@ -1,7 +1,9 @@
-// Herald dashboard: live task list over /ws?topic=tasks. Plain ES modules, no build step.
+// Herald dashboard: live task list over /ws?topic=tasks (or owner:<sub> for a viewer's token).
+// Plain ES modules, no build step.
 //
 //   js/store.js    state: tasks, counts, epoch/seq, per-task timelines (no DOM)
 //   js/conn.js     the WebSocket: servers, backoff with full jitter, resume with since=/epoch=
+//   js/auth.js     the page's token: ?token=, window.heraldConfig, tokenUrl refresh; can(role, action)
 //   js/view.js     the list: keyed rows, one batched render per animation frame, sort, filters
 //   js/detail.js   the detail panel and the task's earlier history
 //   js/actions.js  cancel / retry / delete: pending state and inline errors
@@ -13,32 +15,61 @@
 // #conn[data-state=live|reconnecting|offline]; [data-count=<status>]; #filter-status,
 // #filter-owner, #search, #sort; aside#detail with [data-field], #detail-meta, #detail-error,
 // ol#detail-timeline, [data-action=close-detail]; dialog#token-dialog, #token-input,
-// #token-submit; html[data-server]; window.heraldStats; window.herald.
+// #token-submit; html[data-server]; window.heraldStats; window.herald; #who[data-sub][data-role];
+// #access-banner[data-reason=missing|invalid|expired|renew-failed|forbidden].
+//
+// Configuration, for an app that embeds or links the dashboard: `window.heraldConfig =
+// {servers, token, tokenUrl}` set before this module loads, and/or /config.json
+// {"servers":[…],"tokenUrl":"…"}; `?servers=` and `?token=` in the address win.
 
 import * as store from './js/store.js';
 import { state } from './js/store.js';
-import { createConnection, parseServer, stats } from './js/conn.js';
+import { createConnection, parseServer, stats, TOKEN_EXPIRED } from './js/conn.js';
 import * as view from './js/view.js';
 import { heraldStats } from './js/view.js';
 import { createDetail } from './js/detail.js';
 import { createActions } from './js/actions.js';
+import { configureAccess, probe } from './js/api.js';
+import { createAuth, takeTokenFromAddress, authStats } from './js/auth.js';
 
-/** ?servers=a:1,b:2 in the page URL, else /config.json {"servers":[…]}, else this origin. */
-async function loadServers() {
+/** The page's own settings (window.heraldConfig, set by an embedding app), if any. */
+function pageConfig() {
+  const c = window.heraldConfig;
+  return c && typeof c === 'object' ? c : {};
+}
+
+/** /config.json, or {} when there is none. */
+async function fileConfig() {
+  try {
+    const res = await fetch('/config.json', { cache: 'no-store' });
+    if (res.ok) {
+      const cfg = await res.json();
+      if (cfg && typeof cfg === 'object') return cfg;
+    }
+  } catch { /* no config */ }
+  return {};
+}
+
+/** ?servers=a:1,b:2 in the page URL, else heraldConfig.servers, else /config.json
+ * {"servers":[…]}, else this origin. */
+function pickServers(page, file) {
   const param = new URLSearchParams(location.search).get('servers');
   let names = param ? param.split(',') : null;
-  if (!names) {
-    try {
-      const res = await fetch('/config.json', { cache: 'no-store' });
-      if (res.ok) {
-        const cfg = await res.json();
-        if (Array.isArray(cfg.servers) && cfg.servers.length) names = cfg.servers;
-      }
-    } catch { /* no config: this origin */ }
+  for (const c of [page, file]) {
+    if (!names && Array.isArray(c.servers) && c.servers.length) names = c.servers;
   }
   const servers = (names || []).map(parseServer).filter(Boolean);
   return servers.length ? servers : [parseServer(location.host)];
 }
+
+/** What the access banner says, by reason. */
+const REFUSALS = {
+  missing: 'this server needs a token. Open the dashboard from your app, or add ?token=<jwt> to the address (herald token --sub NAME prints one).',
+  invalid: 'the server did not accept your token (wrongly signed, malformed or not yet valid). Open the dashboard again from your app.',
+  expired: 'your token has expired. Reload the page from your app.',
+  'renew-failed': 'your token has expired and a new one could not be fetched. Reload the page from your app.',
+  forbidden: 'your token does not allow watching these tasks.',
+};
 
 function debounce(fn, ms) {
   let t = 0;
@@ -46,14 +77,91 @@ function debounce(fn, ms) {
 }
 
 async function main() {
-  const servers = await loadServers();
+  // ?token= leaves the address bar first, whatever happens next.
+  const fromAddress = takeTokenFromAddress();
+  const page = pageConfig();
+  const file = await fileConfig();
+  const servers = pickServers(page, file);
+  const tokenUrl = [page.tokenUrl, file.tokenUrl].find((u) => typeof u === 'string' && u) || null;
+  const given = fromAddress || (typeof page.token === 'string' && page.token ? page.token : null);
   let connection = null;
   const server = () => connection.server;
-  const send = (obj) => connection.send(obj);
+  const send = (obj) => (connection ? connection.send(obj) : false);
+
+  const auth = createAuth({ token: given, tokenUrl, fromAddress: !!fromAddress, send, onChange: () => drawAccess() });
+  await auth.init();
+  // A viewer or worker sees its own tasks only: topic owner:<sub>. An admin token, a token the
+  // page cannot read, or none at all: every task.
+  const topic = auth.can('all-owners') || !auth.sub ? 'tasks' : `owner:${auth.sub}`;
+
+  // ---------------------------------------------------------------- access: who, refusals
+
+  const banner = document.getElementById('access-banner');
+  function refuse(reason, detail) {
+    if (!banner.hidden && banner.dataset.reason !== 'forbidden') return;   // the first fatal reason stays
+    banner.dataset.reason = reason;
+    banner.querySelector('.access-text').textContent = detail ? `${REFUSALS[reason]} ${detail}` : REFUSALS[reason];
+    banner.hidden = false;
+    document.body.classList.add('access-refused');
+    if (reason !== 'forbidden') auth.forget();
+    if (reason === 'invalid') document.getElementById('who').hidden = true;   // it names nobody
+    if (connection) connection.stop('access refused');
+  }
+  /** Why a token was refused with a 401, as well as the page can tell. */
+  function reasonFor401() {
+    if (!auth.token) return 'missing';
+    const left = auth.ttl();
+    if (left !== null && left <= 0) return auth.tokenUrl ? 'renew-failed' : 'expired';
+    return 'invalid';
+  }
+  function drawAccess() {
+    const who = document.getElementById('who');
+    if (auth.token) {
+      const sub = auth.sub, role = auth.role;
+      who.dataset.sub = sub || '';
+      who.dataset.role = role || '';
+      who.querySelector('.who-sub').textContent = sub || 'token';
+      who.querySelector('.who-role').textContent = role || '';
+      const until = auth.exp ? `; the token is valid until ${new Date(auth.exp * 1000).toLocaleString()}` : '';
+      who.title = sub ? `Signed in as ${sub} (${role})${until}` : 'Signed in with a token';
+      who.hidden = false;
+    } else {
+      who.hidden = true;
+    }
+  }
+  drawAccess();
+  configureAccess({
+    token: () => auth.token,
+    renew: (refused) => auth.renew(refused),
+    refused: () => refuse(reasonFor401()),
+  });
+  let renewedWithoutLive = 0;
+  async function checkAccess({ code, server: srv, token: used }) {
+    if (code === TOKEN_EXPIRED) {
+      if (await auth.renew(used)) return 'now';
+      refuse(auth.tokenUrl ? 'renew-failed' : 'expired');
+      return 'stop';
+    }
+    // The handshake failed: a refused token (401 before the 101) or a server that is not there?
+    const answer = await probe(srv);
+    if (answer.status !== 401) return 'retry';
+    if (renewedWithoutLive < 2 && await auth.renew(used)) { renewedWithoutLive += 1; return 'now'; }
+    refuse(reasonFor401());
+    return 'stop';
+  }
+  // What the role cannot do is not offered: the owner filter (one owner's tasks only), the
+  // create hint, /metrics (admin only; and a plain link cannot carry a token anyway).
+  const mayAct = (task, action) => auth.mayAct(task, action);
+  document.getElementById('ctl-owner').hidden = !auth.can('all-owners');
+  document.getElementById('create-hint').hidden = !auth.can('create');
+  for (const el of document.querySelectorAll('.auth-header')) el.hidden = !auth.token;
+  document.getElementById('metrics-link').hidden = !auth.can('metrics') || !!auth.token;
+  document.getElementById('live-topic').textContent = `/ws?topic=${topic}`;
+  if (!auth.can('all-owners') && auth.sub) document.getElementById('empty-text').textContent = `No tasks of ${auth.sub} yet.`;
 
   const actions = createActions({ server, onChange: (id) => view.markTask(id) });
   const detail = createDetail({
-    actions, send,
+    actions, send, mayAct,
     onOpen(id, prev) {
       if (prev && prev !== id) document.querySelector(`#tasks > li[data-task-id="${CSS.escape(prev)}"]`)?.classList.remove('is-open');
       document.querySelector(`#tasks > li[data-task-id="${CSS.escape(id)}"]`)?.classList.add('is-open');
@@ -79,10 +187,21 @@ async function main() {
     },
   });
 
-  view.initView({ actionsController: actions, detailPanel: detail, onOpenDetail: (id, from) => detail.open(id, from) });
+  view.initView({ actionsController: actions, detailPanel: detail, mayAct, onOpenDetail: (id, from) => detail.open(id, from) });
+
+  function onError(msg) {
+    if (msg.topic === topic && msg.code === 'forbidden') {
+      refuse('forbidden', msg.message ? `The server says: ${msg.message}` : '');
+    } else if ((msg.code === 'invalid_token' || msg.code === 'forbidden') && !msg.topic) {
+      auth.onAuthRefused();          // the answer to {"op":"auth"}: the socket keeps its old token
+      console.warn('herald: token refresh refused:', msg.code, msg.message);
+    } else if (msg.code !== 'token_expired') {   // the 4001 close that follows is handled
+      console.warn('herald:', msg.code, msg.message);
+    }
+  }
 
   function onMessage(msg) {
-    if (typeof msg.topic === 'string' && msg.topic !== 'tasks') {
+    if (typeof msg.topic === 'string' && msg.topic !== topic) {
       // task:<id> — the detail panel's history request
       if (!detail.onTopicMessage(msg) && (msg.type === 'task' || msg.type === 'removed')) store.recordHistory(msg);
       return;
@@ -92,12 +211,20 @@ async function main() {
       case 'resumed': state.epoch = msg.epoch; break;
       case 'task': stats.events += 1; heraldStats.events += 1; store.applyTask(msg); break;
       case 'removed': stats.events += 1; heraldStats.events += 1; store.applyRemoved(msg); break;
-      case 'error': console.warn('herald:', msg.code, msg.message); break;
+      case 'auth': auth.onAuthReply(msg); break;
+      case 'error': onError(msg); break;
       default: break;
     }
   }
 
-  connection = createConnection({ servers, onMessage, onState: (c) => view.setConn(c) });
+  connection = createConnection({
+    servers, onMessage, checkAccess,
+    topic: () => topic,
+    token: () => auth.token,
+    onState: (c) => view.setConn(c),
+    onLive() { renewedWithoutLive = 0; auth.onConnected(); },
+  });
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) auth.wake(); });
 
   // ---------------------------------------------------------------- controls
 
@@ -117,7 +244,7 @@ async function main() {
   // The view is part of the address (?status=&owner=&q=&sort=), so a filtered view can be shared.
   const params = new URLSearchParams(location.search);
   if (params.has('status') && [...statusSel.options].some((o) => o.value === params.get('status'))) statusSel.value = params.get('status');
-  if (params.has('owner')) ownerIn.value = params.get('owner');
+  if (params.has('owner') && auth.can('all-owners')) ownerIn.value = params.get('owner');
   if (params.has('q')) searchIn.value = params.get('q');
   if (params.get('sort') === 'eta') sortSel.value = 'eta';
   const saveView = debounce(() => {
@@ -180,7 +307,13 @@ async function main() {
   // failure would.
   window.heraldStats = heraldStats;
   window.herald = {
-    state, stats, heraldStats, servers,
+    state, stats, heraldStats, servers, topic,
+    access: {
+      get sub() { return auth.sub; }, get role() { return auth.role; }, get exp() { return auth.exp; },
+      get tokenUrl() { return auth.tokenUrl; }, stats: authStats,
+      can: (action) => auth.can(action),
+    },
+    get stopped() { return connection.stopped; },
     get server() { return connection.server.key; },
     reconnect() { connection.reconnect(); },
   };

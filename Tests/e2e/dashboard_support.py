@@ -1,5 +1,5 @@
-"""Helpers for the dashboard tests in headless Chromium (test_dashboard.py, test_dashboard_seed.py)
-and for scripts/screenshots.
+"""Helpers for the dashboard tests in headless Chromium (test_dashboard.py, test_dashboard_seed.py,
+test_dashboard_auth.py) and for scripts/screenshots.
 
 - `make_browser` / the `browser` fixture: headless Chromium through chromedriver (selenium);
 - `wait_for`: a bounded poll;
@@ -7,6 +7,7 @@ and for scripts/screenshots.
   elements with `data-task-id` outside `aside#detail`, with `data-status`, `data-stale` and a
   `[role="progressbar"]`; `#conn[data-state]`; `[data-count="<status>"]`; the filters; the
   detail panel; `window.heraldStats`;
+- `NetworkLog`: the WebSocket frames the browser itself sent and received (DevTools);
 - `pipelined`: many API requests over a few pipelined raw HTTP connections (thousands per second);
 - `fill_realistic` + `take_screenshots`: the content and the pictures of docs/screenshots/.
 
@@ -43,9 +44,10 @@ def chromedriver() -> str:
     pytest.fail("chromedriver not found (scripts/test installs chromium-driver)")
 
 
-def make_browser(width: int = 1200, height: int = 760):
+def make_browser(width: int = 1200, height: int = 760, network_log: bool = False):
     """Headless Chromium. Browser console messages are kept (`severe_console_errors`); a
-    `confirm()` the page may show before deleting is accepted, as a user would."""
+    `confirm()` the page may show before deleting is accepted, as a user would. With
+    `network_log`, DevTools network events (WebSocket frames too) are kept: `NetworkLog`."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -59,7 +61,7 @@ def make_browser(width: int = 1200, height: int = 760):
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary:
         opts.binary_location = binary
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})})
     opts.set_capability("unhandledPromptBehavior", "accept")
     d = webdriver.Chrome(service=Service(chromedriver()), options=opts)
     d.set_page_load_timeout(20)
@@ -86,6 +88,42 @@ def wait_for(fn, timeout: float = 10.0, what: str = "condition", interval: float
             last = e
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class NetworkLog:
+    """What the browser itself saw on its WebSockets (DevTools `Network.webSocket*` events of a
+    `make_browser(network_log=True)`), independent of the page's own counters: sockets created
+    and closed, frames sent and received (JSON-decoded). `poll()` drains chromedriver's buffer;
+    call it now and then during a long run."""
+
+    def __init__(self, d):
+        self.d = d
+        self.created: list[str] = []           # URLs
+        self.closed = 0
+        self.sent: list[dict] = []
+        self.received: list[dict] = []
+        self.handshakes: list[int] = []        # HTTP status of each handshake answer
+
+    def poll(self) -> "NetworkLog":
+        for entry in self.d.get_log("performance"):
+            try:
+                msg = json.loads(entry["message"])["message"]
+            except (KeyError, ValueError):
+                continue
+            method, params = msg.get("method", ""), msg.get("params", {})
+            if method == "Network.webSocketCreated":
+                self.created.append(params.get("url", ""))
+            elif method == "Network.webSocketClosed":
+                self.closed += 1
+            elif method == "Network.webSocketHandshakeResponseReceived":
+                self.handshakes.append(params.get("response", {}).get("status"))
+            elif method in ("Network.webSocketFrameSent", "Network.webSocketFrameReceived"):
+                try:
+                    frame = json.loads(params["response"]["payloadData"])
+                except (KeyError, ValueError):
+                    continue
+                (self.sent if method.endswith("Sent") else self.received).append(frame)
+        return self
 
 
 def severe_console_errors(d, ignore=("favicon",)) -> list:

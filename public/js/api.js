@@ -1,9 +1,13 @@
 // Task actions over HTTP (cancel, retry, delete) against the server the page is connected to,
-// with the publish token when the server asks for one.
+// with the page's token (access control, js/auth.js) or the publish token when the server asks
+// for one.
 //
 // The result of an action is never applied here: the row changes when the pushed `task` or
-// `removed` event arrives. A 401 opens the token dialog, stores the token in sessionStorage
-// and retries; a 401 with a stored token clears it and asks again.
+// `removed` event arrives. With a page token (a JWT), every request carries it as
+// `Authorization: Bearer`; a 401 renews it from tokenUrl once and retries, else the page shows
+// that access was refused (`access.refused`). Without one (a server without
+// --auth-secret-file), a 401 opens the publish-token dialog, stores the token in
+// sessionStorage and retries; a 401 with a stored token clears it and asks again.
 
 const TOKEN_KEY = 'herald.publishToken';
 
@@ -21,6 +25,13 @@ function storedToken() {
 function storeToken(t) {
   try { if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY); } catch { /* private mode */ }
 }
+
+// ------------------------------------------------------------------ the page's token
+
+// Set by app.js: token() → the page's token or null; renew(refused) → there is another one now;
+// refused(body) → tell the person (the answer's JSON, if any).
+let access = { token: () => null, renew: async () => false, refused: () => {} };
+export function configureAccess(a) { access = { ...access, ...a }; }
 
 // ------------------------------------------------------------------ the token dialog
 
@@ -61,8 +72,10 @@ function askToken(reason) {
  * rejects with an ApiError that carries the server's message.
  */
 export async function request(server, method, path) {
+  let renewed = false;
   for (let round = 0; round < 5; round += 1) {
-    const token = storedToken();
+    const session = access.token();
+    const token = session || storedToken();
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     let res;
@@ -73,6 +86,11 @@ export async function request(server, method, path) {
     }
     let body = null;
     try { body = await res.json(); } catch { /* empty or not JSON */ }
+    if (res.status === 401 && session) {
+      if (!renewed && await access.renew(session)) { renewed = true; continue; }
+      access.refused(body);
+      throw new ApiError(401, 'unauthorized', 'access refused: the server did not accept this page’s token');
+    }
     if (res.status === 401) {
       if (token) storeToken(null);
       const fresh = await askToken(token
@@ -96,6 +114,24 @@ export const ACTIONS = {
   retry: { method: 'POST', path: (id) => `/api/tasks/${encodeURIComponent(id)}/retry`, pending: 'Retrying…', label: 'Retry' },
   delete: { method: 'DELETE', path: (id) => `/api/tasks/${encodeURIComponent(id)}`, pending: 'Deleting…', label: 'Delete' },
 };
+
+/** A cheap authenticated read: the status of `GET /api/tasks?limit=1` with the page's token
+ * (0 when the server cannot be reached). Tells a refused token from a server that is down,
+ * which a failed WebSocket handshake cannot. */
+export async function probe(server) {
+  const headers = { Accept: 'application/json' };
+  const session = access.token();
+  if (session) headers.Authorization = `Bearer ${session}`;
+  try {
+    // A server that accepts connections but never answers must not hold the reconnects up.
+    const res = await fetch(`${server.http}/api/tasks?limit=1`, { headers, mode: 'cors', cache: 'no-store', signal: AbortSignal.timeout(5000) });
+    let body = null;
+    try { body = await res.json(); } catch { /* not JSON */ }
+    return { status: res.status, body };
+  } catch {
+    return { status: 0, body: null };
+  }
+}
 
 /** Which actions the contract allows from a status. */
 export function allowed(action, status) {

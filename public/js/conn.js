@@ -1,5 +1,6 @@
-// The WebSocket connection: one socket to one of the configured servers, subscribed to topic
-// `tasks`, resuming with since=<last seq>&epoch=<epoch> after any loss.
+// The WebSocket connection: one socket to one of the configured servers, subscribed to the
+// page's topic (`tasks`, or `owner:<sub>` for a viewer's or worker's token), with the token as
+// `token=` when there is one, resuming with since=<last seq>&epoch=<epoch> after any loss.
 //
 // Reconnects use exponential backoff with full jitter (AWS architecture blog, "Exponential
 // Backoff And Jitter"): delay = random(0, min(cap, base · 2^attempt)), so a thousand pages that
@@ -9,6 +10,12 @@
 // and it resets once a connection has stayed up for STABLE_MS. The page shows "offline" when
 // the browser is offline or every server failed OFFLINE_AFTER times in a row (it keeps
 // retrying at the capped delay meanwhile).
+//
+// Access (a server with --auth-secret-file): a socket the server closed with 4001 (the token
+// expired) or one that never opened (a 401 before the 101 looks like any failed handshake to
+// a page) is handed to `checkAccess`, which answers 'now' (a new token: reconnect at once, with
+// since=), 'stop' (refused for good: no more retries, the page says why) or 'retry' (not an
+// access problem: the usual backoff).
 
 import { state } from './store.js';
 
@@ -21,7 +28,10 @@ const OFFLINE_AFTER = 3;          // failures in a row, per server
 const IDLE_PING_MS = 20000;
 const PONG_WAIT_MS = 10000;
 
-export const stats = { snapshots: 0, resumes: 0, events: 0, connects: 0, failures: 0, lastUrl: null };
+export const stats = { snapshots: 0, resumes: 0, events: 0, connects: 0, failures: 0, lastUrl: null, lastClose: null };
+
+/** Close code of a socket the server ended because its token expired (contract v2). */
+export const TOKEN_EXPIRED = 4001;
 
 /** "host:port", "http://host:port" or "https://host" → {key, http, ws}. */
 export function parseServer(text) {
@@ -34,7 +44,7 @@ export function parseServer(text) {
   return { key: u.host, http: `${secure ? 'https' : 'http'}://${u.host}`, ws: `${secure ? 'wss' : 'ws'}://${u.host}` };
 }
 
-export function createConnection({ servers, onMessage, onState }) {
+export function createConnection({ servers, topic = () => 'tasks', token = () => null, onMessage, onState, onLive = () => {}, checkAccess = null }) {
   let index = 0;
   let current = servers[0];       // the server connected to (or last tried)
   let ws = null;
@@ -43,6 +53,8 @@ export function createConnection({ servers, onMessage, onState }) {
   let failuresInRow = 0;
   let retryTimer = 0, retryAt = 0, countdownTimer = 0, stableTimer = 0, idleTimer = 0, pongTimer = 0;
   let conn = { state: 'offline', text: 'connecting…' };
+  let stopped = false;            // access refused: no more connects until the page reloads
+  let checking = false;           // checkAccess is deciding
 
   document.documentElement.dataset.server = current.key;
 
@@ -53,28 +65,34 @@ export function createConnection({ servers, onMessage, onState }) {
   }
 
   function url() {
-    const p = new URLSearchParams({ topic: 'tasks' });
+    const p = new URLSearchParams({ topic: topic() });
     if (state.epoch !== null && state.seq !== null) {
       p.set('since', String(state.seq));
       p.set('epoch', state.epoch);
     }
+    const t = token();
+    if (t) p.set('token', t);
     return `${current.ws}/ws?${p}`;
   }
 
   function connect() {
     clearTimeout(retryTimer); clearInterval(countdownTimer);
     retryTimer = 0; countdownTimer = 0;
+    if (stopped || checking) return;
     if (navigator.onLine === false) { set('offline', 'offline'); return; }
     current = servers[index];
     const u = url();
+    const used = token();
     stats.connects += 1;
-    stats.lastUrl = u;
+    stats.lastUrl = u.replace(/([?&]token=)[^&]*/, '$1…');
     let socket;
-    try { socket = new WebSocket(u); } catch { failed(); return; }
+    try { socket = new WebSocket(u); } catch { failed({ code: 0, opened: false, token: used }); return; }
     ws = socket;
     isLive = false;
+    let opened = false;
     socket.onopen = () => {
       if (socket !== ws) return;
+      opened = true;
       document.documentElement.dataset.server = current.key;
       stableTimer = setTimeout(() => { attempt = 0; }, STABLE_MS);
       armIdle();
@@ -84,30 +102,62 @@ export function createConnection({ servers, onMessage, onState }) {
       armIdle();
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
-      if ((msg.type === 'snapshot' || msg.type === 'resumed') && msg.topic === 'tasks') {
+      if ((msg.type === 'snapshot' || msg.type === 'resumed') && msg.topic === topic()) {
         if (msg.type === 'snapshot') stats.snapshots += 1; else stats.resumes += 1;
+        const was = isLive;
         isLive = true;
         failuresInRow = 0;
         set('live', 'live');
+        if (!was) onLive();
       }
       onMessage(msg);
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (socket !== ws) return;
       ws = null;
-      failed();
+      stats.lastClose = ev.code;
+      failed({ code: ev.code, opened, token: used });
     };
     socket.onerror = () => { /* onclose follows */ };
   }
 
-  function failed() {
+  function failed(info) {
     clearTimeout(stableTimer); clearTimeout(idleTimer); clearTimeout(pongTimer);
     stats.failures += 1;
-    if (!isLive) failuresInRow += 1;
+    const wasLive = isLive;
     isLive = false;
+    if (stopped) return;
+    if (checkAccess && (info.code === TOKEN_EXPIRED || !info.opened)) {
+      checking = true;
+      set('reconnecting', info.code === TOKEN_EXPIRED ? 'renewing access…' : 'connecting…');
+      const server = current;
+      Promise.resolve(checkAccess({ ...info, server })).catch(() => 'retry').then((verdict) => {
+        checking = false;
+        if (stopped) return;
+        if (verdict === 'stop') { stop('access refused'); return; }
+        if (verdict === 'now') { connect(); return; }      // the same server, a new token
+        backoff(wasLive);
+      });
+      return;
+    }
+    backoff(wasLive);
+  }
+
+  function backoff(wasLive) {
+    if (!wasLive) failuresInRow += 1;
     index = (index + 1) % servers.length;
     if (index === 0) attempt = Math.min(attempt + 1, 30);
     scheduleReconnect();
+  }
+
+  /** No more connects (access refused); the page shows why. */
+  function stop(text) {
+    stopped = true;
+    clearTimeout(retryTimer); clearInterval(countdownTimer);
+    clearTimeout(stableTimer); clearTimeout(idleTimer); clearTimeout(pongTimer);
+    retryTimer = 0; countdownTimer = 0;
+    if (ws) { const s = ws; ws = null; isLive = false; s.close(1000, 'access refused'); }
+    set('offline', text);
   }
 
   function scheduleReconnect() {
@@ -129,7 +179,7 @@ export function createConnection({ servers, onMessage, onState }) {
     clearTimeout(idleTimer); clearTimeout(pongTimer);
     idleTimer = setTimeout(() => {
       send({ op: 'ping' });
-      pongTimer = setTimeout(() => { if (ws) ws.close(4001, 'no answer'); }, PONG_WAIT_MS);
+      pongTimer = setTimeout(() => { if (ws) ws.close(4002, 'no answer'); }, PONG_WAIT_MS);
     }, IDLE_PING_MS);
   }
 
@@ -140,9 +190,10 @@ export function createConnection({ servers, onMessage, onState }) {
 
   window.addEventListener('online', () => {
     attempt = 0; failuresInRow = 0;
-    if (!ws) connect();
+    if (!ws && !stopped && !checking) connect();
   });
   window.addEventListener('offline', () => {
+    if (stopped) return;
     clearTimeout(retryTimer); clearInterval(countdownTimer);
     set('offline', 'offline');
     if (ws) { const s = ws; ws = null; s.close(); clearTimeout(stableTimer); clearTimeout(idleTimer); clearTimeout(pongTimer); isLive = false; }
@@ -155,6 +206,8 @@ export function createConnection({ servers, onMessage, onState }) {
     /** The server actions and detail requests go to: the connected one. */
     get server() { return current; },
     get conn() { return conn; },
+    get stopped() { return stopped; },
+    stop,
     /** Drops the socket as a network failure would (tests, the console). */
     reconnect() { if (ws) ws.close(4000, 'reconnect'); },
   };

@@ -15,7 +15,7 @@ const FIELDS = ['id', 'title', 'owner', 'status', 'stale', 'done', 'total', 'per
 const BLOCKS = new Set(['meta', 'error', 'result']);   // shown as their own sections
 const STAMP = /_at$/;
 
-export function createDetail({ actions, send, conn, onClose, onOpen }) {
+export function createDetail({ actions, send, conn, onClose, onOpen, mayAct = () => true }) {
   const aside = document.getElementById('detail');
   const fieldsEl = document.getElementById('detail-fields');
   const timelineEl = document.getElementById('detail-timeline');
@@ -122,7 +122,7 @@ export function createDetail({ actions, send, conn, onClose, onOpen }) {
     const p = actions.pendingOf(id);
     for (const [name, btn] of Object.entries(buttons)) {
       if (p && p.action === name) { btn.hidden = false; btn.disabled = true; set(btn, ACTIONS[name].pending); }
-      else { btn.hidden = gone || !allowed(name, t.status); btn.disabled = !!p; set(btn, ACTIONS[name].label); }
+      else { btn.hidden = gone || !allowed(name, t.status) || !mayAct(t, name); btn.disabled = !!p; set(btn, ACTIONS[name].label); }
     }
     const err = actions.errorOf(id);
     set(errBox, err ? err.message : '');
@@ -215,6 +215,10 @@ export function createDetail({ actions, send, conn, onClose, onOpen }) {
       h.retry = true;
     } else if (msg.type === 'unsubscribed') {
       if (h.retry) { h.retry = false; nextHistory(); } else history = null;
+    } else if (msg.type === 'error') {
+      // e.g. forbidden: the token may not read this task's topic
+      history = null;
+      set(noteEl, 'Events seen since this page loaded (earlier ones are not available to this token).');
     } else {
       return false;     // the task's events: the caller records them in the timeline
     }

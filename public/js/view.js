@@ -20,6 +20,7 @@ const $ = (sel) => document.querySelector(sel);
 let list, template, emptyEl, noMatchEl, shownEl;
 let actions = null;
 let detail = null;
+let mayAct = () => true;          // (task, action) → the token's role allows it (js/auth.js)
 let conn = { state: 'offline', text: 'connecting…' };
 
 const rows = new Map();           // id → rec {id, el, parts…, k1, k2, shown}
@@ -231,7 +232,7 @@ function drawActions(rec, t) {
     const spec = ACTIONS[name];
     let hidden, disabled, label;
     if (p && p.action === name) { hidden = false; disabled = true; label = spec.pending; }
-    else { hidden = !allowed(name, t.status); disabled = !!p; label = spec.label; }
+    else { hidden = !allowed(name, t.status) || !mayAct(t, name); disabled = !!p; label = spec.label; }
     const sig = `${hidden}|${disabled}|${label}`;
     if (rec.last[`btn-${name}`] === sig) continue;
     rec.last[`btn-${name}`] = sig;
@@ -406,7 +407,8 @@ function tick() {
 
 // ------------------------------------------------------------------ set-up
 
-export function initView({ actionsController, detailPanel, onOpenDetail }) {
+export function initView({ actionsController, detailPanel, onOpenDetail, mayAct: may }) {
+  if (may) mayAct = may;
   list = $('#tasks');
   template = $('#row-template');
   emptyEl = $('#empty');
