@@ -5,7 +5,7 @@ public struct Principal: Sendable, Equatable {
     /// The owner the token acts for (the `sub` claim); nil for the publish token, which is no user.
     public var subject: String?
     public var role: Role
-    /// When the token stops being valid (Unix seconds, leeway included); nil: never (the publish token).
+    /// The token's `exp` (Unix seconds; `AccessControl.deadline(of:)` adds the leeway); nil: never (the publish token).
     public var expiresAt: Double?
 
     public init(subject: String?, role: Role, expiresAt: Double?) {
