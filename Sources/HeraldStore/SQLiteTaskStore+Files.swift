@@ -34,7 +34,7 @@ extension SQLiteTaskStore {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
-        close(fd)
+        Glibc.close(fd)
     }
 
     static func parent(of path: String) -> String {
@@ -113,6 +113,11 @@ final class DirectoryLock: Sendable {
             _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         }
         self.fd = fd
+    }
+
+    /// Lets the next opener in now, without closing the fd (that stays deinit's, exactly once).
+    func release() {
+        flock(fd, LOCK_UN)
     }
 
     deinit {

@@ -110,6 +110,14 @@ public final class SQLiteTaskStore: TaskStore {
         if isNew { Self.syncDirectory(directory) }
     }
 
+    /// Closes the database and releases the directory lock now, rather than whenever the last
+    /// reference goes (a reopen in the same process must not depend on when that is). The
+    /// store must not be used afterwards.
+    public func close() {
+        try? dbQueue.close()
+        lock?.release()
+    }
+
     deinit {
         // Close the connection (SQLite checkpoints and removes the WAL) before letting the
         // next process in.

@@ -107,6 +107,17 @@ import Testing
         print("damaged file →", text)
     }
 
+    @Test func closeReleasesTheLockWhileTheStoreIsStillReferenced() throws {
+        let dir = makeTemporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try SQLiteTaskStore(directory: dir)
+        try first.commit([.upsertTask(task("a"))], seq: 1, epoch: "E", durable: true)
+        first.close()
+        let second = try SQLiteTaskStore(directory: dir)
+        #expect(try second.load().tasks == [task("a")])
+        withExtendedLifetime(first) {}
+    }
+
     @Test func aSecondStoreOnTheSameDirectoryIsRefusedWhileTheFirstIsOpen() throws {
         let dir = makeTemporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }

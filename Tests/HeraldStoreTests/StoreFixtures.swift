@@ -33,7 +33,10 @@ final class StoreHarness {
     /// Closes the on-disk store (releasing its connection and lock) and opens it again.
     func reopen() throws {
         guard kind == .sqliteFile, let directory else { return }
-        store = MemoryTaskStore()  // drops the old instance first: the lock must be free
+        // Closed explicitly: a reference kept a little longer (an #expect's captured value)
+        // used to hold the lock into the reopen ("in use by another process", our own pid).
+        (store as? SQLiteTaskStore)?.close()
+        store = MemoryTaskStore()
         store = try SQLiteTaskStore(directory: directory)
     }
 
