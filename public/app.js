@@ -210,7 +210,10 @@ async function main() {
   const selection = createSelection({
     onChange(ids) { view.markSelection(ids); if (batchBar) batchBar.selectionChanged(); },
   });
-  const strip = createStrip({ server, tasks: () => state.tasks.values(), owner: ownerScope() || null });
+  const strip = createStrip({
+    server, tasks: () => state.tasks.values(), owner: ownerScope() || null,
+    onChange: () => { if (batchBar) batchBar.refresh(); },     // a filtered owner's failed count
+  });
   // A filtered owner's failed count comes from the server's stats (the page may not hold them
   // all); otherwise the header's count (a viewer's topic is its own owner already).
   const failedCount = () => (auth.can('all-owners') && ownerIn.value.trim()
@@ -226,6 +229,7 @@ async function main() {
       view.markAll();
       for (const id of state.tasks.keys()) actions.seen(id);
       strip.onSnapshot();           // and ask the server once for what the snapshot lacks
+      if (batchBar) batchBar.refresh();
     },
     counts() { view.markHeader(); if (batchBar) batchBar.refresh(); },
     timeline(id, merged) {

@@ -380,12 +380,14 @@ def fill_realistic(api, realistic_rates: bool = False) -> dict:
     make("backup", title="Back up the orders database", owner="ops",
          meta={"target": "s3://backups/orders", "compression": "zstd"})
     make("reports", title="Generate quarterly PDF reports", owner="bob", total=48)
-    make("export", title="Nightly orders export", owner="ops", total=1200,
+    # Deadlines (contract v2; a server without them ignores the fields): the export counts down
+    # to its stall, the model to its timeout.
+    make("export", title="Nightly orders export", owner="ops", total=1200, timeout_s=5400, stall_s=900,
          meta={"format": "parquet", "tables": 12, "requested_by": "cron"})
     make("images", title="Resize product images", owner="alice", total=4800,
          meta={"bucket": "catalog-images", "sizes": [320, 640, 1280]})
     make("index", title="Rebuild search index", owner="ops")
-    make("model", title="Train recommendation model", owner="data-team", total=50,
+    make("model", title="Train recommendation model", owner="data-team", total=50, timeout_s=2400,
          meta={"gpu": "a100", "dataset": "clicks-2026-10"})
     make("deploy", title="Deploy release 2.4.1", owner="ci", total=5)
     make("video", title="Transcode webinar recording", owner="carol", total=100, lease_s=1)

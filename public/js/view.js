@@ -174,13 +174,15 @@ function makeRow(t) {
     id: t.id, el, k1: 0, k2: 0, shown: true, placed: false,
     title: q('.title'), idEl: q('.id'), owner: q('.owner'), attempt: q('.attempt'),
     chip: q('.chip'), hb: q('.hb-ago'), bar: q('.bar'), fill: q('.fill'), percent: q('.percent'),
-    check: q('.row-select'), deadline: q('.deadline'), deadlineText: q('.deadline-text'), refused: q('.refused-badge'),
+    check: q('.row-select'), deadline: q('.deadline'), refused: q('.refused-badge'),
     message: q('.message'), done: q('.done-total'), rate: q('.rate'), eta: q('.eta'), elapsed: q('.elapsed'),
     buttons: {
       cancel: q('[data-action="cancel"]'), retry: q('[data-action="retry"]'), delete: q('[data-action="delete"]'),
     },
     details: q('[data-action="details"]'), error: q('.row-error'),
-    last: {},      // values last written, so an unchanged field costs no DOM write
+    // values last written, so an unchanged field costs no DOM write; the template's own state
+    // to start with (unselected, not refused, no countdown): 5,000 new rows write none of it
+    last: { selected: false, refused: null, deadline: '', deadlineSig: '' },
   };
   byEl.set(el, rec);
   shownCount += 1;
@@ -332,7 +334,7 @@ function drawTimes(rec, t, now) {
 /** "times out in 12 min" / "stalls in 40 s": the nearer deadline of a running task. */
 function drawDeadline(rec, t, now) {
   const cd = countdownOf(t, now);
-  setText(rec, 'deadline', rec.deadlineText, cd ? cd.text : '');
+  setText(rec, 'deadline', rec.deadline, cd ? cd.text : '');
   const sig = cd ? `${cd.kind}|${cd.at}|${cd.soon}|${cd.due}` : '';
   if (rec.last.deadlineSig === sig) return;
   rec.last.deadlineSig = sig;
