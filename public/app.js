@@ -356,7 +356,7 @@ async function main() {
     if (ev.key === 'Escape' && detail.id && !document.getElementById('token-dialog').open) {
       ev.preventDefault();
       detail.close();
-    } else if (ev.key === 'Escape' && selection.size && !typing) {
+    } else if (ev.key === 'Escape' && selection.size && !typing && !document.getElementById('token-dialog').open) {
       ev.preventDefault();
       selection.clear();
     } else if (ev.key === 'x' && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing) {

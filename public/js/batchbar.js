@@ -189,8 +189,16 @@ export function createBatchBar({ server, selection, view, can, mayAct, scope, fa
   });
 
   draw();
+  // A filter that hides many selected rows drops them one by one within a frame: one draw.
+  let selectionDue = false;
+  function selectionChanged() {
+    if (selectionDue) return;
+    selectionDue = true;
+    queueMicrotask(() => { selectionDue = false; drawSelection(); });
+  }
+
   return {
-    selectionChanged: drawSelection,
+    selectionChanged,
     refresh,
     refusedOf: (id) => refused.get(id) || null,
     get pending() { return pending; },

@@ -215,10 +215,12 @@ export function createTaskStats({ windowS = STATS_WINDOW_S } = {}) {
         if (counts && old && inScope(old) && counts[old.status] > 0) { counts[old.status] -= 1; changed = true; }
         return changed;
       }
+      const moved = counts && inScope(t) && (!old || old.status !== t.status);
+      if (!moved && !was && !is && !seen.has(id)) return changed;     // progress: nothing to count
       const at = parseTime(t.updated_at);
       if (at === null || at > base.at) {
         // A change after the baseline: the scope's counts move with it.
-        if (counts && inScope(t) && (!old || old.status !== t.status)) {
+        if (moved) {
           if (old && counts[old.status] > 0) counts[old.status] -= 1;
           counts[t.status] = (counts[t.status] || 0) + 1;
           changed = true;
