@@ -16,6 +16,10 @@ public struct TaskHubConfiguration: Sendable {
     /// Most creates one owner may make in any `OwnerLimits.rateWindowMilliseconds`
     /// (`--owner-max-rate`); nil: no limit.
     public var ownerMaxRate: Int?
+    /// `timeout_s` and `stall_s` of a task created without them (`--task-timeout`,
+    /// `--task-stall`); nil: none.
+    public var defaultTimeoutSeconds: Double?
+    public var defaultStallSeconds: Double?
 
     public init() {}
 }

@@ -75,7 +75,10 @@ public enum TaskValidation {
             try checkEncodedSize(v, "meta")
             meta = m
         }
-        return CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+        var input = CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+        input.timeout = try deadline(o["timeout_s"], "timeout_s")
+        input.stall = try deadline(o["stall_s"], "stall_s")
+        return input
     }
 
     public static func progress(_ body: [UInt8]) throws(TaskError) -> ProgressInput {
