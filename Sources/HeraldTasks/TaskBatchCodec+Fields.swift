@@ -70,6 +70,8 @@ extension TaskBatchCodec {
             w.double(input.leaseSeconds)
             w.double(input.expireSeconds)
             w.bytes(JSONWriter.encode(.object(input.meta)))
+            write(input.timeout, &w)
+            write(input.stall, &w)
         case .start(let id): w.u8(2); w.string(id)
         case .progress(let id, let p):
             w.u8(3)
@@ -111,7 +113,10 @@ extension TaskBatchCodec {
             let lease = try r.double("lease_s")
             let expire = try r.double("expire_s")
             guard case .object(let meta) = try json(try r.bytes("meta"), r) else { throw BrokerFrameError("\(r.context)'s meta is not an object") }
-            return .create(CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta))
+            var input = CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+            input.timeout = try readDeadline(&r, "timeout_s")
+            input.stall = try readDeadline(&r, "stall_s")
+            return .create(input)
         case 3:
             let id = try r.string("id")
             var p = ProgressInput()
@@ -253,6 +258,29 @@ extension TaskBatchCodec {
     }
 
     // MARK: Helpers
+
+    /// A create's `timeout_s`/`stall_s`: 0 absent (the broker's default applies), 1 null (none),
+    /// 2 and the seconds.
+    private static func write(_ deadline: DeadlineSetting, _ w: inout BrokerPayloadWriter) {
+        switch deadline {
+        case .serverDefault: w.u8(0)
+        case .off: w.u8(1)
+        case .seconds(let seconds): w.u8(2); w.double(seconds)
+        }
+    }
+
+    private static func readDeadline(_ r: inout BrokerPayloadReader, _ field: String) throws(BrokerFrameError) -> DeadlineSetting {
+        switch try r.u8("\(field) kind") {
+        case 0: return .serverDefault
+        case 1: return .off
+        case 2:
+            let seconds = try r.double(field)
+            // The server process validated it; a peer that did not must not plant a deadline that never fires.
+            guard TaskValidation.isValidDeadline(seconds) else { throw BrokerFrameError("\(r.context) has an invalid \(field) \(seconds)") }
+            return .seconds(seconds)
+        case let kind: throw BrokerFrameError("\(r.context) has an unknown \(field) kind \(kind)")
+        }
+    }
 
     private static func writeOptional<T>(_ value: T?, _ w: inout BrokerPayloadWriter, _ body: (inout BrokerPayloadWriter, T) -> Void) {
         if let value {
