@@ -25,6 +25,9 @@ extension TaskBatchCodec {
             writeOptional(epoch, &w) { $0.string($1) }
         case .stats:
             w.u8(5)
+        case .batch(let batch):
+            w.u8(7)
+            writeBatch(batch, &w)
         case .scoped(let owner, let inner):
             w.u8(6)
             w.string(owner)
@@ -49,6 +52,7 @@ extension TaskBatchCodec {
             let epoch = try readOptional(&r, "epoch") { (r: inout BrokerPayloadReader) throws(BrokerFrameError) in try r.string("epoch") }
             return .subscribe(topic: topic, since: since, epoch: epoch)
         case 5: return .stats
+        case 7: return .batch(try readBatch(&r))
         case 6:
             let owner = try r.string("owner")
             guard TaskValidation.isValidOwner(owner) else { throw BrokerFrameError("\(r.context) has an invalid scope owner") }
@@ -217,6 +221,9 @@ extension TaskBatchCodec {
             w.string(error.code)
             w.string(error.message)
             if let seconds = error.retryAfterSeconds { w.u32(UInt32(clamping: seconds)) }
+        case .batch(let json):
+            w.u8(8)
+            w.bytes(json)
         }
     }
 
@@ -252,6 +259,8 @@ extension TaskBatchCodec {
             var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))
             if tag == 7 { error.retryAfterSeconds = Int(try r.u32("retry-after")) }
             return .failure(error)
+        case 8:
+            return .batch(json: try r.bytes("batch results"))
         default:
             throw BrokerFrameError("\(r.context) has an unknown reply kind \(tag)")
         }
@@ -297,7 +306,7 @@ extension TaskBatchCodec {
         try r.bool("\(field) presence") ? try body(&r) : nil
     }
 
-    private static func status(_ text: String) throws(BrokerFrameError) -> TaskStatus {
+    static func status(_ text: String) throws(BrokerFrameError) -> TaskStatus {
         guard let status = TaskStatus(rawValue: text) else { throw BrokerFrameError("unknown task status \(text)") }
         return status
     }

@@ -23,6 +23,8 @@ extension TaskHub {
             }
         case .stats:
             return .failure(.forbidden("server statistics are for admin tokens"))
+        case .batch(let batch):
+            return batchReply(batch, visibleTo: owner, now: now)
         case .scoped:
             return .failure(.forbidden("a request is scoped once"))
         case .operation(let op):

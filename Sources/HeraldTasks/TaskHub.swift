@@ -135,6 +135,8 @@ public actor TaskHub {
             return .subscription(messages: subscribe(topic: topic, since: since, epoch: epoch))
         case .stats:
             return .stats(stats)
+        case .batch(let batch):
+            return batchReply(batch, visibleTo: nil, now: now)
         case .scoped(let owner, let inner):
             return reply(to: inner, visibleTo: owner, now: now)
         }
@@ -233,7 +235,7 @@ public actor TaskHub {
         return .task(json: encoded[id]!, seq: task.seq, status: task.status)
     }
 
-    private func generateID() -> String {
+    func generateID() -> String {
         var rng = SystemRandomNumberGenerator()
         while true {
             let id = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)

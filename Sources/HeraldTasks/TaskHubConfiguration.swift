@@ -31,6 +31,8 @@ public enum TaskRequest: Sendable {
     case list(owner: String?, statuses: Set<TaskStatus>, limit: Int?)
     case subscribe(topic: TaskTopic, since: UInt64?, epoch: String?)
     case stats
+    /// `POST /api/batch`: every item in this one actor turn and one store transaction.
+    case batch(TaskBatch)
     /// `request` for a caller that sees only `owner`'s tasks (a viewer or worker token): another
     /// owner's task is not found, topics beyond its own are forbidden. The actor checks it,
     /// because only the actor knows whose a task is at the moment of the request.
@@ -45,6 +47,8 @@ public enum TaskReply: Sendable {
     /// What a new subscriber gets first (a snapshot, or `resumed` and the missed events).
     case subscription(messages: [[UInt8]])
     case stats(TaskHubStats)
+    /// `{"results":[…]}` of a batch, built once in the actor.
+    case batch(json: [UInt8])
     case failure(TaskError)
 }
 
@@ -52,7 +56,7 @@ extension TaskReply {
     /// Replies that report a change (as opposed to reads and subscriptions).
     var isChange: Bool {
         switch self {
-        case .task, .deleted: return true
+        case .task, .deleted, .batch: return true
         case .list, .subscription, .stats, .failure: return false
         }
     }

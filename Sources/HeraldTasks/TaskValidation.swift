@@ -48,7 +48,12 @@ public enum TaskValidation {
     }
 
     public static func create(_ body: [UInt8]) throws(TaskError) -> CreateInput {
-        let o = try object(body)
+        try create(fields: try object(body))
+    }
+
+    /// A create body already parsed (an item of `POST /api/batch`).
+    public static func create(fields o: JSONObject) throws(TaskError) -> CreateInput {
+        if o.hasDuplicateKeys { throw .invalidJSON("the body has a repeated key") }
         var id: String?
         if let v = o["id"], !v.isNull {
             guard let s = v.stringValue else { throw .invalidField("id", "must be a string") }
