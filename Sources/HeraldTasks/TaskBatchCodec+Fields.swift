@@ -29,6 +29,9 @@ extension TaskBatchCodec {
             w.u8(6)
             w.string(owner)
             write(inner, &w)
+        case .statistics(let owner, let windowSeconds):
+            w.u8(8)
+            writeStatistics(owner: owner, windowSeconds: windowSeconds, &w)
         }
     }
 
@@ -55,6 +58,7 @@ extension TaskBatchCodec {
             let inner = try readRequest(&r)
             if case .scoped = inner { throw BrokerFrameError("\(r.context) has a request scoped twice") }
             return .scoped(owner: owner, inner)
+        case 8: return try readStatisticsRequest(&r)
         case let tag: throw BrokerFrameError("\(r.context) has an unknown request kind \(tag)")
         }
     }
@@ -205,6 +209,10 @@ extension TaskBatchCodec {
             }
             w.u64(stats.eventsPublished)
             w.u64(UInt64(stats.taskCount))
+            write(stats.durations, &w)
+        case .statistics(let json):
+            w.u8(9)
+            w.bytes(json)
         case .failure(let error):
             // 7 is 6 with a Retry-After after it; 6 stays byte for byte what it was.
             w.u8(error.retryAfterSeconds == nil ? 6 : 7)
@@ -241,12 +249,15 @@ extension TaskBatchCodec {
             }
             let published = try r.u64("events published")
             let taskCount = Int(clamping: try r.u64("task count"))
-            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount))
+            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount,
+                                       durations: try readDurations(&r)))
         case 6, 7:
             let code = Int(try r.u16("status"))
             var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))
             if tag == 7 { error.retryAfterSeconds = Int(try r.u32("retry-after")) }
             return .failure(error)
+        case 9:
+            return .statistics(json: try r.bytes("statistics"))
         default:
             throw BrokerFrameError("\(r.context) has an unknown reply kind \(tag)")
         }

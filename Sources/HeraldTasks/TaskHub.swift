@@ -25,6 +25,10 @@ public actor TaskHub {
     var leaseHeap = LeaseHeap()
     /// Active tasks and recent creates per owner, for `--owner-max-active`/`--owner-max-rate`.
     var ownerLimits: OwnerLimits
+    /// Held tasks per owner and status, for `GET /api/stats?owner=` (TaskHub+Statistics).
+    var ownerStatusCounts = OwnerStatusCounts()
+    /// `herald_task_duration_seconds`, observed at each terminal transition of a started task.
+    var durationHistograms = TaskDurationHistograms()
     var sinks: [TaskEventSink] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
@@ -87,7 +91,8 @@ public actor TaskHub {
     }
 
     public var stats: TaskHubStats {
-        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count)
+        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count,
+                     durations: durationHistograms)
     }
 
     // MARK: Batches
@@ -134,6 +139,8 @@ public actor TaskHub {
             return .subscription(messages: subscribe(topic: topic, since: since, epoch: epoch))
         case .stats:
             return .stats(stats)
+        case .statistics(let owner, let windowSeconds):
+            return .statistics(json: statistics(owner: owner, windowSeconds: windowSeconds, now: now))
         case .scoped(let owner, let inner):
             return reply(to: inner, visibleTo: owner, now: now)
         }
@@ -251,7 +258,10 @@ public actor TaskHub {
             if let previous { statusCounts[previous, default: 0] -= 1 }
             statusCounts[task.status, default: 0] += 1
             noteOwnerStatus(of: task.id, owner: task.owner, from: previous, to: task.status)
-            if task.status.isTerminal { terminalOrder.append((task.id, seq)) }
+            if task.status.isTerminal {
+                terminalOrder.append((task.id, seq))
+                durationHistograms.observe(task)
+            }
             if task.status.holdsLease, let deadline = task.leaseDeadline { leaseHeap.push(deadline, task.id) }
         }
         let entry = HistoryEntry(seq: seq, kind: .task, taskID: task.id, owner: task.owner, isProgress: event == .progress,

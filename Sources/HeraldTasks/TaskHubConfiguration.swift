@@ -27,6 +27,9 @@ public enum TaskRequest: Sendable {
     case list(owner: String?, statuses: Set<TaskStatus>, limit: Int?)
     case subscribe(topic: TaskTopic, since: UInt64?, epoch: String?)
     case stats
+    /// `GET /api/stats`: the figures of `owner`'s tasks (nil: every owner's) finished within the
+    /// last `windowSeconds`, as the answer's JSON (TaskHub+Statistics).
+    case statistics(owner: String?, windowSeconds: Double)
     /// `request` for a caller that sees only `owner`'s tasks (a viewer or worker token): another
     /// owner's task is not found, topics beyond its own are forbidden. The actor checks it,
     /// because only the actor knows whose a task is at the moment of the request.
@@ -41,6 +44,8 @@ public enum TaskReply: Sendable {
     /// What a new subscriber gets first (a snapshot, or `resumed` and the missed events).
     case subscription(messages: [[UInt8]])
     case stats(TaskHubStats)
+    /// The JSON of `GET /api/stats`, written once by the actor.
+    case statistics(json: [UInt8])
     case failure(TaskError)
 }
 
@@ -49,7 +54,7 @@ extension TaskReply {
     var isChange: Bool {
         switch self {
         case .task, .deleted: return true
-        case .list, .subscription, .stats, .failure: return false
+        case .list, .subscription, .stats, .statistics, .failure: return false
         }
     }
 }
@@ -60,4 +65,6 @@ public struct TaskHubStats: Sendable {
     public var countsByStatus: [TaskStatus: Int]
     public var eventsPublished: UInt64
     public var taskCount: Int
+    /// `herald_task_duration_seconds` since the authority started.
+    public var durations = TaskDurationHistograms()
 }
