@@ -38,17 +38,22 @@ struct TaskStatistics {
     /// Counts one finished task (`finishedAt` set, status terminal; anything else is ignored).
     mutating func add(_ task: TaskRecord) {
         guard let finishedAt = task.finishedAt else { return }
+        add(status: task.status, startedAt: task.startedAt, finishedAt: finishedAt, errorCode: task.error?.code)
+    }
+
+    /// Counts a task that became `status` at `finishedAt` (non-terminal statuses are ignored).
+    mutating func add(status: TaskStatus, startedAt: Int64?, finishedAt: Int64, errorCode: String?) {
         let minute = Self.minute(of: finishedAt)
-        switch task.status {
+        switch status {
         case .succeeded:
             succeeded += 1
             minutes[minute, default: MinuteTally()].succeeded += 1
             // A succeeded task always started (complete needs running); a clock stepped back counts as 0.
-            if let startedAt = task.startedAt { durations.append(max(0, finishedAt - startedAt)) }
+            if let startedAt { durations.append(max(0, finishedAt - startedAt)) }
         case .failed:
             failed += 1
             minutes[minute, default: MinuteTally()].failed += 1
-            if let code = task.error?.code { errorCounts[code, default: 0] += 1 }
+            if let errorCode { errorCounts[errorCode, default: 0] += 1 }
         case .cancelled:
             cancelled += 1
             minutes[minute, default: MinuteTally()].cancelled += 1
@@ -85,7 +90,36 @@ struct TaskStatistics {
 
     /// `YYYY-MM-DDTHH:MM:00Z`.
     static func minuteText(_ minute: Int64) -> String {
-        String(RFC3339.format(millisecondsSince1970: minute).dropLast(5)) + "Z"  // drop ".000Z"
+        var out: [UInt8] = []
+        var cache = DayCache()
+        appendMinuteText(minute, into: &out, cache: &cache)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The `YYYY-MM-DDT` of the last day written: a 30-day window has up to 43,200 minutes, and
+    /// formatting each from scratch was most of the answer's cost.
+    struct DayCache {
+        var day = Int64.min
+        var date: [UInt8] = []
+    }
+
+    static func appendMinuteText(_ minute: Int64, into out: inout [UInt8], cache: inout DayCache) {
+        let dayMilliseconds: Int64 = 86_400_000
+        let remainder = minute % dayMilliseconds
+        let day = (minute - remainder) / dayMilliseconds - (remainder < 0 ? 1 : 0)
+        if day != cache.day {
+            cache = DayCache(day: day, date: Array(RFC3339.format(millisecondsSince1970: day * dayMilliseconds).utf8.prefix(11)))
+        }
+        out.append(contentsOf: cache.date)
+        let minuteOfDay = Int((minute - day * dayMilliseconds) / minuteMilliseconds)
+        func twoDigits(_ value: Int) {
+            out.append(UInt8(ascii: "0") + UInt8(value / 10))
+            out.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
+        twoDigits(minuteOfDay / 60)
+        out.append(UInt8(ascii: ":"))
+        twoDigits(minuteOfDay % 60)
+        out.append(contentsOf: ":00Z".utf8)
     }
 
     // MARK: JSON
@@ -113,10 +147,17 @@ struct TaskStatistics {
             out.append(contentsOf: ",\"count\":\(error.count)}".utf8)
         }
         out.append(contentsOf: #"],"timeline":["#.utf8)
+        var cache = DayCache()
         for (i, entry) in timeline.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: "{\"t\":\"\(Self.minuteText(entry.minute))\",\"succeeded\":\(entry.tally.succeeded),".utf8)
-            out.append(contentsOf: "\"failed\":\(entry.tally.failed),\"cancelled\":\(entry.tally.cancelled)}".utf8)
+            out.append(contentsOf: (i > 0 ? #",{"t":""# : #"{"t":""#).utf8)
+            Self.appendMinuteText(entry.minute, into: &out, cache: &cache)
+            out.append(contentsOf: #"","succeeded":"#.utf8)
+            JSONWriter.writeNumber(Double(entry.tally.succeeded), into: &out)
+            out.append(contentsOf: #","failed":"#.utf8)
+            JSONWriter.writeNumber(Double(entry.tally.failed), into: &out)
+            out.append(contentsOf: #","cancelled":"#.utf8)
+            JSONWriter.writeNumber(Double(entry.tally.cancelled), into: &out)
+            out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #"],"owner":"#.utf8)
         if let owner { JSONWriter.writeString(owner, into: &out) } else { out.append(contentsOf: "null".utf8) }

@@ -1,4 +1,5 @@
 import HeraldStore
+import HeraldTestSupport
 import HeraldWire
 import Testing
 @testable import HeraldTasks
@@ -134,6 +135,19 @@ import Testing
         #expect(TaskStatistics.minute(of: 119_999) == 60_000)
         #expect(TaskStatistics.minute(of: -1) == -60_000)
         #expect(TaskStatistics.minuteText(Self.base) == "2027-01-15T08:00:00Z")
+        #expect(TaskStatistics.minuteText(-60_000) == "1969-12-31T23:59:00Z")
+        #expect(TaskStatistics.minuteText(0) == "1970-01-01T00:00:00Z")
+        #expect(TaskStatistics.minuteText(Self.base + 15 * 3_600_000 + 59 * 60_000) == "2027-01-15T23:59:00Z")
+    }
+
+    @Test func theTimelineCrossesMidnight() async throws {
+        let (hub, clock) = Hub.make()
+        let midnight = Self.base + 16 * 3_600_000  // 2027-01-16T00:00:00Z
+        try await Self.run(hub, clock, "a", start: midnight - 2_000, ms: 1_000)
+        try await Self.run(hub, clock, "b", start: midnight, ms: 61_000)
+        let s = try await Self.stats(hub)
+        #expect(Self.text(s["timeline"]) == #"[{"t":"2027-01-15T23:59:00Z","succeeded":1,"failed":0,"cancelled":0},"#
+            + #"{"t":"2027-01-16T00:01:00Z","succeeded":1,"failed":0,"cancelled":0}]"#)
     }
 
     // MARK: The window
@@ -212,6 +226,36 @@ import Testing
             #expect(Self.text(s["errors"]) == "[]" && s["failed"]?.intValue == 0 && s["finished"]?.intValue == 1)
             #expect(!Self.text(.object(s)).contains("bob"))
         }
+    }
+
+    /// The two ways of finding an owner's finishes (the walk back over every owner's, and the
+    /// owner's own tasks) agree, over owners with few and many tasks, retries, deletes and
+    /// finishes on both sides of the window.
+    @Test func walkingAndTheOwnersTasksFindTheSameFinishes() async throws {
+        let (hub, clock) = Hub.make()
+        var rng = FeedSplits.SeededGenerator(seed: 7)
+        let owners = ["big", "small", "other"]
+        var at = Self.base
+        for i in 0..<300 {
+            at += Int64(rng.next() % 20_000)
+            let owner = rng.next() % 4 == 0 ? (rng.next() % 2 == 0 ? "small" : "other") : "big"
+            let outcome: TaskStatus = [.succeeded, .failed, .cancelled][Int(rng.next() % 3)]
+            try await Self.run(hub, clock, "t\(i)", owner: owner, outcome, start: at, ms: Int64(rng.next() % 9_000), code: "c\(rng.next() % 5)")
+            at = clock.now
+            if i % 17 == 0 { _ = await hub.handle([.operation(.delete(id: "t\(i / 2)"))]) }  // refused if it was retried
+            if i % 13 == 0, outcome != .succeeded { await Self.accepted(hub, [.operation(.retry(id: "t\(i)"))]) }
+        }
+        for window: Int64 in [1, 60_000, 600_000, 3_600_000, 100_000_000] {
+            let cutoff = clock.now - window
+            for owner in owners {
+                let walked = try #require(await hub.finishesByWalking(since: cutoff, owner: owner, budget: nil))
+                let own = await hub.finishesOfOwner(owner, since: cutoff)
+                #expect(walked.json(windowSeconds: 1, owner: owner, now: 0, counts: [:]) == own.json(windowSeconds: 1, owner: owner, now: 0, counts: [:]),
+                        "\(owner), \(window) ms")
+            }
+        }
+        // A budget below the walk's length gives up; the owner's tasks answer instead.
+        #expect(await hub.finishesByWalking(since: clock.now - 100_000_000, owner: "small", budget: 3) == nil)
     }
 
     @Test func metricsStatsStayAdminOnlyWhenScoped() async throws {
