@@ -191,7 +191,7 @@ final class TaskAPI {
             JSONWriter.writeString(id, into: &body)
             body.append(contentsOf: ",\"seq\":\(seq)}".utf8)
             return .json(status: 200, body)
-        case .list(let json), .batch(let json):
+        case .list(let json), .batch(let json), .statistics(let json):
             return .json(status: 200, json)
         case .subscription, .stats:
             return .error(status: 500, code: "internal_error", message: "unexpected reply")

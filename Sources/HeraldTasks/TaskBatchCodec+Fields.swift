@@ -32,6 +32,9 @@ extension TaskBatchCodec {
             w.u8(6)
             w.string(owner)
             write(inner, &w)
+        case .statistics(let owner, let windowSeconds):
+            w.u8(8)
+            writeStatistics(owner: owner, windowSeconds: windowSeconds, &w)
         }
     }
 
@@ -59,6 +62,7 @@ extension TaskBatchCodec {
             let inner = try readRequest(&r)
             if case .scoped = inner { throw BrokerFrameError("\(r.context) has a request scoped twice") }
             return .scoped(owner: owner, inner)
+        case 8: return try readStatisticsRequest(&r)
         case let tag: throw BrokerFrameError("\(r.context) has an unknown request kind \(tag)")
         }
     }
@@ -214,6 +218,10 @@ extension TaskBatchCodec {
             }
             w.u64(stats.eventsPublished)
             w.u64(UInt64(stats.taskCount))
+            write(stats.durations, &w)
+        case .statistics(let json):
+            w.u8(9)
+            w.bytes(json)
         case .failure(let error):
             // 7 is 6 with a Retry-After after it; 6 stays byte for byte what it was.
             w.u8(error.retryAfterSeconds == nil ? 6 : 7)
@@ -253,7 +261,8 @@ extension TaskBatchCodec {
             }
             let published = try r.u64("events published")
             let taskCount = Int(clamping: try r.u64("task count"))
-            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount))
+            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount,
+                                       durations: try readDurations(&r)))
         case 6, 7:
             let code = Int(try r.u16("status"))
             var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))
@@ -261,6 +270,8 @@ extension TaskBatchCodec {
             return .failure(error)
         case 8:
             return .batch(json: try r.bytes("batch results"))
+        case 9:
+            return .statistics(json: try r.bytes("statistics"))
         default:
             throw BrokerFrameError("\(r.context) has an unknown reply kind \(tag)")
         }

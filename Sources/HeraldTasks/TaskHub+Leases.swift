@@ -24,7 +24,9 @@ extension TaskHub {
     private func oldestTerminal() -> (String, TaskRecord)? {
         while terminalOrderStart < terminalOrder.count {
             let entry = terminalOrder[terminalOrderStart]
-            if let task = tasks[entry.id], task.status.isTerminal, task.seq >= entry.seq {
+            // Equal: a terminal task keeps the seq it finished with; a later seq means it was
+            // retried and finished again, and its newer entry further on is the one that counts.
+            if let task = tasks[entry.id], task.status.isTerminal, task.seq == entry.seq {
                 return (entry.id, task)
             }
             terminalOrderStart += 1  // retried, deleted or re-finished later: a newer entry exists

@@ -26,6 +26,10 @@ public actor TaskHub {
     var deadlines = DeadlineHeap()
     /// Active tasks and recent creates per owner, for `--owner-max-active`/`--owner-max-rate`.
     var ownerLimits: OwnerLimits
+    /// Held tasks per owner and status, for `GET /api/stats?owner=` (TaskHub+Statistics).
+    var ownerStatusCounts = OwnerStatusCounts()
+    /// `herald_task_duration_seconds`, observed at each terminal transition of a started task.
+    var durationHistograms = TaskDurationHistograms()
     var sinks: [TaskEventSink] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
@@ -88,7 +92,8 @@ public actor TaskHub {
     }
 
     public var stats: TaskHubStats {
-        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count)
+        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count,
+                     durations: durationHistograms)
     }
 
     // MARK: Batches
@@ -137,6 +142,8 @@ public actor TaskHub {
             return .stats(stats)
         case .batch(let batch):
             return batchReply(batch, visibleTo: nil, now: now)
+        case .statistics(let owner, let windowSeconds):
+            return .statistics(json: statistics(owner: owner, windowSeconds: windowSeconds, now: now))
         case .scoped(let owner, let inner):
             return reply(to: inner, visibleTo: owner, now: now)
         }
@@ -256,7 +263,10 @@ public actor TaskHub {
             if let previous { statusCounts[previous, default: 0] -= 1 }
             statusCounts[task.status, default: 0] += 1
             noteOwnerStatus(of: task.id, owner: task.owner, from: previous, to: task.status)
-            if task.status.isTerminal { terminalOrder.append((task.id, seq)) }
+            if task.status.isTerminal {
+                terminalOrder.append((task.id, seq))
+                durationHistograms.observe(task)
+            }
             // Entering running: its deadlines start. Entries left from an earlier attempt are
             // re-checked against this one when they come due.
             if task.status.holdsLease, previous?.holdsLease != true { scheduleDeadlines(of: task) }

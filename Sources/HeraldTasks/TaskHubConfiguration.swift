@@ -33,6 +33,9 @@ public enum TaskRequest: Sendable {
     case stats
     /// `POST /api/batch`: every item in this one actor turn and one store transaction.
     case batch(TaskBatch)
+    /// `GET /api/stats`: the figures of `owner`'s tasks (nil: every owner's) finished within the
+    /// last `windowSeconds`, as the answer's JSON (TaskHub+Statistics).
+    case statistics(owner: String?, windowSeconds: Double)
     /// `request` for a caller that sees only `owner`'s tasks (a viewer or worker token): another
     /// owner's task is not found, topics beyond its own are forbidden. The actor checks it,
     /// because only the actor knows whose a task is at the moment of the request.
@@ -49,6 +52,8 @@ public enum TaskReply: Sendable {
     case stats(TaskHubStats)
     /// `{"results":[…]}` of a batch, built once in the actor.
     case batch(json: [UInt8])
+    /// The JSON of `GET /api/stats`, written once by the actor.
+    case statistics(json: [UInt8])
     case failure(TaskError)
 }
 
@@ -57,7 +62,7 @@ extension TaskReply {
     var isChange: Bool {
         switch self {
         case .task, .deleted, .batch: return true
-        case .list, .subscription, .stats, .failure: return false
+        case .list, .subscription, .stats, .statistics, .failure: return false
         }
     }
 }
@@ -68,4 +73,6 @@ public struct TaskHubStats: Sendable {
     public var countsByStatus: [TaskStatus: Int]
     public var eventsPublished: UInt64
     public var taskCount: Int
+    /// `herald_task_duration_seconds` since the authority started.
+    public var durations = TaskDurationHistograms()
 }
