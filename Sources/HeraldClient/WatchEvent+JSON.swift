@@ -50,6 +50,8 @@ extension WatchTask {
             etaSeconds: o["eta_s"]?.numberValue, errorCode: error?["code"]?.stringValue,
             errorMessage: error?["message"]?.stringValue, attempt: o["attempt"]?.intValue ?? 1,
             createdAt: o["created_at"]?.stringValue, updatedAt: o["updated_at"]?.stringValue,
-            startedAt: o["started_at"]?.stringValue, finishedAt: o["finished_at"]?.stringValue, seq: o["seq"]?.intValue ?? 0)
+            startedAt: o["started_at"]?.stringValue, finishedAt: o["finished_at"]?.stringValue, seq: o["seq"]?.intValue ?? 0,
+            timeoutSeconds: o["timeout_s"]?.numberValue, stallSeconds: o["stall_s"]?.numberValue,
+            progressAt: o["progress_at"]?.stringValue)
     }
 }

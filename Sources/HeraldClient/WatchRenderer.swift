@@ -11,6 +11,13 @@ public struct WatchRenderer: Sendable {
     public var color: Bool
     /// Task lines at most, whatever the terminal height.
     public var maxTasks: Int
+    /// The wall clock (ms since 1970) the deadline countdowns count to; nil: none shown. Passed
+    /// in, so the drawing stays pure. The client's clock against the server's: a skew of a few
+    /// seconds shows as such, harmless for minutes-long deadlines.
+    public var now: Int64?
+    /// Set by `frame` when any shown row counts down to a deadline, so every row gives its bar
+    /// the same width and the bars stay aligned.
+    var deadlineRows = false
 
     /// ~20 lines: enough to follow a batch, few enough to read at a glance and to redraw cheaply.
     public static let defaultMaxTasks = 20
@@ -21,15 +28,21 @@ public struct WatchRenderer: Sendable {
     /// What the columns after the bar want at most before the bar may grow:
     /// "1000/1000  ETA 1m05s  12.3/s" is 28.
     static let tailTargetColumns = 28
+    /// More for rows that count down to a deadline: "  times out in 12m00s" is 21.
+    static let deadlineColumns = 21
     static let minBarColumns = 8
     static let maxBarColumns = 40
 
-    public init(width: Int, height: Int = 50, color: Bool = false, maxTasks: Int = defaultMaxTasks) {
+    public init(width: Int, height: Int = 50, color: Bool = false, maxTasks: Int = defaultMaxTasks, now: Int64? = nil) {
         self.width = width
         self.height = height
         self.color = color
         self.maxTasks = maxTasks
+        self.now = now
     }
+
+    /// A countdown under this is painted yellow: the task is about to fail.
+    static let deadlineWarningMilliseconds: Int64 = 60_000
 
     // MARK: - Frame
 
@@ -46,7 +59,9 @@ public struct WatchRenderer: Sendable {
 
         let rows = max(1, min(maxTasks, height - 4))
         let (shown, hidden) = Self.choose(Array(state.tasks.values), rows: rows)
-        for task in shown { lines.append(taskLine(task)) }
+        var rowRenderer = self
+        rowRenderer.deadlineRows = now != nil && shown.contains { $0.nextDeadline != nil }
+        for task in shown { lines.append(rowRenderer.taskLine(task)) }
         if hidden > 0 {
             lines.append(paint(TerminalText.truncate("… \(hidden) more not shown", to: w), "2"))
         }
@@ -118,7 +133,8 @@ public struct WatchRenderer: Sendable {
             guard TerminalText.width(plain) <= w else { return TerminalText.truncate(trimEnd(plain), to: w) }
             return trimEnd("\(name) \(paint(status, statusCode)) \(percentText)")
         }
-        let barColumns = min(max(available - Self.tailTargetColumns, Self.minBarColumns), Self.maxBarColumns)
+        let tailTarget = Self.tailTargetColumns + (now != nil && (deadlineRows || t.nextDeadline != nil) ? Self.deadlineColumns : 0)
+        let barColumns = min(max(available - tailTarget, Self.minBarColumns), Self.maxBarColumns)
         let tailColumns = available - barColumns
         let fraction = t.percent.map { $0 / 100 } ?? (t.status == "succeeded" ? 1 : nil)
         let bar = Self.bar(fraction: fraction, columns: barColumns)
@@ -128,7 +144,8 @@ public struct WatchRenderer: Sendable {
     }
 
     /// After the percentage, in order of importance, each only when it fits: STALE, done/total,
-    /// ETA (running) or run time (finished) or the error code (failed), rate, message.
+    /// ETA and the nearest deadline (running) or run time (finished) or the error code (failed:
+    /// `timeout`, `stalled`, `lease_expired`, the worker's), rate, message.
     func tail(_ t: WatchTask, columns: Int) -> String {
         var pieces: [(text: String, code: String, cuttable: Bool)] = []
         if t.stale && !t.isTerminal { pieces.append(("STALE", "1;33", false)) }
@@ -139,6 +156,9 @@ public struct WatchRenderer: Sendable {
         }
         let active = t.status == "running" || t.status == "cancelling"
         if active, let eta = t.etaSeconds { pieces.append(("ETA \(HumanNumber.duration(eta))", "", false)) }
+        if let now, let deadline = t.nextDeadline {
+            pieces.append((deadline.text(now: now), deadline.at - now < Self.deadlineWarningMilliseconds ? "33" : "", false))
+        }
         if t.status == "failed", let code = t.errorCode { pieces.append((TerminalText.sanitize(code), "31", false)) }
         if t.isTerminal, let run = t.runSeconds { pieces.append(("in \(HumanNumber.duration(run))", "2", false)) }
         if active, let rate = t.rate, rate > 0 { pieces.append((HumanNumber.rate(rate), "", false)) }

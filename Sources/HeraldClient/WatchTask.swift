@@ -19,12 +19,17 @@ public struct WatchTask: Equatable, Sendable {
     public var startedAt: String?
     public var finishedAt: String?
     public var seq: Int
+    /// `timeout_s`, `stall_s` and `progress_at` (contract v2 "Deadlines").
+    public var timeoutSeconds: Double?
+    public var stallSeconds: Double?
+    public var progressAt: String?
 
     public init(
         id: String, title: String = "", owner: String? = nil, status: String = "queued", stale: Bool = false,
         done: Double = 0, total: Double? = nil, percent: Double? = nil, message: String = "", rate: Double? = nil,
         etaSeconds: Double? = nil, errorCode: String? = nil, errorMessage: String? = nil, attempt: Int = 1,
-        createdAt: String? = nil, updatedAt: String? = nil, startedAt: String? = nil, finishedAt: String? = nil, seq: Int = 0
+        createdAt: String? = nil, updatedAt: String? = nil, startedAt: String? = nil, finishedAt: String? = nil, seq: Int = 0,
+        timeoutSeconds: Double? = nil, stallSeconds: Double? = nil, progressAt: String? = nil
     ) {
         self.id = id
         self.title = title
@@ -45,6 +50,9 @@ public struct WatchTask: Equatable, Sendable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.seq = seq
+        self.timeoutSeconds = timeoutSeconds
+        self.stallSeconds = stallSeconds
+        self.progressAt = progressAt
     }
 
     /// The contract's statuses, in the order the header counts them.

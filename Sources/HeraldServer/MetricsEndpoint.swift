@@ -69,6 +69,7 @@ enum MetricsEndpoint {
             metric("herald_seq", "gauge", "The latest event sequence number.", [("", "\(stats.seq)")])
             metric("herald_tasks", "gauge", "Tasks held, by status.",
                    TaskStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", "\(max(0, stats.countsByStatus[$0] ?? 0))") })
+            text += renderDurations(stats.durations)
         }
         return Array(text.utf8)
     }

@@ -137,6 +137,7 @@ final class Router {
             }
             if head.path.hasPrefix("/api/") || head.path == "/api" {
                 guard let principal = authenticate(head) else { return .respond(lastRefusal) }
+                if let tasks, head.path == StatsEndpoint.path { return StatsEndpoint.route(head, as: principal, bridge: tasks.bridge) }
                 if let tasks { return tasks.api.route(head, as: principal) }
                 return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
             }

@@ -33,6 +33,7 @@ final class TaskAPI {
     /// which depends on no task), and every request goes to the actor scoped to the principal's
     /// own tasks, where another owner's task is 404 like a missing one.
     func route(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
+        if head.path == "/api/batch" { return batchRoute(head, as: principal) }
         let parts = head.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // "", "api", "tasks", …
         guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else {
             return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
@@ -94,6 +95,35 @@ final class TaskAPI {
             bridge.request(principal.scoped(request)) { reply in
                 respond(Self.response(for: reply, status: status, flagCancelRequest: flagCancelRequest))
             }
+        }
+    }
+
+    /// `POST /api/batch`: the whole body validated here (nothing applied on a malformed item),
+    /// then one request to the actor, applied in one turn and one store transaction.
+    private func batchRoute(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
+        guard head.method == "POST" else { return .respond(.methodNotAllowed(allow: "POST")) }
+        return async(as: principal) { body throws(TaskError) in
+            var batch = try TaskValidation.batch(body)
+            switch batch {
+            case .create(let inputs):
+                guard principal.role.may(action: "create") else {
+                    throw .forbidden("a \(principal.role.rawValue) token may not create tasks")
+                }
+                // A worker's items without owner are its own; another owner's stay as given
+                // and are refused per item by the actor.
+                if let owner = principal.visibleOwner {
+                    batch = .create(inputs.map { input in
+                        var input = input
+                        if input.owner == nil { input.owner = owner }
+                        return input
+                    })
+                }
+            case .change(let action, _):
+                guard principal.role.may(action: action.rawValue) else {
+                    throw .forbidden("a \(principal.role.rawValue) token may not \(action.rawValue) tasks")
+                }
+            }
+            return .batch(batch)
         }
     }
 
@@ -161,7 +191,7 @@ final class TaskAPI {
             JSONWriter.writeString(id, into: &body)
             body.append(contentsOf: ",\"seq\":\(seq)}".utf8)
             return .json(status: 200, body)
-        case .list(let json):
+        case .list(let json), .batch(let json), .statistics(let json):
             return .json(status: 200, json)
         case .subscription, .stats:
             return .error(status: 500, code: "internal_error", message: "unexpected reply")

@@ -25,10 +25,16 @@ extension TaskBatchCodec {
             writeOptional(epoch, &w) { $0.string($1) }
         case .stats:
             w.u8(5)
+        case .batch(let batch):
+            w.u8(7)
+            writeBatch(batch, &w)
         case .scoped(let owner, let inner):
             w.u8(6)
             w.string(owner)
             write(inner, &w)
+        case .statistics(let owner, let windowSeconds):
+            w.u8(8)
+            writeStatistics(owner: owner, windowSeconds: windowSeconds, &w)
         }
     }
 
@@ -49,12 +55,14 @@ extension TaskBatchCodec {
             let epoch = try readOptional(&r, "epoch") { (r: inout BrokerPayloadReader) throws(BrokerFrameError) in try r.string("epoch") }
             return .subscribe(topic: topic, since: since, epoch: epoch)
         case 5: return .stats
+        case 7: return .batch(try readBatch(&r))
         case 6:
             let owner = try r.string("owner")
             guard TaskValidation.isValidOwner(owner) else { throw BrokerFrameError("\(r.context) has an invalid scope owner") }
             let inner = try readRequest(&r)
             if case .scoped = inner { throw BrokerFrameError("\(r.context) has a request scoped twice") }
             return .scoped(owner: owner, inner)
+        case 8: return try readStatisticsRequest(&r)
         case let tag: throw BrokerFrameError("\(r.context) has an unknown request kind \(tag)")
         }
     }
@@ -70,6 +78,8 @@ extension TaskBatchCodec {
             w.double(input.leaseSeconds)
             w.double(input.expireSeconds)
             w.bytes(JSONWriter.encode(.object(input.meta)))
+            write(input.timeout, &w)
+            write(input.stall, &w)
         case .start(let id): w.u8(2); w.string(id)
         case .progress(let id, let p):
             w.u8(3)
@@ -111,7 +121,10 @@ extension TaskBatchCodec {
             let lease = try r.double("lease_s")
             let expire = try r.double("expire_s")
             guard case .object(let meta) = try json(try r.bytes("meta"), r) else { throw BrokerFrameError("\(r.context)'s meta is not an object") }
-            return .create(CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta))
+            var input = CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+            input.timeout = try readDeadline(&r, "timeout_s")
+            input.stall = try readDeadline(&r, "stall_s")
+            return .create(input)
         case 3:
             let id = try r.string("id")
             var p = ProgressInput()
@@ -205,6 +218,10 @@ extension TaskBatchCodec {
             }
             w.u64(stats.eventsPublished)
             w.u64(UInt64(stats.taskCount))
+            write(stats.durations, &w)
+        case .statistics(let json):
+            w.u8(9)
+            w.bytes(json)
         case .failure(let error):
             // 7 is 6 with a Retry-After after it; 6 stays byte for byte what it was.
             w.u8(error.retryAfterSeconds == nil ? 6 : 7)
@@ -212,6 +229,9 @@ extension TaskBatchCodec {
             w.string(error.code)
             w.string(error.message)
             if let seconds = error.retryAfterSeconds { w.u32(UInt32(clamping: seconds)) }
+        case .batch(let json):
+            w.u8(8)
+            w.bytes(json)
         }
     }
 
@@ -241,18 +261,46 @@ extension TaskBatchCodec {
             }
             let published = try r.u64("events published")
             let taskCount = Int(clamping: try r.u64("task count"))
-            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount))
+            return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount,
+                                       durations: try readDurations(&r)))
         case 6, 7:
             let code = Int(try r.u16("status"))
             var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))
             if tag == 7 { error.retryAfterSeconds = Int(try r.u32("retry-after")) }
             return .failure(error)
+        case 8:
+            return .batch(json: try r.bytes("batch results"))
+        case 9:
+            return .statistics(json: try r.bytes("statistics"))
         default:
             throw BrokerFrameError("\(r.context) has an unknown reply kind \(tag)")
         }
     }
 
     // MARK: Helpers
+
+    /// A create's `timeout_s`/`stall_s`: 0 absent (the broker's default applies), 1 null (none),
+    /// 2 and the seconds.
+    private static func write(_ deadline: DeadlineSetting, _ w: inout BrokerPayloadWriter) {
+        switch deadline {
+        case .serverDefault: w.u8(0)
+        case .off: w.u8(1)
+        case .seconds(let seconds): w.u8(2); w.double(seconds)
+        }
+    }
+
+    private static func readDeadline(_ r: inout BrokerPayloadReader, _ field: String) throws(BrokerFrameError) -> DeadlineSetting {
+        switch try r.u8("\(field) kind") {
+        case 0: return .serverDefault
+        case 1: return .off
+        case 2:
+            let seconds = try r.double(field)
+            // The server process validated it; a peer that did not must not plant a deadline that never fires.
+            guard TaskValidation.isValidDeadline(seconds) else { throw BrokerFrameError("\(r.context) has an invalid \(field) \(seconds)") }
+            return .seconds(seconds)
+        case let kind: throw BrokerFrameError("\(r.context) has an unknown \(field) kind \(kind)")
+        }
+    }
 
     private static func writeOptional<T>(_ value: T?, _ w: inout BrokerPayloadWriter, _ body: (inout BrokerPayloadWriter, T) -> Void) {
         if let value {
@@ -269,7 +317,7 @@ extension TaskBatchCodec {
         try r.bool("\(field) presence") ? try body(&r) : nil
     }
 
-    private static func status(_ text: String) throws(BrokerFrameError) -> TaskStatus {
+    static func status(_ text: String) throws(BrokerFrameError) -> TaskStatus {
         guard let status = TaskStatus(rawValue: text) else { throw BrokerFrameError("unknown task status \(text)") }
         return status
     }

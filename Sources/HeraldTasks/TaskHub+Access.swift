@@ -23,6 +23,11 @@ extension TaskHub {
             }
         case .stats:
             return .failure(.forbidden("server statistics are for admin tokens"))
+        case .batch(let batch):
+            return batchReply(batch, visibleTo: owner, now: now)
+        case .statistics(_, let windowSeconds):
+            // Its own tasks' statistics, whatever owner it asked for.
+            return reply(to: .statistics(owner: owner, windowSeconds: windowSeconds), now: now)
         case .scoped:
             return .failure(.forbidden("a request is scoped once"))
         case .operation(let op):

@@ -27,6 +27,7 @@ extension TaskHub {
     /// Keeps the active counts: `from` nil for a new or restored task, `to` nil for a removed one.
     func noteOwnerStatus(of id: String, owner: String?, from: TaskStatus?, to: TaskStatus?) {
         ownerLimits.noteStatus(of: id, owner: owner, from: from, to: to)
+        ownerStatusCounts.note(owner: owner, from: from, to: to)  // for GET /api/stats?owner=
     }
 
     private func admitOneMoreActive(owner: String?) throws(TaskError) {

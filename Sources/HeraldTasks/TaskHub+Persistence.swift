@@ -40,7 +40,7 @@ extension TaskHub {
                 restoredEvents += 1
             }
         }
-        scheduleLeases()
+        scheduleAllDeadlines()
         // Record the (possibly new) epoch at once, so a crash before the first change keeps it.
         try store.commit([], seq: seq, epoch: epoch, durable: true)
         return RestoreReport(tasks: tasks.count, skipped: skipped, seq: seq, epoch: epoch, epochContinued: continued,

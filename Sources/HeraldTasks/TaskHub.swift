@@ -22,9 +22,14 @@ public actor TaskHub {
     public internal(set) var seq: UInt64 = 0
     public internal(set) var epoch: String
     var eventsPublished: UInt64 = 0
-    var leaseHeap = LeaseHeap()
+    /// Leases, timeouts and stalls (TaskHub+Deadlines).
+    var deadlines = DeadlineHeap()
     /// Active tasks and recent creates per owner, for `--owner-max-active`/`--owner-max-rate`.
     var ownerLimits: OwnerLimits
+    /// Held tasks per owner and status, for `GET /api/stats?owner=` (TaskHub+Statistics).
+    var ownerStatusCounts = OwnerStatusCounts()
+    /// `herald_task_duration_seconds`, observed at each terminal transition of a started task.
+    var durationHistograms = TaskDurationHistograms()
     var sinks: [TaskEventSink] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
@@ -87,7 +92,8 @@ public actor TaskHub {
     }
 
     public var stats: TaskHubStats {
-        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count)
+        TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count,
+                     durations: durationHistograms)
     }
 
     // MARK: Batches
@@ -112,10 +118,10 @@ public actor TaskHub {
         origin.complete(batch: batch, handle(requests, from: origin))
     }
 
-    /// Leases and retention; the loop calls it a few times a second.
+    /// Deadlines (leases, timeouts, stalls) and retention; the loop calls it a few times a second.
     public func tick() {
         let now = clock()
-        expireLeases(now: now)
+        fireDeadlines(now: now)
         enforceRetention(now: now)
         persistOrRefuse()
         flushEvents(except: nil)
@@ -134,6 +140,10 @@ public actor TaskHub {
             return .subscription(messages: subscribe(topic: topic, since: since, epoch: epoch))
         case .stats:
             return .stats(stats)
+        case .batch(let batch):
+            return batchReply(batch, visibleTo: nil, now: now)
+        case .statistics(let owner, let windowSeconds):
+            return .statistics(json: statistics(owner: owner, windowSeconds: windowSeconds, now: now))
         case .scoped(let owner, let inner):
             return reply(to: inner, visibleTo: owner, now: now)
         }
@@ -206,7 +216,7 @@ public actor TaskHub {
                 tasks[id] = task  // a plain heartbeat: the lease moved, nobody is told (nor the disk)
             }
             // The heap only held the expiry deadline while the task was stale: watch the lease again.
-            if wasStale && !task.stale, let deadline = task.leaseDeadline { leaseHeap.push(deadline, id) }
+            if wasStale && !task.stale, let deadline = task.leaseDeadline { deadlines.push(deadline, id, .lease) }
             return .task(json: encoded[id]!, seq: task.seq, status: task.status)
         }
     }
@@ -224,13 +234,15 @@ public actor TaskHub {
         }
         var task = TaskRecord(id: id, title: input.title, owner: input.owner, total: input.total,
                               leaseSeconds: input.leaseSeconds, expireSeconds: input.expireSeconds, meta: input.meta, now: now)
+        task.timeoutSeconds = input.timeout.resolved(default: configuration.defaultTimeoutSeconds)
+        task.stallSeconds = input.stall.resolved(default: configuration.defaultStallSeconds)
         if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
         commit(&task, event: .created, previous: nil)
         recordCreate(owner: task.owner, now: now)
         return .task(json: encoded[id]!, seq: task.seq, status: task.status)
     }
 
-    private func generateID() -> String {
+    func generateID() -> String {
         var rng = SystemRandomNumberGenerator()
         while true {
             let id = String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
@@ -251,8 +263,13 @@ public actor TaskHub {
             if let previous { statusCounts[previous, default: 0] -= 1 }
             statusCounts[task.status, default: 0] += 1
             noteOwnerStatus(of: task.id, owner: task.owner, from: previous, to: task.status)
-            if task.status.isTerminal { terminalOrder.append((task.id, seq)) }
-            if task.status.holdsLease, let deadline = task.leaseDeadline { leaseHeap.push(deadline, task.id) }
+            if task.status.isTerminal {
+                terminalOrder.append((task.id, seq))
+                durationHistograms.observe(task)
+            }
+            // Entering running: its deadlines start. Entries left from an earlier attempt are
+            // re-checked against this one when they come due.
+            if task.status.holdsLease, previous?.holdsLease != true { scheduleDeadlines(of: task) }
         }
         let entry = HistoryEntry(seq: seq, kind: .task, taskID: task.id, owner: task.owner, isProgress: event == .progress,
                                  body: TaskEventEncoder.taskBody(seq: seq, event: event, taskJSON: json))

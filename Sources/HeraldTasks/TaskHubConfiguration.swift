@@ -16,6 +16,10 @@ public struct TaskHubConfiguration: Sendable {
     /// Most creates one owner may make in any `OwnerLimits.rateWindowMilliseconds`
     /// (`--owner-max-rate`); nil: no limit.
     public var ownerMaxRate: Int?
+    /// `timeout_s` and `stall_s` of a task created without them (`--task-timeout`,
+    /// `--task-stall`); nil: none.
+    public var defaultTimeoutSeconds: Double?
+    public var defaultStallSeconds: Double?
 
     public init() {}
 }
@@ -27,6 +31,11 @@ public enum TaskRequest: Sendable {
     case list(owner: String?, statuses: Set<TaskStatus>, limit: Int?)
     case subscribe(topic: TaskTopic, since: UInt64?, epoch: String?)
     case stats
+    /// `POST /api/batch`: every item in this one actor turn and one store transaction.
+    case batch(TaskBatch)
+    /// `GET /api/stats`: the figures of `owner`'s tasks (nil: every owner's) finished within the
+    /// last `windowSeconds`, as the answer's JSON (TaskHub+Statistics).
+    case statistics(owner: String?, windowSeconds: Double)
     /// `request` for a caller that sees only `owner`'s tasks (a viewer or worker token): another
     /// owner's task is not found, topics beyond its own are forbidden. The actor checks it,
     /// because only the actor knows whose a task is at the moment of the request.
@@ -41,6 +50,10 @@ public enum TaskReply: Sendable {
     /// What a new subscriber gets first (a snapshot, or `resumed` and the missed events).
     case subscription(messages: [[UInt8]])
     case stats(TaskHubStats)
+    /// `{"results":[…]}` of a batch, built once in the actor.
+    case batch(json: [UInt8])
+    /// The JSON of `GET /api/stats`, written once by the actor.
+    case statistics(json: [UInt8])
     case failure(TaskError)
 }
 
@@ -48,8 +61,8 @@ extension TaskReply {
     /// Replies that report a change (as opposed to reads and subscriptions).
     var isChange: Bool {
         switch self {
-        case .task, .deleted: return true
-        case .list, .subscription, .stats, .failure: return false
+        case .task, .deleted, .batch: return true
+        case .list, .subscription, .stats, .statistics, .failure: return false
         }
     }
 }
@@ -60,4 +73,6 @@ public struct TaskHubStats: Sendable {
     public var countsByStatus: [TaskStatus: Int]
     public var eventsPublished: UInt64
     public var taskCount: Int
+    /// `herald_task_duration_seconds` since the authority started.
+    public var durations = TaskDurationHistograms()
 }

@@ -8,6 +8,9 @@ public struct CreateInput: Sendable, Equatable {
     public var leaseSeconds: Double
     public var expireSeconds: Double
     public var meta: JSONObject
+    /// `timeout_s` and `stall_s` as given; the hub applies the server's defaults.
+    public var timeout = DeadlineSetting.serverDefault
+    public var stall = DeadlineSetting.serverDefault
 }
 
 public struct ProgressInput: Sendable, Equatable {

@@ -41,8 +41,12 @@ extension TaskRecord {
         JSONWriter.writeNumber(leaseSeconds, into: &out)
         out.append(contentsOf: #","expire_s":"#.utf8)
         JSONWriter.writeNumber(expireSeconds, into: &out)
+        out.append(contentsOf: #","timeout_s":"#.utf8)
+        Self.write(timeoutSeconds, into: &out)
+        out.append(contentsOf: #","stall_s":"#.utf8)
+        Self.write(stallSeconds, into: &out)
         for (name, value) in [("created_at", Optional(createdAt)), ("updated_at", updatedAt), ("started_at", startedAt),
-                              ("finished_at", finishedAt), ("heartbeat_at", heartbeatAt)] {
+                              ("finished_at", finishedAt), ("heartbeat_at", heartbeatAt), ("progress_at", progressAt)] {
             out.append(contentsOf: ",\"\(name)\":".utf8)
             if let value {
                 out.append(UInt8(ascii: "\""))
@@ -103,6 +107,10 @@ extension TaskRecord {
         task.startedAt = o["started_at"]?.stringValue.flatMap(RFC3339.parse)
         task.finishedAt = o["finished_at"]?.stringValue.flatMap(RFC3339.parse)
         task.heartbeatAt = o["heartbeat_at"]?.stringValue.flatMap(RFC3339.parse)
+        // Absent in tasks stored before deadlines existed: none, and no progress seen yet.
+        task.timeoutSeconds = o["timeout_s"]?.numberValue
+        task.stallSeconds = o["stall_s"]?.numberValue
+        task.progressAt = o["progress_at"]?.stringValue.flatMap(RFC3339.parse)
         task.seq = UInt64(seq)
         return task
     }

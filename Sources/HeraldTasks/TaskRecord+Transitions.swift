@@ -30,10 +30,12 @@ extension TaskRecord {
             throw TaskError(status: 409, code: "done_decreased",
                             message: "done \(done) is below the current \(self.done) of attempt \(attempt); reports may not go backwards")
         }
+        let before = progressMark
         if let total = p.total { self.total = total }
         if let done = p.done { self.done = done }
         if total == nil, let percent = p.percent { directPercent = percent }
         if let message = p.message { self.message = message }
+        noteProgress(since: before, now: now)
         renewLease(now)
         updateRate(now)
         touch(now)
@@ -54,10 +56,12 @@ extension TaskRecord {
         guard status == .running else {
             throw .invalidTransition("complete", from: status, hint: status == .cancelling ? "cancel was requested: confirm with /cancelled" : "")
         }
+        let before = progressMark
         if let message { self.message = message }
         self.result = result
         if let total, done < total { done = total }  // a finished task is 100 %
         if total == nil, directPercent != nil { directPercent = 100 }
+        noteProgress(since: before, now: now)
         etaSeconds = 0
         finish(.succeeded, now)
         return .succeeded
@@ -105,6 +109,7 @@ extension TaskRecord {
         startedAt = nil
         finishedAt = nil
         heartbeatAt = nil
+        progressAt = nil
         rateSamples = []
         touch(now)
         return .retried
@@ -119,7 +124,12 @@ extension TaskRecord {
 
     /// Nobody reported for `expire_s`: the task fails with `lease_expired`.
     mutating func expire(now: Int64) -> TaskEventName {
-        error = TaskFailure(code: "lease_expired", message: "no progress or heartbeat for \(Self.seconds(expireSeconds)) s")
+        failOverdue(TaskFailure(code: "lease_expired", message: "no progress or heartbeat for \(Self.seconds(expireSeconds)) s"), now: now)
+    }
+
+    /// A deadline the server watches passed (lease, `timeout_s`, `stall_s`): the task fails.
+    mutating func failOverdue(_ failure: TaskFailure, now: Int64) -> TaskEventName {
+        error = failure
         etaSeconds = nil
         finish(.failed, now)
         return .failed
@@ -165,7 +175,7 @@ extension TaskRecord {
         }
     }
 
-    private static func seconds(_ d: Double) -> String {
+    static func seconds(_ d: Double) -> String {
         d == d.rounded() ? String(Int64(d)) : String(d)
     }
 }

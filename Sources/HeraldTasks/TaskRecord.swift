@@ -36,11 +36,16 @@ public struct TaskRecord: Sendable, Equatable {
     public var attempt = 1
     public var leaseSeconds: Double
     public var expireSeconds: Double
+    /// `timeout_s` and `stall_s` (nil: none); see TaskRecord+Deadlines.
+    public var timeoutSeconds: Double?
+    public var stallSeconds: Double?
     public var createdAt: Int64
     public var updatedAt: Int64
     public var startedAt: Int64?
     public var finishedAt: Int64?
     public var heartbeatAt: Int64?
+    /// When done, percent or message last changed in this attempt (heartbeats do not count).
+    public var progressAt: Int64?
     public var meta: JSONObject
     public var seq: UInt64 = 0
 

@@ -25,6 +25,10 @@ struct TaskTable {
         }
     }
 
+    /// The record in place, to read a few fields of many tasks (statistics) without copying
+    /// each whole record, which retains every string, array and dictionary in it. Read only.
+    func box(_ id: String) -> Box? { boxes[id] }
+
     @discardableResult
     mutating func removeValue(forKey id: String) -> TaskRecord? {
         boxes.removeValue(forKey: id)?.record

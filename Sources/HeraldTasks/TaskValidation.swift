@@ -48,7 +48,12 @@ public enum TaskValidation {
     }
 
     public static func create(_ body: [UInt8]) throws(TaskError) -> CreateInput {
-        let o = try object(body)
+        try create(fields: try object(body))
+    }
+
+    /// A create body already parsed (an item of `POST /api/batch`).
+    public static func create(fields o: JSONObject) throws(TaskError) -> CreateInput {
+        if o.hasDuplicateKeys { throw .invalidJSON("the body has a repeated key") }
         var id: String?
         if let v = o["id"], !v.isNull {
             guard let s = v.stringValue else { throw .invalidField("id", "must be a string") }
@@ -75,7 +80,10 @@ public enum TaskValidation {
             try checkEncodedSize(v, "meta")
             meta = m
         }
-        return CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+        var input = CreateInput(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire, meta: meta)
+        input.timeout = try deadline(o["timeout_s"], "timeout_s")
+        input.stall = try deadline(o["stall_s"], "stall_s")
+        return input
     }
 
     public static func progress(_ body: [UInt8]) throws(TaskError) -> ProgressInput {

@@ -197,6 +197,8 @@ extension TaskEngineOptions {
                          "--snapshot-terminal", String(snapshotTerminal)]
         if let ownerMaxActive { arguments += ["--owner-max-active", String(ownerMaxActive)] }
         if let ownerMaxRate { arguments += ["--owner-max-rate", String(ownerMaxRate)] }
+        if let taskTimeout { arguments += ["--task-timeout", String(taskTimeout)] }
+        if let taskStall { arguments += ["--task-stall", String(taskStall)] }
         return arguments
     }
 }

@@ -41,6 +41,16 @@ struct TaskEngineOptions: ParsableArguments {
         valueName: "n"))
     var ownerMaxRate: Int?
 
+    @Option(help: ArgumentHelp(
+        "timeout_s of a task created without one: still running (or cancelling) this many seconds after it started → failed with error timeout. Up to 2592000 (30 days). Default: none.",
+        valueName: "seconds"))
+    var taskTimeout: Double?
+
+    @Option(help: ArgumentHelp(
+        "stall_s of a task created without one: running with done, percent and message unchanged this many seconds (heartbeats do not count) → failed with error stalled. Up to 2592000 (30 days). Default: none.",
+        valueName: "seconds"))
+    var taskStall: Double?
+
     func validate() throws {
         guard history > 0, maxTasks > 0, snapshotTerminal >= 0 else {
             throw ValidationError("--history and --max-tasks must be positive, --snapshot-terminal not negative")
@@ -48,6 +58,11 @@ struct TaskEngineOptions: ParsableArguments {
         guard retention > 0 && retention.isFinite else { throw ValidationError("--retention must be a positive number of seconds") }
         for (name, value) in [("--owner-max-active", ownerMaxActive), ("--owner-max-rate", ownerMaxRate)] {
             if let value, value <= 0 { throw ValidationError("\(name) must be a positive integer, not \(value) (leave it out for no limit)") }
+        }
+        for (name, value) in [("--task-timeout", taskTimeout), ("--task-stall", taskStall)] {
+            if let value, !TaskValidation.isValidDeadline(value) {
+                throw ValidationError("\(name) must be more than 0 and at most \(Int(TaskValidation.maxDeadlineSeconds)) seconds (30 days), not \(value) (leave it out for none)")
+            }
         }
     }
 
@@ -59,6 +74,8 @@ struct TaskEngineOptions: ParsableArguments {
         tasks.snapshotTerminal = snapshotTerminal
         tasks.ownerMaxActive = ownerMaxActive
         tasks.ownerMaxRate = ownerMaxRate
+        tasks.defaultTimeoutSeconds = taskTimeout
+        tasks.defaultStallSeconds = taskStall
         return tasks
     }
 }

@@ -18,6 +18,11 @@ struct TaskCreate: ParsableCommand {
     var lease: Double?
     @Option(help: ArgumentHelp("Seconds without progress or heartbeat before the task fails with lease_expired (default 10 × lease).", valueName: "seconds"))
     var expire: Double?
+    // Not --timeout: that is every command's HTTP timeout (ClientOptions).
+    @Option(help: ArgumentHelp("timeout_s: seconds after its start the task may run (or be cancelling) before it fails with timeout (default: the server's --task-timeout).", valueName: "seconds"))
+    var taskTimeout: Double?
+    @Option(help: ArgumentHelp("stall_s: seconds without a change of done, percent or message before the task fails with stalled; heartbeats do not count (default: the server's --task-stall).", valueName: "seconds"))
+    var taskStall: Double?
     @Option(help: ArgumentHelp("Free JSON object kept with the task (≤ 4 KiB encoded).", valueName: "json"))
     var meta: String?
     @OptionGroup var options: ClientOptions
@@ -26,6 +31,8 @@ struct TaskCreate: ParsableCommand {
         try ArgumentCheck.finite(total, "--total", min: 0)
         try ArgumentCheck.finite(lease, "--lease", min: 0)
         try ArgumentCheck.finite(expire, "--expire", min: 0)
+        try ArgumentCheck.finite(taskTimeout, "--task-timeout", min: 0)
+        try ArgumentCheck.finite(taskStall, "--task-stall", min: 0)
         _ = try ArgumentCheck.json(meta, "--meta", objectOnly: true)
     }
 
@@ -37,6 +44,8 @@ struct TaskCreate: ParsableCommand {
         body.number("total", total)
         body.number("lease_s", lease)
         body.number("expire_s", expire)
+        body.number("timeout_s", taskTimeout)
+        body.number("stall_s", taskStall)
         body.raw("meta", try ArgumentCheck.json(meta, "--meta", objectOnly: true))
         try TaskAPI.call(options, method: "POST", path: "/api/tasks", body: body)
     }

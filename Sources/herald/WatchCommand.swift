@@ -10,7 +10,9 @@ struct WatchCommand: ParsableCommand {
         abstract: "Show live task progress from the server's WebSocket feed.",
         discussion: """
             On a terminal: one line per task (id and title, status, progress bar, percent, \
-            done/total, ETA or run time, rate, STALE when the worker missed its lease), updated in \
+            done/total, ETA or run time, the countdown to its timeout_s or stall_s ("times out in \
+            12m00s", "stalls in 40s"), the error code of a failed task (timeout, stalled, \
+            lease_expired or the worker's), rate, STALE when the worker missed its lease), updated in \
             place, under a header with the counts by status and the connection state. At most 20 \
             tasks are shown (fewer on a short terminal): running ones first, then queued ones, \
             then the most recently finished (a quarter of the lines are kept for those).
@@ -233,7 +235,7 @@ final class WatchSession {
         let title = "herald watch \(base.origin) · \(topics.joined(separator: " "))"
         let connection = connectionText + (serverError.map { " · \($0)" } ?? "") + (connected ? " · seq \(state.lastSeq)" : "")
         screen.draw { size in
-            WatchRenderer(width: size.columns, height: size.rows, color: color)
+            WatchRenderer(width: size.columns, height: size.rows, color: color, now: WallClock.milliseconds())
                 .frame(state: state, title: title, connection: connection, connected: connected)
         }
     }

@@ -28,8 +28,30 @@ import Testing
             .subscribe(topic: .all, since: nil, epoch: nil),
             .stats,
             .scoped(owner: "bob", .get(id: "a")),
+            .batch(.create([try TaskValidation.create(body(#"{"id":"c","title":"C","owner":"bob","timeout_s":60}"#)), try TaskValidation.create(body(#"{"title":"d"}"#))])),
+            .batch(.change(.retry, .ids(["a", "b"]))),
+            .batch(.change(.cancel, .filter(owner: "bob", statuses: [.failed, .queued]))),
+            .scoped(owner: "bob", .batch(.change(.delete, .filter(owner: nil, statuses: [])))),
             .scoped(owner: "bob", .subscribe(topic: .task("a"), since: 3, epoch: nil)),
+            .operation(.create(try TaskValidation.create(body(#"{"title":"deadlines","timeout_s":3600,"stall_s":null}"#)))),
+            .operation(.create(try TaskValidation.create(body(#"{"title":"stall only","stall_s":1.5}"#)))),
         ]
+    }
+
+    @Test func createDeadlinesRoundTripAsAbsentNullOrSeconds() throws {
+        let decoded = try TaskBatchCodec.decodeRequests(TaskBatchCodec.encode(requests: try Self.everyRequest()))
+        let creates = decoded.compactMap { if case .operation(.create(let input)) = $0 { return input } else { return nil } }
+        let deadlines = creates.map { [$0.timeout, $0.stall] }
+        #expect(deadlines == [[.serverDefault, .serverDefault], [.serverDefault, .serverDefault],
+                              [.seconds(3_600), .off], [.serverDefault, .seconds(1.5)]])
+    }
+
+    @Test func aDeadlineNoServerWouldAcceptIsRefusedByTheBroker() throws {
+        var input = try TaskValidation.create(Self.body(#"{"title":"t"}"#))
+        for bad in [0, -1, TaskValidation.maxDeadlineSeconds + 0.001, .nan] {
+            input.timeout = .seconds(bad)
+            #expect(throws: BrokerFrameError.self) { try TaskBatchCodec.decodeRequests(TaskBatchCodec.encode(requests: [.operation(.create(input))])) }
+        }
     }
 
     @Test func everyRequestKindRoundTrips() throws {
