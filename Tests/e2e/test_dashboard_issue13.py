@@ -36,7 +36,7 @@ from selenium.webdriver.common.keys import Keys
 from conftest import ROOT
 from dashboard_support import (DESKTOP, PUBLIC, REPORTS, NetworkLog, Page, fill_realistic, make_browser, pipelined,
                                severe_console_errors, wait_for)
-from tasks_support import Api, own_server, task_serve_args
+from tasks_support import Api, free_port, own_server, task_serve_args
 
 SHOTS = REPORTS / "screenshots"
 WINDOW = 3600
@@ -516,6 +516,37 @@ def test_the_strip_matches_api_stats_updates_live_without_asking_again_and_follo
     wait_strip_matches(page, api, "data")
     assert len(stats_requests(net)) == 2
     assert severe_console_errors(d) == []
+
+
+@pytest.mark.timeout(90)
+def test_the_strip_asks_the_server_again_only_after_a_snapshot_that_could_not_resume(d):
+    port = free_port()
+    args = task_serve_args(PUBLIC, ":memory:")
+    args[args.index("--port") + 1] = str(port)
+    net = NetworkLog(d)
+    with own_server(args, "herald before the restart") as h:
+        api = Api(port)
+        finish_after(api, 0.2, title="Import customer CSV", owner="ops")
+        page = Page(d).open(h.url + "/")
+        wait_strip_matches(page, api)
+        assert len(stats_requests(net)) == 1
+        # A dropped socket that resumes (since=, same epoch): the events it missed, no request.
+        fail_with(api, "oom", title="Train recommendation model", owner="data")
+        page.js("window.herald.reconnect();")
+        wait_for(lambda: page.js("return window.herald.stats.resumes") >= 1 and page.conn() == "live", 10, "resumed")
+        finish_after(api, 0.1, title="Resize product images", owner="ops")
+        wait_strip_matches(page, api)
+        assert len(stats_requests(net)) == 1, "a resume must not refetch the statistics"
+    # A new server on the same port (in memory: a new epoch): the page gets a recovered:false
+    # snapshot, and asks once for the new history.
+    with own_server(args, "herald after the restart") as h2:
+        api2 = Api(port)
+        fail_with(api2, "disk_full", title="Nightly orders export", owner="ops")
+        wait_for(lambda: len(stats_requests(net)) == 2, 30, "one more /api/stats after the snapshot")
+        wait_strip_matches(page, api2)
+        assert strip(page)["finished"] == 1 and strip(page)["errors"] == {"disk_full": 1}
+        assert len(stats_requests(net)) == 2
+    assert severe_console_errors(d, ignore=("favicon", "ERR_CONNECTION_REFUSED", "/api/tasks?limit=1", "/ws?")) == []
 
 
 # --------------------------------------------------------------------------- 4. a viewer

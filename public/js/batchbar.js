@@ -147,8 +147,8 @@ export function createBatchBar({ server, selection, view, can, mayAct, scope, fa
       summaryText.textContent = sum.text;
       showSummary(sum, sum.refused.length ? (sum.ok.length ? 'partial' : 'refused') : 'ok');
     } catch (err) {
-      const what = body.ids ? VERB[op][0] : 'Retry all failed';
-      summaryText.textContent = `${what} failed: ${err.message}${err.status ? ` (${err.status})` : ''}`;
+      const what = body.ids ? `${op} the selected tasks` : 'retry all failed tasks';
+      summaryText.textContent = `Could not ${what}: ${err.message}${err.status ? ` (${err.status})` : ''}`;
       batchStats.lastSummary = { error: err.message, status: err.status || 0 };
       showSummary(null, 'error');
     } finally {
