@@ -277,6 +277,23 @@ import Testing
         #expect(sink.failures == ["timeout"])
     }
 
+    /// The hub keeps one JSON per task: a typical one is just over 512 bytes, and a buffer
+    /// doubled to 1,024 while writing it cost ~0.5 KB per task (bench/deadlines).
+    @Test func aTaskJSONIsKeptWithoutSpareCapacity() throws {
+        var t = TaskRecord(id: "t12345", title: "export batch 12345", owner: "user5", total: 1000, leaseSeconds: 3600,
+                           expireSeconds: 36000, meta: JSONObject(), now: 1_800_000_000_000)
+        t.timeoutSeconds = 86_400
+        t.stallSeconds = 3_600
+        _ = try t.start(now: 1_800_000_000_000)
+        _ = try t.report(ProgressInput(done: 10, message: "working"), now: 1_800_000_000_500)
+        let json = t.json
+        #expect(json.count > 512)
+        #expect(json.capacity < json.count + 32, "capacity \(json.capacity) for \(json.count) bytes")
+        var direct: [UInt8] = []
+        t.encodeJSON(into: &direct)
+        #expect(json == direct)
+    }
+
     @Test func entriesOrderByDeadlineAndKeepTheirKind() {
         var heap = DeadlineHeap()
         heap.push(2_000, "b", .stall)
