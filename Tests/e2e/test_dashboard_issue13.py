@@ -33,7 +33,6 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from conftest import ROOT
 from dashboard_support import (DESKTOP, PUBLIC, REPORTS, NetworkLog, Page, fill_realistic, make_browser, pipelined,
                                severe_console_errors, wait_for)
 from tasks_support import Api, free_port, own_server, task_serve_args
@@ -539,7 +538,7 @@ def test_the_strip_asks_the_server_again_only_after_a_snapshot_that_could_not_re
         assert len(stats_requests(net)) == 1, "a resume must not refetch the statistics"
     # A new server on the same port (in memory: a new epoch): the page gets a recovered:false
     # snapshot, and asks once for the new history.
-    with own_server(args, "herald after the restart") as h2:
+    with own_server(args, "herald after the restart"):
         api2 = Api(port)
         fail_with(api2, "disk_full", title="Nightly orders export", owner="ops")
         wait_for(lambda: len(stats_requests(net)) == 2, 30, "one more /api/stats after the snapshot")
