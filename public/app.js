@@ -9,6 +9,9 @@
 //   js/actions.js  cancel / retry / delete: pending state and inline errors
 //   js/api.js      HTTP to the connected server, with the publish token on 401
 //   js/format.js   numbers, durations, relative times
+//   js/deadline.js timeout / stall deadlines: countdowns and failure reasons (pure)
+//   js/selection.js, js/batch.js, js/batchbar.js  multi-select and POST /api/batch
+//   js/taskstats.js, js/strip.js  the statistics strip, computed in the page
 //
 // Stable hooks (tests rely on them): rows li[data-task-id][data-status][data-stale] in #tasks,
 // with [role=progressbar][aria-valuenow] and buttons [data-action=cancel|retry|delete|details];
@@ -16,7 +19,13 @@
 // #filter-owner, #search, #sort; aside#detail with [data-field], #detail-meta, #detail-error,
 // ol#detail-timeline, [data-action=close-detail]; dialog#token-dialog, #token-input,
 // #token-submit; html[data-server]; window.heraldStats; window.herald; #who[data-sub][data-role];
-// #access-banner[data-reason=missing|invalid|expired|renew-failed|forbidden].
+// #access-banner[data-reason=missing|invalid|expired|renew-failed|forbidden]; a row's
+// .deadline[data-kind=timeout|stall] countdown and input.row-select; #select-all, #batch-bar
+// with [data-batch=cancel|retry|clear], [data-batch=retry-failed][data-mode=filter|ids],
+// #batch-summary[data-result=ok|partial|refused|error][data-ok][data-refused] and its
+// #batch-refused list; rows [data-refused=true]; section#stats[data-state][data-owner] with
+// [data-stat=success_rate|finished|succeeded|failed|cancelled|p50|p90|per_minute][data-value],
+// [data-stat=errors] li[data-code][data-count], svg[data-stat=timeline]; window.herald.taskStats().
 //
 // Configuration, for an app that embeds or links the dashboard: `window.heraldConfig =
 // {servers, token, tokenUrl}` set before this module loads, and/or /config.json
@@ -31,6 +40,9 @@ import { createDetail } from './js/detail.js';
 import { createActions } from './js/actions.js';
 import { configureAccess, probe } from './js/api.js';
 import { createAuth, takeTokenFromAddress, authStats } from './js/auth.js';
+import { createSelection } from './js/selection.js';
+import { createBatchBar, batchStats } from './js/batchbar.js';
+import { createStrip, stripStats } from './js/strip.js';
 
 /** The page's own settings (window.heraldConfig, set by an embedding app), if any. */
 function pageConfig() {
@@ -173,13 +185,53 @@ async function main() {
     },
   });
 
+  // ---------------------------------------------------------------- selection, batches, statistics
+
+  const statusSel = document.getElementById('filter-status');
+  const ownerIn = document.getElementById('filter-owner');
+  const searchIn = document.getElementById('search');
+  const sortSel = document.getElementById('sort');
+  const params = new URLSearchParams(location.search);
+  if (params.has('owner') && auth.can('all-owners')) ownerIn.value = params.get('owner');
+
+  /** The owner the view is narrowed to, as the server spells it: the token's sub below admin;
+   * else the owner filter's text, matched case-insensitively to an owner the page holds (the
+   * list's filter ignores case, the server's `owner=` does not). */
+  function ownerScope() {
+    if (!auth.can('all-owners') && auth.sub) return auth.sub;
+    const typed = ownerIn.value.trim();
+    if (!typed) return '';
+    const low = typed.toLowerCase();
+    for (const t of state.tasks.values()) if (t.owner && t.owner.toLowerCase() === low) return t.owner;
+    return typed;
+  }
+
+  let batchBar = null;
+  const selection = createSelection({
+    onChange(ids) { view.markSelection(ids); if (batchBar) batchBar.selectionChanged(); },
+  });
+  const strip = createStrip({
+    server, tasks: () => state.tasks.values(), owner: ownerScope() || null,
+    onChange: () => { if (batchBar) batchBar.refresh(); },     // a filtered owner's failed count
+  });
+  // A filtered owner's failed count comes from the server's stats (the page may not hold them
+  // all); otherwise the header's count (a viewer's topic is its own owner already).
+  const failedCount = () => (auth.can('all-owners') && ownerIn.value.trim()
+    ? (strip.owner && strip.counts ? strip.counts.failed ?? 0 : null)
+    : state.counts.failed || 0);
+
   store.listen({
-    task(id) { view.markTask(id); actions.seen(id); },
+    task(id, old) {
+      view.markTask(id); actions.seen(id);
+      strip.onTask(id, old, state.tasks.get(id));
+    },
     all() {
       view.markAll();
       for (const id of state.tasks.keys()) actions.seen(id);
+      strip.onSnapshot();           // and ask the server once for what the snapshot lacks
+      if (batchBar) batchBar.refresh();
     },
-    counts() { view.markHeader(); },
+    counts() { view.markHeader(); if (batchBar) batchBar.refresh(); },
     timeline(id, merged) {
       if (detail.id !== id) return;
       if (merged) detail.historyMerged(id);
@@ -187,7 +239,17 @@ async function main() {
     },
   });
 
-  view.initView({ actionsController: actions, detailPanel: detail, mayAct, onOpenDetail: (id, from) => detail.open(id, from) });
+  view.initView({
+    actionsController: actions, detailPanel: detail, mayAct, selection,
+    refusedOf: (id) => (batchBar ? batchBar.refusedOf(id) : null),
+    onOpenDetail: (id, from) => detail.open(id, from),
+  });
+  batchBar = createBatchBar({
+    server, selection, view, mayAct, failedCount,
+    can: (action) => auth.can(action),
+    scope: () => ({ status: statusSel.value, q: searchIn.value.trim(), owner: ownerScope() }),
+    onOpen: (id, from) => detail.open(id, from),
+  });
 
   function onError(msg) {
     if (msg.topic === topic && msg.code === 'forbidden') {
@@ -228,23 +290,21 @@ async function main() {
 
   // ---------------------------------------------------------------- controls
 
-  const statusSel = document.getElementById('filter-status');
-  const ownerIn = document.getElementById('filter-owner');
-  const searchIn = document.getElementById('search');
-  const sortSel = document.getElementById('sort');
   const syncCountButtons = () => {
     for (const b of document.querySelectorAll('.count[data-status]')) {
       b.setAttribute('aria-pressed', String(statusSel.value === b.dataset.status));
     }
   };
+  // The strip follows the owner filter: one /api/stats request once the typing has settled.
+  const followOwner = debounce(() => strip.setOwner(ownerScope() || null), 400);
   const applyFilters = () => {
     view.setFilter({ status: statusSel.value, owner: ownerIn.value, q: searchIn.value });
     syncCountButtons();
+    batchBar.refresh();
+    if ((ownerScope() || null) !== strip.owner) followOwner();
   };
   // The view is part of the address (?status=&owner=&q=&sort=), so a filtered view can be shared.
-  const params = new URLSearchParams(location.search);
   if (params.has('status') && [...statusSel.options].some((o) => o.value === params.get('status'))) statusSel.value = params.get('status');
-  if (params.has('owner') && auth.can('all-owners')) ownerIn.value = params.get('owner');
   if (params.has('q')) searchIn.value = params.get('q');
   if (params.get('sort') === 'eta') sortSel.value = 'eta';
   const saveView = debounce(() => {
@@ -292,9 +352,20 @@ async function main() {
   }, 2000);
 
   document.addEventListener('keydown', (ev) => {
+    const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement?.tagName || '') && document.activeElement.type !== 'checkbox';
     if (ev.key === 'Escape' && detail.id && !document.getElementById('token-dialog').open) {
       ev.preventDefault();
       detail.close();
+    } else if (ev.key === 'Escape' && selection.size && !typing && !document.getElementById('token-dialog').open) {
+      ev.preventDefault();
+      selection.clear();
+    } else if (ev.key === 'x' && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing) {
+      // x: select or unselect the row that has the focus (its checkbox, a button in it)
+      const row = document.activeElement?.closest('#tasks > li[data-task-id]');
+      if (row && !document.body.classList.contains('no-select')) {
+        ev.preventDefault();
+        selection.toggle(row.dataset.taskId, !selection.has(row.dataset.taskId), { order: null });
+      }
     } else if (ev.key === '/' && !ev.ctrlKey && !ev.metaKey && !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement?.tagName || '')) {
       ev.preventDefault();
       searchIn.focus();
@@ -313,6 +384,8 @@ async function main() {
       get tokenUrl() { return auth.tokenUrl; }, stats: authStats,
       can: (action) => auth.can(action),
     },
+    taskStats: () => strip.summary(), stripStats, batchStats,
+    selection: { get size() { return selection.size; }, ids: () => selection.list() },
     get stopped() { return connection.stopped; },
     get server() { return connection.server.key; },
     reconnect() { connection.reconnect(); },

@@ -16,6 +16,7 @@ Every wait is bounded; nothing here skips a test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,8 +94,9 @@ def wait_for(fn, timeout: float = 10.0, what: str = "condition", interval: float
 class NetworkLog:
     """What the browser itself saw on its WebSockets (DevTools `Network.webSocket*` events of a
     `make_browser(network_log=True)`), independent of the page's own counters: sockets created
-    and closed, frames sent and received (JSON-decoded). `poll()` drains chromedriver's buffer;
-    call it now and then during a long run."""
+    and closed, frames sent and received (JSON-decoded), and every HTTP request the page sent
+    (`requests`: method, URL and JSON body, CORS preflights included as OPTIONS). `poll()`
+    drains chromedriver's buffer; call it now and then during a long run."""
 
     def __init__(self, d):
         self.d = d
@@ -103,6 +105,7 @@ class NetworkLog:
         self.sent: list[dict] = []
         self.received: list[dict] = []
         self.handshakes: list[int] = []        # HTTP status of each handshake answer
+        self.requests: list[dict] = []         # {"method", "url", "body"} of each HTTP request
 
     def poll(self) -> "NetworkLog":
         for entry in self.d.get_log("performance"):
@@ -115,6 +118,12 @@ class NetworkLog:
                 self.created.append(params.get("url", ""))
             elif method == "Network.webSocketClosed":
                 self.closed += 1
+            elif method == "Network.requestWillBeSent":
+                req = params.get("request", {})
+                body = req.get("postData")
+                with contextlib.suppress(TypeError, ValueError):
+                    body = json.loads(body) if body else None
+                self.requests.append({"method": req.get("method"), "url": req.get("url", ""), "body": body})
             elif method == "Network.webSocketHandshakeResponseReceived":
                 self.handshakes.append(params.get("response", {}).get("status"))
             elif method in ("Network.webSocketFrameSent", "Network.webSocketFrameReceived"):
@@ -124,6 +133,11 @@ class NetworkLog:
                     continue
                 (self.sent if method.endswith("Sent") else self.received).append(frame)
         return self
+
+    def requests_to(self, path: str, method: str | None = None) -> list[dict]:
+        """The HTTP requests whose URL path is `path` (any query), oldest first."""
+        from urllib.parse import urlsplit
+        return [r for r in self.requests if urlsplit(r["url"]).path == path and (method is None or r["method"] == method)]
 
 
 def severe_console_errors(d, ignore=("favicon",)) -> list:
@@ -366,12 +380,14 @@ def fill_realistic(api, realistic_rates: bool = False) -> dict:
     make("backup", title="Back up the orders database", owner="ops",
          meta={"target": "s3://backups/orders", "compression": "zstd"})
     make("reports", title="Generate quarterly PDF reports", owner="bob", total=48)
-    make("export", title="Nightly orders export", owner="ops", total=1200,
+    # Deadlines (contract v2; a server without them ignores the fields): the export counts down
+    # to its stall, the model to its timeout.
+    make("export", title="Nightly orders export", owner="ops", total=1200, timeout_s=5400, stall_s=900,
          meta={"format": "parquet", "tables": 12, "requested_by": "cron"})
     make("images", title="Resize product images", owner="alice", total=4800,
          meta={"bucket": "catalog-images", "sizes": [320, 640, 1280]})
     make("index", title="Rebuild search index", owner="ops")
-    make("model", title="Train recommendation model", owner="data-team", total=50,
+    make("model", title="Train recommendation model", owner="data-team", total=50, timeout_s=2400,
          meta={"gpu": "a100", "dataset": "clicks-2026-10"})
     make("deploy", title="Deploy release 2.4.1", owner="ci", total=5)
     make("video", title="Transcode webinar recording", owner="carol", total=100, lease_s=1)

@@ -68,27 +68,30 @@ function askToken(reason) {
 // ------------------------------------------------------------------ requests
 
 /**
- * method + path on `server` (from the connection: {http}); resolves with the JSON answer or
- * rejects with an ApiError that carries the server's message.
+ * method + path on `server` (from the connection: {http}), with `body` (sent as JSON) if
+ * given; resolves with the JSON answer or rejects with an ApiError that carries the server's
+ * message.
  */
-export async function request(server, method, path) {
+export async function request(server, method, path, body) {
   let renewed = false;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   for (let round = 0; round < 5; round += 1) {
     const session = access.token();
     const token = session || storedToken();
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
-      res = await fetch(`${server().http}${path}`, { method, headers, mode: 'cors', cache: 'no-store' });
+      res = await fetch(`${server().http}${path}`, { method, headers, body: payload, mode: 'cors', cache: 'no-store' });
     } catch (e) {
       throw new ApiError(0, 'network', `could not reach ${server().key}`);
     }
-    let body = null;
-    try { body = await res.json(); } catch { /* empty or not JSON */ }
+    let answer = null;
+    try { answer = await res.json(); } catch { /* empty or not JSON */ }
     if (res.status === 401 && session) {
       if (!renewed && await access.renew(session)) { renewed = true; continue; }
-      access.refused(body);
+      access.refused(answer);
       throw new ApiError(401, 'unauthorized', 'access refused: the server did not accept this page’s token');
     }
     if (res.status === 401) {
@@ -101,10 +104,10 @@ export async function request(server, method, path) {
       continue;
     }
     if (!res.ok) {
-      const err = body && body.error;
+      const err = answer && answer.error;
       throw new ApiError(res.status, err?.code || `http_${res.status}`, err?.message || `${res.status} ${res.statusText}`);
     }
-    return body;
+    return answer;
   }
   throw new ApiError(401, 'unauthorized', 'the token was refused');
 }

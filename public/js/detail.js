@@ -7,11 +7,12 @@
 import { state, timelineOf, TERMINAL } from './store.js';
 import { allowed, ACTIONS } from './api.js';
 import { formatNumber, formatDuration, formatAgo, formatRate, formatClock, parseTime } from './format.js';
+import { deadlinesOf, deadlineFailure, formatSpan, formatLeft } from './deadline.js';
 
 // Shown in this order; any other field the task JSON carries is appended after them.
 const FIELDS = ['id', 'title', 'owner', 'status', 'stale', 'done', 'total', 'percent', 'message', 'rate', 'eta_s',
-  'attempt', 'lease_s', 'expire_s', 'created_at', 'started_at', 'updated_at', 'heartbeat_at', 'last_heartbeat_at',
-  'finished_at', 'seq'];
+  'attempt', 'lease_s', 'expire_s', 'timeout_s', 'stall_s', 'created_at', 'started_at', 'updated_at', 'progress_at',
+  'heartbeat_at', 'last_heartbeat_at', 'finished_at', 'seq'];
 const BLOCKS = new Set(['meta', 'error', 'result']);   // shown as their own sections
 const STAMP = /_at$/;
 
@@ -74,11 +75,45 @@ export function createDetail({ actions, send, conn, onClose, onOpen, mayAct = ()
       case 'rate': return formatRate(v);
       case 'eta_s': return TERMINAL.has(t.status) ? '' : formatDuration(v);
       case 'lease_s': case 'expire_s': return formatDuration(v);
+      case 'timeout_s': case 'stall_s': return formatSpan(v);
       default: return '';
     }
   }
 
   function set(el, text) { if (el.textContent !== text) el.textContent = text; }
+
+  // ---------------------------------------------------------------- deadlines
+
+  const reasonEl = document.getElementById('detail-reason');
+  const deadlinesEl = document.getElementById('detail-deadlines');
+  const deadlineRows = Object.fromEntries(['timeout', 'stall'].map((k) => {
+    const row = deadlinesEl.querySelector(`[data-deadline="${k}"]`);
+    return [k, { value: row.querySelector('.field-value'), hint: row.querySelector('.field-hint') }];
+  }));
+
+  /** When the task times out and when it stalls: the instant, the time left, the rule. */
+  function drawDeadlines(t, now) {
+    const has = (v) => typeof v === 'number' && v > 0;
+    deadlinesEl.closest('section').hidden = !has(t.timeout_s) && !has(t.stall_s);
+    const at = deadlinesOf(t);
+    const when = (ms) => (ms === null ? '' : `${formatClock(new Date(ms).toISOString())} · ${ms > now ? `in ${formatLeft((ms - now) / 1000)}` : 'due now'}`);
+    let value = 'none', hint = '';
+    if (has(t.timeout_s)) {
+      if (at.timeout !== null) { value = when(at.timeout); hint = `${formatSpan(t.timeout_s)} after it started`; }
+      else if (t.status === 'failed' && t.error && t.error.code === 'timeout') { value = `timed out after ${formatSpan(t.timeout_s)}`; }
+      else value = `${formatSpan(t.timeout_s)} after it ${t.started_at && t.status !== 'queued' ? 'started (no longer applies)' : 'starts'}`;
+    }
+    set(deadlineRows.timeout.value, value); set(deadlineRows.timeout.hint, hint);
+    value = 'none'; hint = '';
+    if (has(t.stall_s)) {
+      if (at.stall !== null) {
+        value = when(at.stall);
+        hint = `after ${formatSpan(t.stall_s)} with no change of done, percent or message${t.progress_at ? ` (last change ${formatAgo(t.progress_at, now)})` : ' (none yet: counted from the start)'}`;
+      } else if (t.status === 'failed' && t.error && t.error.code === 'stalled') { value = `stalled: no progress for ${formatSpan(t.stall_s)}`; }
+      else value = `after ${formatSpan(t.stall_s)} without progress while running`;
+    }
+    set(deadlineRows.stall.value, value); set(deadlineRows.stall.hint, hint);
+  }
 
   function draw() {
     if (!id) return;
@@ -114,6 +149,10 @@ export function createDetail({ actions, send, conn, onClose, onOpen, mayAct = ()
     const errorEl = document.getElementById('detail-error');
     set(errorEl, t.error ? `${t.error.code}${t.error.message ? `: ${t.error.message}` : ''}` : '');
     errorEl.closest('section').hidden = !t.error;
+    const reason = deadlineFailure(t);
+    set(reasonEl, reason ? `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` : '');
+    reasonEl.hidden = !reason;
+    drawDeadlines(t, now);
     const resultEl = document.getElementById('detail-result');
     set(resultEl, t.result === null || t.result === undefined ? '' : JSON.stringify(t.result, null, 2));
     resultEl.closest('section').hidden = t.result === null || t.result === undefined;
@@ -276,6 +315,7 @@ export function createDetail({ actions, send, conn, onClose, onOpen, mayAct = ()
     tick(now) {
       if (!id || !task) return;
       for (const [name, f] of fieldEls) if (STAMP.test(name) && !f.row.hidden) set(f.hint, hintOf(name, task[name], task, now));
+      drawDeadlines(task, now);
     },
   };
 }

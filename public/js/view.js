@@ -6,12 +6,14 @@
 // whose sort key changed: one binary search in the sorted `order` array plus one DOM move
 // (insertBefore its new neighbour). Nothing is ever sorted per event; the full sort happens
 // only on a snapshot or when the user picks another sort. Filters toggle `hidden` on a row;
-// a filter change walks the rows once. Relative times ("42 s ago", elapsed) are refreshed
-// every second only for rows on screen (an IntersectionObserver keeps that set).
+// a filter change walks the rows once. Relative times ("42 s ago", elapsed, the deadline
+// countdown) are refreshed every second only for rows on screen (an IntersectionObserver keeps
+// that set). A selection change redraws only the checkboxes of the rows it changed.
 
 import { state, STATUSES, TERMINAL } from './store.js';
 import { allowed, ACTIONS } from './api.js';
-import { formatNumber, formatDuration, formatAgo, formatRate, parseTime } from './format.js';
+import { formatNumber, formatDuration, formatAgo, formatRate, formatClock, parseTime } from './format.js';
+import { countdownOf, deadlineFailure, formatSpan } from './deadline.js';
 
 export const heraldStats = { events: 0, frames: 0, renderMsTotal: 0, maxRenderMs: 0, longTasks: 0, rows: 0, moves: 0 };
 
@@ -21,6 +23,8 @@ let list, template, emptyEl, noMatchEl, shownEl;
 let actions = null;
 let detail = null;
 let mayAct = () => true;          // (task, action) → the token's role allows it (js/auth.js)
+let selection = null;             // js/selection.js
+let refusedOf = () => null;       // id → why the last batch action refused it, or null
 let conn = { state: 'offline', text: 'connecting…' };
 
 const rows = new Map();           // id → rec {id, el, parts…, k1, k2, shown}
@@ -34,6 +38,7 @@ const filter = { status: '', owner: '', q: '' };
 let shownCount = 0;
 
 const dirty = new Set();
+const dirtySelection = new Set();
 let dirtyAll = false, dirtyHeader = false, dirtyFilter = false, dirtySort = false, dirtyDetail = false;
 let frame = 0;
 
@@ -43,6 +48,8 @@ export function markAll() { dirtyAll = true; dirtyHeader = true; dirtyDetail = t
 export function markHeader() { dirtyHeader = true; schedule(); }
 export function markDetail() { dirtyDetail = true; schedule(); }
 export function setConn(c) { conn = c; dirtyHeader = true; schedule(); }
+/** The selection of these rows changed (checkboxes only). */
+export function markSelection(ids) { for (const id of ids) dirtySelection.add(id); schedule(); }
 
 // ------------------------------------------------------------------ sort keys
 
@@ -119,6 +126,7 @@ function applyFilter(rec, t) {
     rec.shown = show;
     rec.el.hidden = !show;
     shownCount += show ? 1 : -1;
+    if (!show && selection && selection.has(rec.id)) selection.drop([rec.id]);   // only shown rows stay selected
   }
 }
 
@@ -138,6 +146,24 @@ export function setSort(mode) {
 
 export function filtersActive() { return !!(filter.status || filter.owner || filter.q); }
 
+/** Ids of the rows shown under the current filters, top to bottom (rows not yet placed in a
+ * long list come last). */
+export function shownIds() {
+  const out = [];
+  for (const rec of order) if (rec.shown && rows.get(rec.id) === rec) out.push(rec.id);
+  if (out.length < shownCount) for (const rec of rows.values()) if (rec.shown && !rec.placed) out.push(rec.id);
+  return out;
+}
+
+/** Ids of the failed rows shown (for "Retry all failed" with a search). */
+export function shownFailedIds() {
+  const out = [];
+  for (const rec of rows.values()) if (rec.shown && state.tasks.get(rec.id)?.status === 'failed') out.push(rec.id);
+  return out;
+}
+
+export function shownTotal() { return shownCount; }
+
 // ------------------------------------------------------------------ rows
 
 function makeRow(t) {
@@ -148,12 +174,15 @@ function makeRow(t) {
     id: t.id, el, k1: 0, k2: 0, shown: true, placed: false,
     title: q('.title'), idEl: q('.id'), owner: q('.owner'), attempt: q('.attempt'),
     chip: q('.chip'), hb: q('.hb-ago'), bar: q('.bar'), fill: q('.fill'), percent: q('.percent'),
+    check: q('.row-select'), deadline: q('.deadline'), refused: q('.refused-badge'),
     message: q('.message'), done: q('.done-total'), rate: q('.rate'), eta: q('.eta'), elapsed: q('.elapsed'),
     buttons: {
       cancel: q('[data-action="cancel"]'), retry: q('[data-action="retry"]'), delete: q('[data-action="delete"]'),
     },
     details: q('[data-action="details"]'), error: q('.row-error'),
-    last: {},      // values last written, so an unchanged field costs no DOM write
+    // values last written, so an unchanged field costs no DOM write; the template's own state
+    // to start with (unselected, not refused, no countdown): 5,000 new rows write none of it
+    last: { selected: false, refused: null, deadline: '', deadlineSig: '' },
   };
   byEl.set(el, rec);
   shownCount += 1;
@@ -170,6 +199,7 @@ function dropRow(rec) {
   moves.delete(rec);
   if (rec.shown) shownCount -= 1;
   rows.delete(rec.id);
+  if (selection && selection.has(rec.id)) selection.drop([rec.id]);
   heraldStats.rows -= 1;
 }
 
@@ -190,7 +220,11 @@ function drawRow(rec, t) {
   if (rec.last.stale !== stale) { rec.last.stale = stale; el.dataset.stale = stale; }
   const title = t.title || '(untitled)';
   setText(rec, 'title', rec.title, title);
-  if (rec.last.titleAttr !== title) { rec.last.titleAttr = title; rec.title.title = title; rec.bar.setAttribute('aria-label', `Progress of ${title}`); rec.details.setAttribute('aria-label', `Details of ${title}`); }
+  if (rec.last.titleAttr !== title) {
+    rec.last.titleAttr = title; rec.title.title = title;
+    rec.bar.setAttribute('aria-label', `Progress of ${title}`); rec.details.setAttribute('aria-label', `Details of ${title}`);
+    rec.check.setAttribute('aria-label', `Select ${title}`);
+  }
   setText(rec, 'id', rec.idEl, t.id);
   setText(rec, 'owner', rec.owner, t.owner || '');
   setText(rec, 'attempt', rec.attempt, t.attempt > 1 ? `attempt ${t.attempt}` : '');
@@ -212,9 +246,17 @@ function drawRow(rec, t) {
   }
   setText(rec, 'percent', rec.percent, shown === null ? '' : `${formatNumber(shown)}%`);
 
-  let message = t.message || '';
-  if (t.status === 'failed' && t.error) message = `${t.error.code}${t.error.message ? ': ' + t.error.message : ''}`;
-  if (rec.last.message !== message) { rec.last.message = message; rec.message.textContent = message; rec.message.title = message; }
+  // A failed task says why: a deadline in words ("timed out after 1 h"), else the worker's
+  // code and message; the full error is on hover.
+  let message = t.message || '', hover = message;
+  if (t.status === 'failed' && t.error) {
+    hover = `${t.error.code}${t.error.message ? ': ' + t.error.message : ''}`;
+    message = deadlineFailure(t) || hover;
+  }
+  if (rec.last.message !== message || rec.last.messageTitle !== hover) {
+    rec.last.message = message; rec.last.messageTitle = hover;
+    rec.message.textContent = message; rec.message.title = hover;
+  }
 
   const hasTotal = typeof t.total === 'number';
   setText(rec, 'done', rec.done, hasTotal ? `${formatNumber(t.done)} / ${formatNumber(t.total)}`
@@ -223,7 +265,16 @@ function drawRow(rec, t) {
   setText(rec, 'rate', rec.rate, active && typeof t.rate === 'number' && t.rate > 0 ? formatRate(t.rate) : '');
 
   drawActions(rec, t);
+  drawSelected(rec);
   drawTimes(rec, t, Date.now());
+}
+
+function drawSelected(rec) {
+  const on = !!selection && selection.has(rec.id);
+  if (rec.last.selected === on) return;
+  rec.last.selected = on;
+  rec.check.checked = on;
+  rec.el.dataset.selected = String(on);
 }
 
 function drawActions(rec, t) {
@@ -240,6 +291,13 @@ function drawActions(rec, t) {
     btn.disabled = disabled;
     btn.textContent = label;
     if (disabled && p && p.action === name) btn.setAttribute('aria-busy', 'true'); else btn.removeAttribute('aria-busy');
+  }
+  const refused = refusedOf(t.id);
+  if (rec.last.refused !== refused) {
+    rec.last.refused = refused;
+    rec.refused.hidden = !refused;
+    rec.refused.title = refused || '';
+    if (refused) rec.el.dataset.refused = 'true'; else delete rec.el.dataset.refused;
   }
   const err = actions ? actions.errorOf(t.id) : null;
   const text = err ? err.message : '';
@@ -270,6 +328,24 @@ function drawTimes(rec, t, now) {
     eta = left >= 1 ? `ETA ${formatDuration(left)}` : 'ETA <1 s';
   }
   setText(rec, 'eta', rec.eta, eta);
+  drawDeadline(rec, t, now);
+}
+
+/** "times out in 12 min" / "stalls in 40 s": the nearer deadline of a running task. */
+function drawDeadline(rec, t, now) {
+  const cd = countdownOf(t, now);
+  setText(rec, 'deadline', rec.deadline, cd ? cd.text : '');
+  const sig = cd ? `${cd.kind}|${cd.at}|${cd.soon}|${cd.due}` : '';
+  if (rec.last.deadlineSig === sig) return;
+  rec.last.deadlineSig = sig;
+  const d = rec.deadline;
+  d.hidden = !cd;
+  if (!cd) return;
+  d.dataset.kind = cd.kind;
+  d.dataset.soon = String(cd.soon || cd.due);
+  d.title = cd.kind === 'timeout'
+    ? `Fails with "timeout" at ${formatClock(new Date(cd.at).toISOString())}: ${formatSpan(t.timeout_s)} after it started`
+    : `Fails with "stalled" at ${formatClock(new Date(cd.at).toISOString())} unless done, percent or message changes (stall_s ${formatSpan(t.stall_s)})`;
 }
 
 // ------------------------------------------------------------------ the frame
@@ -314,6 +390,8 @@ function render() {
     }
     dirty.clear();
   }
+  for (const id of dirtySelection) { const rec = rows.get(id); if (rec) drawSelected(rec); }
+  dirtySelection.clear();
   if (moves.size && !dirtyAll) {
     applyMoves(t0);
   }
@@ -407,8 +485,10 @@ function tick() {
 
 // ------------------------------------------------------------------ set-up
 
-export function initView({ actionsController, detailPanel, onOpenDetail, mayAct: may }) {
+export function initView({ actionsController, detailPanel, onOpenDetail, mayAct: may, selection: sel, refusedOf: refused }) {
   if (may) mayAct = may;
+  if (sel) selection = sel;
+  if (refused) refusedOf = refused;
   list = $('#tasks');
   template = $('#row-template');
   emptyEl = $('#empty');
@@ -437,6 +517,11 @@ export function initView({ actionsController, detailPanel, onOpenDetail, mayAct:
     const row = ev.target.closest('[data-task-id]');
     if (!row) return;
     const id = row.dataset.taskId;
+    if (ev.target.classList.contains('row-select')) {
+      // the checkbox has already toggled; shift extends from the last one clicked
+      selection.toggle(id, ev.target.checked, { range: ev.shiftKey, order: ev.shiftKey ? shownIds() : null });
+      return;
+    }
     const btn = ev.target.closest('button[data-action]');
     if (btn) {
       const a = btn.dataset.action;
