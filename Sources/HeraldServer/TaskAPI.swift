@@ -103,7 +103,7 @@ final class TaskAPI {
     private func batchRoute(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
         guard head.method == "POST" else { return .respond(.methodNotAllowed(allow: "POST")) }
         return async(as: principal) { body throws(TaskError) in
-            var batch = try TaskValidation.batch(body)
+            var batch = try TaskValidation.batch(body, mayCreate: principal.role.may(action: "create"))
             switch batch {
             case .create(let inputs):
                 guard principal.role.may(action: "create") else {

@@ -11,13 +11,19 @@ extension TaskHub {
         switch batch {
         case .create(let inputs):
             for var input in inputs {
-                if input.id == nil { input.id = generateID() }
+                let named = input.id != nil
+                if !named { input.id = generateID() }
                 let id = input.id!
+                let reply: TaskReply
                 if let owner, input.owner != owner {
-                    results.append(id: id, .failure(.forbidden("this token creates tasks owned by \(owner) only")), status: 201)
-                    continue
+                    reply = .failure(.forbidden("this token creates tasks owned by \(owner) only"))
+                } else {
+                    reply = replyOrFailure { () throws(TaskError) in try apply(.create(input), now: now) }
                 }
-                results.append(id: id, replyOrFailure { () throws(TaskError) in try apply(.create(input), now: now) }, status: 201)
+                // A refused item without an id of its own names none: no task has the generated one.
+                let isFailure: Bool
+                if case .failure = reply { isFailure = true } else { isFailure = false }
+                results.append(id: named || !isFailure ? id : nil, reply, status: 201)
             }
         case .change(let action, let selection):
             let ids: [String]
@@ -25,7 +31,13 @@ extension TaskHub {
             case .ids(let list):
                 ids = list
             case .filter(let filterOwner, let statuses):
-                ids = matching(owner: owner ?? filterOwner, statuses: statuses)
+                // A scoped caller's filter naming another owner matches nothing (never the
+                // caller's own tasks instead: a delete aimed at bob's must not hit alice's).
+                if let owner, let filterOwner, filterOwner != owner {
+                    ids = []
+                } else {
+                    ids = matching(owner: owner ?? filterOwner, statuses: statuses)
+                }
                 guard ids.count <= TaskBatch.maxItems else {
                     return .failure(TaskError(status: 413, code: "too_many_items",
                                               message: "the filter matches \(ids.count) tasks; a batch changes at most \(TaskBatch.maxItems)"))
@@ -69,11 +81,11 @@ struct BatchResultsWriter {
     private var out = Array(#"{"results":["#.utf8)
     private var count = 0
 
-    mutating func append(id: String, _ reply: TaskReply, status: Int) {
+    mutating func append(id: String?, _ reply: TaskReply, status: Int) {
         if count > 0 { out.append(UInt8(ascii: ",")) }
         count += 1
         out.append(contentsOf: #"{"id":"#.utf8)
-        JSONWriter.writeString(id, into: &out)
+        if let id { JSONWriter.writeString(id, into: &out) } else { out.append(contentsOf: "null".utf8) }
         switch reply {
         case .task(let json, _, _):
             out.append(contentsOf: ",\"status\":\(status),\"task\":".utf8)

@@ -3,12 +3,14 @@ import HeraldWire
 extension TaskValidation {
     /// A `POST /api/batch` body, checked in full before anything is applied: a malformed item
     /// refuses the whole batch (400, naming the item), more than `TaskBatch.maxItems` is 413.
-    public static func batch(_ body: [UInt8]) throws(TaskError) -> TaskBatch {
+    /// `mayCreate: false` (a viewer) refuses a create batch with 403 before its items are read.
+    public static func batch(_ body: [UInt8], mayCreate: Bool = true) throws(TaskError) -> TaskBatch {
         let o = try object(body)
         guard let op = o["op"]?.stringValue else {
             throw .missingField("op")
         }
         if op == "create" {
+            guard mayCreate else { throw .forbidden("this token may not create tasks") }
             guard o["ids"] == nil, o["filter"] == nil else { throw .invalidField("op", "create takes items, not ids or filter") }
             guard let value = o["items"] else { throw .missingField("items") }
             guard let items = value.arrayValue else { throw .invalidField("items", "must be an array of create bodies") }

@@ -88,9 +88,15 @@ import Testing
         #expect(byIds.map { $0["status"]?.intValue } == [404, 200, 404])
         #expect(byIds[0]["error"]?["message"]?.stringValue == "no task with id b0")
         let byFilter = try Self.results(TaskHubTests.replies(await hub.handle([.scoped(owner: "alice", .batch(.change(.cancel, .filter(owner: "bob", statuses: [.queued]))))]))[0])
-        #expect(byFilter.map { $0["id"]?.stringValue } == ["a1"])  // forced to alice's; a0 was cancelled above
+        #expect(byFilter.isEmpty)  // bob's filter matches nothing for alice (not alice's own tasks)
+        let ownFilter = try Self.results(TaskHubTests.replies(await hub.handle([.scoped(owner: "alice", .batch(.change(.cancel, .filter(owner: nil, statuses: [.queued]))))]))[0])
+        #expect(ownFilter.map { $0["id"]?.stringValue } == ["a1"])  // no owner: alice's own; a0 was cancelled above
         let creates = try Self.results(TaskHubTests.replies(await hub.handle([.scoped(owner: "alice", .batch(.create(try Self.inputs(1, owner: "bob", prefix: "z"))))]))[0])
         #expect(creates[0]["status"]?.intValue == 403)
+        var unnamed = try Self.inputs(1, owner: "bob", prefix: "q")
+        unnamed[0].id = nil
+        let refused = try Self.results(TaskHubTests.replies(await hub.handle([.scoped(owner: "alice", .batch(.create(unnamed)))]))[0])
+        #expect(refused[0]["id"] == .null)  // a refused item without an id names none
         #expect(await hub.seq == seq + 2)
     }
 }

@@ -40,6 +40,13 @@ import Testing
         #expect(error?.status == 400)
     }
 
+    @Test func aViewersCreateBatchIs403BeforeItsItemsAreRead() {
+        let error = #expect(throws: TaskError.self) {
+            try TaskValidation.batch(Self.body(#"{"op":"create","items":[{"title":5}]}"#), mayCreate: false)
+        }
+        #expect(error?.status == 403)
+    }
+
     @Test func filtersAndIdsParse() throws {
         #expect(try TaskValidation.batch(Self.body(#"{"op":"retry","filter":{"owner":"bob","status":["failed","cancelled"]}}"#))
                 == .change(.retry, .filter(owner: "bob", statuses: [.failed, .cancelled])))

@@ -1,6 +1,6 @@
 /// Retention (`--retention`) and the task cap (`--max-tasks`): finished tasks leave oldest first,
-/// in the order they finished, without a scan. (Leases moved to TaskHub+Deadlines with the
-/// deadline heap; the file keeps its name until the branches working on it are merged.)
+/// in the order they finished, without a scan. (Leases live in TaskHub+Deadlines, with the
+/// deadline heap.)
 extension TaskHub {
     /// Removes terminal tasks older than the retention period.
     func enforceRetention(now: Int64) {
