@@ -4,7 +4,7 @@
   8 s", refreshed with the row's other times, no event needed) and a task a deadline failed
   says why ("timed out after 8 s", "stalled: no progress for 2 s"); the detail panel shows both;
 - batches: rows selected with the mouse (shift-click ranges) and the keyboard, "Cancel
-  selected" of 3 running + 1 finished is one `POST /api/batch` and the page says "3 cancelled,
+  selected" of 3 running + 1 finished is one `POST /api/batch` and the page says "3 asked to stop,
   1 refused: 1 already succeeded (409)", marks the refused row and lists why, and the rows
   change by the pushed events; "Retry all failed" by filter (the owner the view shows) or by
   ids (a search narrows the view); a viewer's page offers it for its own tasks only;
@@ -236,7 +236,7 @@ out.afterRetry = [s.finished, s.failed, st.counts.failed, st.counts.queued];
 out.slid = st.summary(now + 3600 * 1000).finished;
 const taskOf = (id) => ({ r: { status: 'running' }, s: { status: 'succeeded' } })[id];
 out.summaries = [
-  summarize('cancel', [{ id: 'x', status: 200 }, { id: 'y', status: 200 }, { id: 'z', status: 200 }, { id: 's', status: 409, error: { code: 'invalid_transition' } }], taskOf).text,
+  summarize('cancel', [{ id: 'x', status: 200, task: { status: 'cancelled' } }, { id: 'y', status: 200, task: { status: 'cancelling' } }, { id: 'z', status: 200, task: { status: 'cancelling' } }, { id: 's', status: 409, error: { code: 'invalid_transition' } }], taskOf).text,
   summarize('retry', [{ id: 'x', status: 200 }, { id: 'r', status: 409, error: { code: 'invalid_transition' } }, { id: 'r', status: 409, error: { code: 'invalid_transition' } }, { id: 'g', status: 404, error: { code: 'not_found' } }], taskOf).text,
   summarize('retry', []).text,
 ];
@@ -263,7 +263,7 @@ def test_the_pure_modules_count_down_summarize_and_compute_like_the_contract(tmp
     assert out["withBaseline"] == [4, 2, 1, 2, True]
     assert out["afterRetry"] == [3, 0, 0, 1]
     assert out["slid"] == 0
-    assert out["summaries"] == ["3 cancelled, 1 refused: 1 already succeeded (409)",
+    assert out["summaries"] == ["1 cancelled, 2 asked to stop, 1 refused: 1 already succeeded (409)",
                                 "1 retried, 3 refused: 2 are running (409), 1 no longer exists (404)",
                                 "No failed tasks to retry"]
     assert out["plans"][0] == {"body": {"op": "retry", "filter": {"status": ["failed"], "owner": "ops"}}, "count": 3, "scope": "of ops"}
@@ -360,7 +360,7 @@ def test_cancel_selected_of_three_running_and_one_finished_says_one_was_refused(
 
     d.find_element(By.CSS_SELECTOR, '[data-batch="cancel"]').click()
     s = wait_for(lambda: summary(page), 10, "the batch summary")
-    assert s["text"] == "3 cancelled, 1 refused: 1 already succeeded (409)", s
+    assert s["text"] == "3 asked to stop, 1 refused: 1 already succeeded (409)", s   # running → cancelling
     assert s["result"] == "partial" and s["ok"] == 3 and s["refused"] == 1, s
     # One request, the four ids in the order shown, with the page's headers.
     sent = batch_requests(net)
@@ -611,7 +611,7 @@ def test_screenshot_of_the_strip_a_partial_refusal_and_deadline_countdowns(d, se
         checkbox(page, ids[name]).click()
     d.find_element(By.CSS_SELECTOR, '[data-batch="cancel"]').click()
     s = wait_for(lambda: summary(page), 10, "the batch summary")
-    assert s["text"] == "2 cancelled, 1 refused: 1 already succeeded (409)", s
+    assert s["text"] == "2 asked to stop, 1 refused: 1 already succeeded (409)", s
     d.find_element(By.CSS_SELECTOR, '[data-batch="toggle-refused"]').click()
     for name in ("deploy", "images"):
         page.wait_status(ids[name], "cancelling")

@@ -77,7 +77,8 @@ function phrase(key, n, item) {
 /**
  * What happened to each item, for the person: {ok: [ids], refused: [{id, status, code,
  * message, reason}], text}. `taskOf(id)` is the page's copy of a task (or undefined).
- * text: "3 cancelled", "18 retried, 2 refused: 2 are running (409)",
+ * text: "3 cancelled", "1 cancelled, 2 asked to stop" (running tasks become cancelling),
+ * "18 retried, 2 refused: 2 are running (409)",
  * "3 cancelled, 2 refused: 1 already succeeded (409), 1 no longer exists (404)".
  */
 export function summarize(op, results, taskOf = () => undefined) {
@@ -95,7 +96,10 @@ export function summarize(op, results, taskOf = () => undefined) {
     const one = phrase(r.key, 1, r);
     r.reason = `${one.charAt(0).toUpperCase()}${one.slice(1)} (${r.status}${r.code ? ` ${r.code}` : ''})${r.message ? `: ${r.message}` : ''}`;
   }
-  let text = `${done.length} ${DONE[op] || 'done'}`;
+  // A running task's cancel is a request to its worker (cancelling), not yet a cancel.
+  const asked = op === 'cancel' ? results.filter((item) => ok(item) && item.task?.status === 'cancelling').length : 0;
+  let text = `${done.length - asked} ${DONE[op] || 'done'}`;
+  if (asked) text = `${done.length - asked ? `${text}, ` : ''}${asked} asked to stop`;
   if (!results.length) text = op === 'retry' ? 'No failed tasks to retry' : 'Nothing to do';
   if (refused.length) {
     text += `, ${refused.length} refused: ${[...groups.entries()].map(([key, g]) => `${g.count} ${phrase(key, g.count, g.item)} (${g.status})`).join(', ')}`;
