@@ -282,7 +282,9 @@ def test_status_owner_search_filters_and_sort_by_eta(browser, serve):
     wait_for(lambda: [i for i in page.visible_ids() if i in etas] == want, 3,
              f"rows with an ETA in ETA order {want} (ETAs {etas})")
     Select(d.find_element(By.CSS_SELECTOR, "select#sort")).select_by_value("recent")
-    changed = {i: api.task(i)["updated_at"] for i in etas}
+    # seq, not updated_at: two tasks changed in the same millisecond tie on updated_at, and
+    # the page orders by the authority's change counter (strictly increasing).
+    changed = {i: api.task(i)["seq"] for i in etas}
     recent = sorted(etas, key=changed.get, reverse=True)
     wait_for(lambda: [i for i in page.visible_ids() if i in etas] == recent, 3, "most recently changed first again")
     assert noisy_errors(d) == []
