@@ -71,7 +71,7 @@ struct ServeOptions: ParsableArguments {
 
     /// --auth-secret-file, else $HERALD_AUTH_SECRET_FILE.
     var effectiveAuthSecretFile: String? {
-        authSecretFile ?? Environment.value("HERALD_AUTH_SECRET_FILE").flatMap { $0.isEmpty ? nil : $0 }
+        authSecretFile ?? Environment.nonEmpty("HERALD_AUTH_SECRET_FILE")
     }
 
     /// The token verifier of --auth-secret-file (nil: access control off). Throws the one-line
@@ -93,7 +93,7 @@ struct ServeOptions: ParsableArguments {
 
     /// --publish-token, else $HERALD_PUBLISH_TOKEN; workers get it through the environment.
     var effectivePublishToken: String? {
-        publishToken ?? Environment.value("HERALD_PUBLISH_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        publishToken ?? Environment.nonEmpty("HERALD_PUBLISH_TOKEN")
     }
 
     func validate() throws {

@@ -35,6 +35,11 @@ enum Environment {
     static func value(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
+
+    /// The variable's value, nil when unset or empty (`VAR= herald …` means "not given").
+    static func nonEmpty(_ name: String) -> String? {
+        value(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
 }
 
 /// The JSON the commands read and print.

@@ -49,7 +49,7 @@ struct ClientOptions: ParsableArguments {
 
     /// --token, else $HERALD_TOKEN, else $HERALD_PUBLISH_TOKEN.
     var effectiveToken: String? {
-        token ?? ["HERALD_TOKEN", "HERALD_PUBLISH_TOKEN"].lazy.compactMap { Environment.value($0).flatMap { $0.isEmpty ? nil : $0 } }.first
+        token ?? Environment.nonEmpty("HERALD_TOKEN") ?? Environment.nonEmpty("HERALD_PUBLISH_TOKEN")
     }
 
     func validate() throws {
@@ -59,7 +59,7 @@ struct ClientOptions: ParsableArguments {
 
     /// --server, else $HERALD_SERVER, else the default port on this machine.
     func baseURL() throws -> ClientURL {
-        let text = server ?? Environment.value("HERALD_SERVER").flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
+        let text = server ?? Environment.nonEmpty("HERALD_SERVER") ?? "http://127.0.0.1:8080"
         do {
             let url = try ClientURL(parsing: text)
             guard url.scheme == .http else { throw ValidationError("--server must be an http:// URL, not \(text)") }

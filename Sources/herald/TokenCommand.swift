@@ -33,17 +33,20 @@ struct TokenCommand: ParsableCommand {
     /// A token is for a session, not a credential kept for years (the note: 15 min for browsers).
     static let maxTTL = 366.0 * 24 * 3600
 
+    /// --secret-file, else $HERALD_AUTH_SECRET_FILE (as `serve` reads it).
+    private var secretPath: String? { secretFile ?? Environment.nonEmpty("HERALD_AUTH_SECRET_FILE") }
+
     func validate() throws {
         guard TaskValidation.isValidOwner(sub) else { throw ValidationError("--sub must be 1–64 characters of A–Z a–z 0–9 . _ -") }
         guard Role(rawValue: role) != nil else { throw ValidationError("--role must be viewer, worker or admin") }
         guard ttl > 0, ttl <= Self.maxTTL else { throw ValidationError("--ttl must be between 1 second and 366 days") }
-        guard secretFile ?? Environment.value("HERALD_AUTH_SECRET_FILE") != nil else {
+        guard secretPath != nil else {
             throw ValidationError("--secret-file is needed (or $HERALD_AUTH_SECRET_FILE)")
         }
     }
 
     func run() throws {
-        let path = secretFile ?? Environment.value("HERALD_AUTH_SECRET_FILE") ?? ""
+        let path = secretPath ?? ""
         do {
             let verifier = try TokenVerifier(key: AuthSecret.load(path: path))
             let now = Double(TaskHub.wallClockMilliseconds()) / 1000
