@@ -100,35 +100,22 @@ final class Router {
                 return .respond(.error(status: 403, code: "forbidden_origin",
                                        message: "WebSocket connections from this Origin are not allowed (see --allow-origin)"))
             }
-            guard let principal = authenticate(head) else { return .respond(lastRefusal) }
             let tasks = self.tasks!
             let access = self.access
             let refusals = self.refusals
-            return .upgrade(WebSocketRoute(maxMessageSize: configuration.maxMessageBytes) { head in
-                TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head, principal: principal, access: access,
-                              onExpired: { refusals.count(.socketExpired) })
-            })
+            return authorized(head) { principal in
+                .upgrade(WebSocketRoute(maxMessageSize: configuration.maxMessageBytes) { head in
+                    TopicEndpoint(bridge: tasks.bridge, registry: tasks.registry, head: head, principal: principal, access: access,
+                                  onExpired: { refusals.count(.socketExpired) })
+                })
+            }
         case "/metrics" where tasks != nil:
             guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
-            guard let principal = authenticate(head) else { return .respond(lastRefusal) }
-            // Counts over every owner's tasks: not for one owner's token.
-            guard principal.role == .admin else { return .respond(AccessControl.forbidden("/metrics needs an admin token")) }
             let bridge = tasks!.bridge
-            return .readBodyAsync { [weak self] _, _, respond in
-                bridge.request(.stats) { reply in
-                    guard let figures = self?.loopFigures() else {
-                        respond(.error(status: 503, code: "unavailable", message: "metrics are not available"))
-                        return
-                    }
-                    // Without the broker the task figures are unknown, but this process's own
-                    // (herald_broker_connected 0 first of all) matter most right then.
-                    var stats: TaskHubStats?
-                    if case .stats(let answer) = reply { stats = answer }
-                    var headers = HTTPHeaders()
-                    headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
-                    headers.add(name: "Cache-Control", value: "no-store")
-                    respond(HTTPResponse(status: 200, headers: headers, body: .bytes(MetricsEndpoint.render(stats, figures))))
-                }
+            return authorized(head) { principal in
+                // Counts over every owner's tasks: not for one owner's token.
+                guard principal.role == .admin else { return .respond(AccessControl.forbidden("/metrics needs an admin token")) }
+                return metrics(bridge)
             }
         default:
             if configuration.bench, let tasks, let decision = BenchEndpoints.route(
@@ -136,27 +123,44 @@ final class Router {
                 return decision
             }
             if head.path.hasPrefix("/api/") || head.path == "/api" {
-                guard let principal = authenticate(head) else { return .respond(lastRefusal) }
-                if let tasks, head.path == StatsEndpoint.path { return StatsEndpoint.route(head, as: principal, bridge: tasks.bridge) }
-                if let tasks { return tasks.api.route(head, as: principal) }
-                return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
+                return authorized(head) { principal in
+                    if let tasks, head.path == StatsEndpoint.path { return StatsEndpoint.route(head, as: principal, bridge: tasks.bridge) }
+                    if let tasks { return tasks.api.route(head, as: principal) }
+                    return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
+                }
             }
             return .respond(staticFiles.respond(to: head))
         }
     }
 
-    /// The refusal of the last `authenticate` that returned nil (loop thread only).
-    private var lastRefusal = HTTPResponse(status: 401)
-
-    /// The principal of `head`, or nil with `lastRefusal` set and counted.
-    private func authenticate(_ head: HTTPRequestHead) -> Principal? {
+    /// `route(principal)` for the principal of `head`, or its refusal (counted for /metrics).
+    private func authorized(_ head: HTTPRequestHead, _ route: (Principal) -> RouteDecision) -> RouteDecision {
         switch access.authenticate(head) {
         case .allow(let principal):
-            return principal
+            return route(principal)
         case .refuse(let response, let reason):
             refusals.count(reason)
-            lastRefusal = response
-            return nil
+            return .respond(response)
+        }
+    }
+
+    /// `/metrics`: the authority's figures (when it answers) and this process's own.
+    private func metrics(_ bridge: TaskBridge) -> RouteDecision {
+        .readBodyAsync { [weak self] _, _, respond in
+            bridge.request(.stats) { reply in
+                guard let figures = self?.loopFigures() else {
+                    respond(.error(status: 503, code: "unavailable", message: "metrics are not available"))
+                    return
+                }
+                // Without the broker the task figures are unknown, but this process's own
+                // (herald_broker_connected 0 first of all) matter most right then.
+                var stats: TaskHubStats?
+                if case .stats(let answer) = reply { stats = answer }
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+                headers.add(name: "Cache-Control", value: "no-store")
+                respond(HTTPResponse(status: 200, headers: headers, body: .bytes(MetricsEndpoint.render(stats, figures))))
+            }
         }
     }
 
