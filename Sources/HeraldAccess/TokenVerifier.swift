@@ -45,7 +45,7 @@ public struct TokenVerifier: Sendable {
 
         let signingInput = bytes[..<(parts[0].count + 1 + parts[1].count)]
         guard let signature = Base64URL.decode(parts[2]), signature.count == 32 else { throw .badSignature }
-        guard let expected = mac(signingInput), Self.constantTimeEqual(expected, signature) else { throw .badSignature }
+        guard let expected = mac(signingInput), ConstantTime.equal(expected, signature) else { throw .badSignature }
 
         return try principal(from: try Self.object(parts[1], what: "payload"), now: now)
     }
@@ -99,11 +99,6 @@ public struct TokenVerifier: Sendable {
     }
 
     func mac(forTesting input: ArraySlice<UInt8>) -> [UInt8] { mac(input) ?? [] }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in herald_ssl_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 } }
-    }
 
     private static func object(_ segment: ArraySlice<UInt8>, what: String) throws(TokenError) -> JSONObject {
         guard let json = Base64URL.decode(segment) else { throw .malformed("the \(what) is not base64url") }

@@ -45,7 +45,7 @@ struct AccessControl: Sendable {
     }
 
     private func principal(for credential: [UInt8], verifier: TokenVerifier) -> Result<Principal, TokenError> {
-        if let publishToken, Self.constantTimeEqual(credential, publishToken) {
+        if let publishToken, ConstantTime.equal(credential, publishToken) {
             return .success(Principal(subject: nil, role: .admin, expiresAt: nil))
         }
         do throws(TokenError) {
@@ -61,7 +61,7 @@ struct AccessControl: Sendable {
             return .allow(.unrestricted)
         }
         let presented = head.headers["authorization"].flatMap(Self.bearer) ?? []
-        if Self.constantTimeEqual(presented, publishToken) { return .allow(.unrestricted) }
+        if ConstantTime.equal(presented, publishToken) { return .allow(.unrestricted) }
         var response = HTTPResponse.error(
             status: 401, code: "unauthorized",
             message: presented.isEmpty ? "this server needs the publish token: Authorization: Bearer <token>" : "the publish token is not right")
@@ -96,14 +96,6 @@ struct AccessControl: Sendable {
             return value
         }
         return nil
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0 && a.count == b.count
     }
 
     // MARK: Refusals

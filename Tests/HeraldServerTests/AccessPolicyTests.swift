@@ -1,3 +1,4 @@
+import HeraldAccess
 import HeraldWire
 import Testing
 @testable import HeraldServer
@@ -111,10 +112,10 @@ import Testing
     }
 
     @Test func comparisonIsExact() {
-        #expect(AccessControl.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
-        #expect(!AccessControl.constantTimeEqual([], Array("a".utf8)))
-        #expect(AccessControl.constantTimeEqual([], []))
+        #expect(ConstantTime.equal(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!ConstantTime.equal(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!ConstantTime.equal(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!ConstantTime.equal([], Array("a".utf8)))
+        #expect(ConstantTime.equal([], []))
     }
 }
