@@ -18,7 +18,7 @@ extension TaskHub {
                 if let owner, input.owner != owner {
                     reply = .failure(.forbidden("this token creates tasks owned by \(owner) only"))
                 } else {
-                    reply = replyOrFailure { () throws(TaskError) in try apply(.create(input), now: now) }
+                    reply = self.reply(to: .operation(.create(input)), now: now)
                 }
                 // A refused item without an id of its own names none: no task has the generated one.
                 let isFailure: Bool
@@ -36,7 +36,7 @@ extension TaskHub {
                 if let owner, let filterOwner, filterOwner != owner {
                     ids = []
                 } else {
-                    ids = matching(owner: owner ?? filterOwner, statuses: statuses)
+                    ids = matching(owner: owner ?? filterOwner, statuses: statuses).sorted { $0.seq < $1.seq }.map(\.id)
                 }
                 guard ids.count <= TaskBatch.maxItems else {
                     return .failure(TaskError(status: 413, code: "too_many_items",
@@ -48,29 +48,10 @@ extension TaskHub {
                     results.append(id: id, .failure(.notFound(id)), status: 200)
                     continue
                 }
-                results.append(id: id, replyOrFailure { () throws(TaskError) in try apply(action.operation(id), now: now) }, status: 200)
+                results.append(id: id, reply(to: .operation(action.operation(id)), now: now), status: 200)
             }
         }
         return .batch(json: results.finish())
-    }
-
-    private func replyOrFailure(_ body: () throws(TaskError) -> TaskReply) -> TaskReply {
-        do { return try body() } catch { return .failure(error) }
-    }
-
-    /// Ids of the tasks of `owner` (every owner when nil) in one of `statuses` (any when
-    /// empty), oldest change first.
-    private func matching(owner: String?, statuses: Set<TaskStatus>) -> [String] {
-        var found: [(seq: UInt64, id: String)] = []
-        func consider(_ task: TaskRecord) {
-            if statuses.isEmpty || statuses.contains(task.status) { found.append((task.seq, task.id)) }
-        }
-        if let owner {
-            for id in ownerIndex[owner] ?? [] { if let task = tasks[id] { consider(task) } }
-        } else {
-            for task in tasks.values { consider(task) }
-        }
-        return found.sorted { $0.seq < $1.seq }.map(\.id)
     }
 }
 

@@ -92,24 +92,31 @@ extension TaskHub {
         return out
     }
 
-    func appendTasks(_ list: [TaskRecord], into out: inout [UInt8]) {
-        for (i, task) in list.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: encoded[task.id] ?? task.json)
+    /// `owner`'s tasks (every owner's when nil) in one of `statuses` (any when empty), as
+    /// (seq, id) pairs in no order: what lists and batch filters choose from, without copying
+    /// a record.
+    func matching(owner: String?, statuses: Set<TaskStatus>) -> [(seq: UInt64, id: String)] {
+        var found: [(seq: UInt64, id: String)] = []
+        func consider(_ task: TaskRecord) {
+            if statuses.isEmpty || statuses.contains(task.status) { found.append((task.seq, task.id)) }
         }
+        if let owner {
+            for id in ownerIndex[owner] ?? [] { if let task = tasks[id] { consider(task) } }
+        } else {
+            for task in tasks.values { consider(task) }
+        }
+        return found
     }
 
     /// `{"tasks":[…],"seq":N}`, most recently changed first.
     func list(owner: String?, statuses: Set<TaskStatus>, limit: Int?) -> [UInt8] {
         let limit = min(max(limit ?? configuration.defaultListLimit, 0), configuration.maxListLimit)
-        var matching: [TaskRecord] = []
-        let candidates: [TaskRecord] = owner.map { (ownerIndex[$0] ?? []).compactMap { tasks[$0] } } ?? Array(tasks.values)
-        for task in candidates where statuses.isEmpty || statuses.contains(task.status) {
-            matching.append(task)
-        }
-        matching.sort { $0.seq > $1.seq }
+        let chosen = matching(owner: owner, statuses: statuses).sorted { $0.seq > $1.seq }.prefix(limit)
         var out = Array(#"{"tasks":["#.utf8)
-        appendTasks(Array(matching.prefix(limit)), into: &out)
+        for (i, entry) in chosen.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: encoded[entry.id] ?? tasks[entry.id]?.json ?? [])
+        }
         out.append(contentsOf: #"],"seq":"#.utf8)
         out.append(contentsOf: String(seq).utf8)
         out.append(UInt8(ascii: "}"))
