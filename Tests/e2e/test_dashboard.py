@@ -32,6 +32,7 @@ from selenium.webdriver.support.ui import Select
 from conftest import Herald
 from dashboard_support import (PUBLIC, REPORTS, Page, browser, pipelined, same_percent,  # noqa: F401 (fixture)
                                severe_console_errors, take_screenshots, wait_for)
+from auth_support import AuthApi
 from tasks_support import Api, free_port, own_server, task_serve_args, unique_id
 from test_broker import Broker
 
@@ -483,19 +484,10 @@ def _switch_servers(d, a: Herald, b: Herald):
 
 # --------------------------------------------------------------------------- 9. token
 
-class TokenApi(Api):
-    def __init__(self, port: int, token: str):
-        super().__init__(port)
-        self.token = token
-
-    def call(self, method, path, body=None, *, headers=None, **kw):
-        return super().call(method, path, body, headers={**(headers or {}), "Authorization": f"Bearer {self.token}"}, **kw)
-
-
 @pytest.mark.timeout(60)
 def test_publish_token_dialog_then_actions_go_through(browser, serve):
     h = serve("--publish-token", "s3cret")
-    api = TokenApi(h.port, "s3cret")
+    api = AuthApi(h.port, "s3cret")
     d = browser
     q1 = api.create(title="Generate quarterly PDF reports")
     q2 = api.create(title="Back up the orders database")

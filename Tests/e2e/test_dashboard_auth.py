@@ -31,6 +31,7 @@ from selenium.webdriver.common.by import By
 
 from dashboard_support import (PUBLIC, REPORTS, NetworkLog, Page, make_browser, severe_console_errors,
                                wait_for)
+from auth_support import AuthApi
 from tasks_support import Api, own_server, task_serve_args
 
 KEY = os.urandom(32).hex()            # 64 bytes: the server wants at least 32
@@ -46,15 +47,6 @@ def mint(sub: str, role: str | None = "viewer", *, ttl: float = 3600, exp: float
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-class TokenApi(Api):
-    """The task API with `Authorization: Bearer <token>` on every call."""
-
-    def __init__(self, port: int, token: str):
-        super().__init__(port)
-        self.token = token
-
-    def call(self, method, path, body=None, *, headers=None, **kw):
-        return super().call(method, path, body, headers={**(headers or {}), "Authorization": f"Bearer {self.token}"}, **kw)
 
 
 class Site:
@@ -91,7 +83,7 @@ def server(site):
 
 @pytest.fixture
 def admin(server):
-    return TokenApi(server.port, mint("ops", "admin"))
+    return AuthApi(server.port, mint("ops", "admin"))
 
 
 @pytest.fixture

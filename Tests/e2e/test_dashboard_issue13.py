@@ -35,6 +35,7 @@ from selenium.webdriver.common.keys import Keys
 
 from dashboard_support import (DESKTOP, PUBLIC, REPORTS, NetworkLog, Page, fill_realistic, make_browser, pipelined,
                                severe_console_errors, wait_for)
+from auth_support import AuthApi
 from tasks_support import Api, free_port, own_server, task_serve_args
 
 SHOTS = REPORTS / "screenshots"
@@ -561,15 +562,8 @@ def test_a_viewers_page_offers_batches_and_stats_for_its_own_tasks_only(d, serve
     h = serve("--auth-secret-file", str(secret))
     mint = lambda sub, role: jwt.encode({"sub": sub, "role": role, "exp": int(time.time()) + 3600}, KEY, algorithm="HS256")
 
-    class TokenApi(Api):
-        def __init__(self, port, token):
-            super().__init__(port)
-            self.token = token
 
-        def call(self, method, path, body=None, *, headers=None, **kw):
-            return super().call(method, path, body, headers={**(headers or {}), "Authorization": f"Bearer {self.token}"}, **kw)
-
-    admin = TokenApi(h.port, mint("root", "admin"))
+    admin = AuthApi(h.port, mint("root", "admin"))
     net = NetworkLog(d)
     mine = [fail_with(admin, "oom", title=f"Alice's export {n}", owner="alice") for n in range(2)]
     finish_after(admin, 0.3, title="Alice's import", owner="alice")
