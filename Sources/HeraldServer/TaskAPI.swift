@@ -111,13 +111,7 @@ final class TaskAPI {
                 }
                 // A worker's items without owner are its own; another owner's stay as given
                 // and are refused per item by the actor.
-                if let owner = principal.visibleOwner {
-                    batch = .create(inputs.map { input in
-                        var input = input
-                        if input.owner == nil { input.owner = owner }
-                        return input
-                    })
-                }
+                batch = .create(inputs.map { Self.defaultingOwner($0, to: principal) })
             case .change(let action, _):
                 guard principal.role.may(action: action.rawValue) else {
                     throw .forbidden("a \(principal.role.rawValue) token may not \(action.rawValue) tasks")
@@ -219,10 +213,18 @@ final class TaskAPI {
 
     /// A create by a viewer's or worker's token: its tasks are its own (none given → its `sub`).
     static func owned(_ input: CreateInput, by principal: Principal) throws(TaskError) -> CreateInput {
-        guard let owner = principal.visibleOwner else { return input }
+        let input = defaultingOwner(input, to: principal)
+        if let owner = principal.visibleOwner, input.owner != owner {
+            throw .forbidden("this token creates tasks owned by \(owner) only")
+        }
+        return input
+    }
+
+    /// A viewer's or worker's create without `owner` is for its own `sub`.
+    static func defaultingOwner(_ input: CreateInput, to principal: Principal) -> CreateInput {
+        guard let owner = principal.visibleOwner, input.owner == nil else { return input }
         var input = input
-        if input.owner == nil { input.owner = owner }
-        guard input.owner == owner else { throw .forbidden("this token creates tasks owned by \(owner) only") }
+        input.owner = owner
         return input
     }
 
