@@ -10,7 +10,8 @@ herald_client from clients/python, all in the e2e venv), and headless Chromium.
   whole run, `status` never goes back, the bar moves live on a page between refreshes, and it
   ends `succeeded` at 100; Herald, access control on, holds the finished task with its result;
 - a download whose mirror breaks at 40 % ends `failed` on the page, with the exception's class
-  as the error code in Herald, and no half a book left on disk (access control off).
+  as the error code in Herald, and no half a book left on disk; one cancelled through Herald's
+  API (as the dashboard does) stops and ends `cancelled` (access control off).
 
 Every refresh opens a new connection to gunicorn (`--keep-alive 0`, as behind a proxy that does
 not keep upstream connections), so the kernel picks the worker; Chromium would otherwise reuse
@@ -43,7 +44,7 @@ EXAMPLE = ROOT / "examples" / "fastapi-gunicorn"
 PUBLISH_TOKEN = "publish-" + os.urandom(12).hex()
 AUTH_KEY = os.urandom(32).hex()
 CHUNK_DELAY = 0.08            # Moby-Dick: 78 chunks of 16 KiB → about 6.3 s
-BOOK_BYTES = {"moby-dick": 1_276_000, "the-lost-chapter": 900_000}
+BOOK_BYTES = {"moby-dick": 1_276_000, "the-lost-chapter": 900_000, "war-and-peace": 3_359_000}
 # The order statuses may move in; a page showing a lower one after a higher one went back.
 RANK = {"queued": 0, "running": 1, "cancelling": 2, "succeeded": 3, "failed": 3, "cancelled": 3}
 WORKERS = 4
@@ -244,35 +245,57 @@ def start_download_in_page(d, book: str) -> str:
     return d.current_url.rsplit("/", 1)[1]
 
 
+# Installed in every page before its own scripts (DevTools Page.addScriptToEvaluateOnNewDocument):
+# records the state of every <herald-task> each time its `status` or `percent` changed — once
+# per microtask checkpoint, i.e. every state that could have been painted — and its removal,
+# in sessionStorage, which outlives the refreshes of the tab.
+RECORDER_JS = r"""
+(() => {
+  const KEY = 'heraldTimeline';
+  const push = (e) => {
+    e.page = performance.timeOrigin;
+    e.at = performance.timeOrigin + performance.now();
+    const log = JSON.parse(sessionStorage.getItem(KEY) || '[]');
+    log.push(e);
+    sessionStorage.setItem(KEY, JSON.stringify(log));
+  };
+  push({what: 'navigated', url: location.pathname});
+  new MutationObserver((records) => {
+    const changed = new Set();
+    for (const r of records) {
+      for (const n of r.removedNodes) if (n.localName === 'herald-task') push({what: 'removed'});
+      for (const n of r.addedNodes) if (n.localName === 'herald-task') changed.add(n);
+      if (r.type === 'attributes' && r.target.localName === 'herald-task') changed.add(r.target);
+    }
+    for (const el of changed) {
+      if (el.isConnected) push({what: 'state', status: el.getAttribute('status'),
+                                percent: el.getAttribute('percent'), defined: !!customElements.get('herald-task')});
+    }
+  }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['status', 'percent']});
+})();
+"""
+
+
 class Timeline:
-    """Every sample of the page's <herald-task>, in order, and the checks of the whole run."""
+    """The page's <herald-task> across loads: polled samples (element there and visible, the
+    worker that served the page) and the recorder's every change of `status`/`percent`."""
 
     def __init__(self, d):
         self.d = d
         self.samples: list[dict] = []
         self.loads = 0
+        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORDER_JS})
 
     def sample(self, after_load: bool = False) -> dict:
         s = self.d.execute_script(SAMPLE_JS)
         s.update(t=time.monotonic(), load=self.loads, first=after_load)
         self.samples.append(s)
-        self.check(s)
-        return s
-
-    def check(self, s: dict):
         where = f"load {s['load']} (worker {s['pid']}), sample {len(self.samples)}: {s}"
         assert s["present"] and s["visible"], f"the <herald-task> element vanished at {where}"
         assert s["defined"], f"<herald-task> is not defined (herald.js not loaded?) at {where}"
         assert s["bar"], f"no progressbar inside <herald-task> at {where}"
-        assert s["status"] in RANK, f"status {s['status']!r} is not a task's status at {where}"
-        assert s["percent"] is not None and re.fullmatch(r"\d{1,3}", s["percent"]), \
-            f"percent {s['percent']!r} at {where}"
-        known = [x for x in self.samples[:-1]]
-        if known:
-            top_percent = max(int(x["percent"]) for x in known)
-            top_rank = max(RANK[x["status"]] for x in known)
-            assert int(s["percent"]) >= top_percent, f"the bar went back from {top_percent}% at {where}"
-            assert RANK[s["status"]] >= top_rank, f"the status went back at {where}"
+        self.check()
+        return s
 
     def load(self, url: str | None = None, navigated: bool = False):
         """Loads the page (`url`, or a refresh), or records one the browser has just loaded."""
@@ -283,10 +306,61 @@ class Timeline:
         self.loads += 1
         return self.sample(after_load=True)
 
+    # -- the recorder's log
+    def changes(self) -> list[dict]:
+        return json.loads(self.d.execute_script("return sessionStorage.getItem('heraldTimeline') || '[]'"))
+
+    def check(self) -> list[dict]:
+        """Every recorded state so far: once a page knew its task, it never went back to not
+        knowing it; no known state, on any page, is behind an earlier one."""
+        log = self.changes()
+        known_seen: dict[float, bool] = {}
+        top_percent, top_rank = -1, -1
+        for i, e in enumerate(log):
+            where = f"change {i} of the recorded timeline (page loaded at {e['page']:.0f}): {e}"
+            assert e["what"] != "removed", f"the <herald-task> element was removed: {where}"
+            if e["what"] != "state":
+                continue
+            if e["status"] in RANK:
+                assert e["percent"] is not None and re.fullmatch(r"\d{1,3}", e["percent"]), where
+                assert int(e["percent"]) >= top_percent, f"the bar went back from {top_percent}% at {where}"
+                assert RANK[e["status"]] >= top_rank, f"the status went back at {where}"
+                top_percent, top_rank = int(e["percent"]), RANK[e["status"]]
+                known_seen[e["page"]] = True
+            else:
+                assert e["status"] in (None, "unknown"), f"status {e['status']!r} at {where}"
+                assert not known_seen.get(e["page"]), f"the bar lost its state on an open page at {where}"
+        return log
+
+    def blind_spots(self) -> list[float]:
+        """Per page load: ms from the element's first appearance to its first known state (the
+        element shows 'Connecting' with an empty bar meanwhile)."""
+        spans, first = [], {}
+        for e in self.changes():
+            if e["what"] != "state":
+                continue
+            first.setdefault(e["page"], e["at"])
+            if e["status"] in RANK and first[e["page"]] is not None:
+                spans.append(e["at"] - first[e["page"]])
+                first[e["page"]] = None
+        return spans
+
     def live_moves(self) -> int:
-        """How often the bar moved on a page between two samples of the same load."""
-        return sum(1 for a, b in zip(self.samples, self.samples[1:])
-                   if a["load"] == b["load"] and int(b["percent"]) > int(a["percent"]))
+        """How often the bar moved on an open page (a change after the page's first known state)."""
+        pages: dict[float, int] = {}
+        for e in self.changes():
+            if e["what"] == "state" and e["status"] in RANK:
+                pages[e["page"]] = pages.get(e["page"], 0) + 1
+        return sum(n - 1 for n in pages.values())
+
+    def settled(self, timeout: float = 5.0) -> dict:
+        """A sample of the current page once its element knows its task's state."""
+        return wait_for(lambda: (lambda x: x if x["status"] in RANK else None)(self.sample()),
+                        timeout, "the element's first state")
+
+    def finished_at(self) -> float:
+        """When the polling first saw the task terminal."""
+        return next((x["t"] for x in self.samples if x["status"] in TERMINAL), float("inf"))
 
     def pids(self) -> list[int]:
         return [int(s["pid"]) for s in self.samples if s["first"]]
@@ -304,10 +378,10 @@ def test_download_page_refreshed_across_gunicorn_workers(stack, browser, capsys)
     d = browser
     report(capsys, [f"FastAPI {v['fastapi']}, gunicorn {v['gunicorn']}, uvicorn {v['uvicorn']}, "
                     f"Chromium {d.capabilities.get('browserVersion')}" for v in [versions()]])
+    tl = Timeline(d)
     sign_in(d, s.app.url, "alice")
     started = time.monotonic()
     task_id = start_download_in_page(d, "moby-dick")
-    tl = Timeline(d)
     tl.load(navigated=True)
     job_worker = int(s.task(task_id)["meta"]["worker"].rsplit(":", 1)[1])
     assert job_worker in s.app.workers, (job_worker, s.app.workers)
@@ -325,22 +399,28 @@ def test_download_page_refreshed_across_gunicorn_workers(stack, browser, capsys)
             after_end += 1
     elapsed = time.monotonic() - started
 
-    final = tl.samples[-1]
+    final = tl.settled()
     assert final["status"] == "succeeded" and final["percent"] == "100", final
     assert final["valuenow"] is not None and float(final["valuenow"]) == 100, final
+    log = tl.check()
     pids = tl.pids()
     served = sorted(set(pids))
-    running_loads = [s_ for s_ in tl.samples if s_["first"] and s_["status"] == "running"]
-    report(capsys, [f"{tl.loads} page loads in {elapsed:.1f} s ({len(running_loads)} while running), "
-                    f"{len(tl.samples)} samples; pages served by workers {served} "
+    running_loads = [s_ for s_ in tl.samples if s_["first"] and s_["status"] in ("running", "unknown")
+                     and s_["t"] < tl.finished_at()]
+    blind = tl.blind_spots()
+    report(capsys, [f"{tl.loads} page loads in {elapsed:.1f} s ({len(running_loads)} while the job ran), "
+                    f"{len(tl.samples)} samples, {len(log)} recorded changes; pages served by workers {served} "
                     f"(loads per worker: { {p: pids.count(p) for p in served} }); the job ran in {job_worker}",
-                    f"percent seen: {sorted({int(x['percent']) for x in tl.samples})}",
-                    f"bar moved live between refreshes {tl.live_moves()} times"])
+                    f"percent shown: {sorted({int(e['percent']) for e in log if e.get('percent')})}",
+                    f"the bar moved on an open page {tl.live_moves()} times; after each load it showed "
+                    f"'Connecting' for {min(blind):.0f}–{max(blind):.0f} ms (median "
+                    f"{sorted(blind)[len(blind) // 2]:.0f} ms) before its first state"])
     assert len(running_loads) >= 5, f"only {len(running_loads)} page loads while the job ran"
     assert set(pids) <= s.app.workers, (pids, s.app.workers)
     assert len(served) > 1, f"every page came from one gunicorn worker ({served}); the test proves nothing"
     assert any(p != job_worker for p in pids), "no page came from a worker other than the job's"
     assert tl.live_moves() >= 3, "the bar did not move on an open page (live updates)"
+    assert len(blind) == tl.loads and max(blind) < 3000, blind
     assert not severe_console_errors(d), severe_console_errors(d)
 
     task = s.task(task_id)
@@ -356,13 +436,23 @@ def test_download_page_refreshed_across_gunicorn_workers(stack, browser, capsys)
 def test_failed_download_shows_failed(stack, browser, capsys):
     s = stack(auth=False)
     d = browser
+    tl = Timeline(d)
     sign_in(d, s.app.url, "bob")
     # The API way to start one: 202 with the task id.
     status, headers, body = request(f"{s.app.url}/books/the-lost-chapter/download", "POST",
                                     headers={"Cookie": "user=bob", "Accept": "application/json"})
     assert status == 202, (status, body)
     task_id = json.loads(body)["task_id"]
-    tl = Timeline(d)
+    # Meanwhile another download, cancelled as from the dashboard: the job stops, confirms.
+    status, _, body = request(f"{s.app.url}/books/war-and-peace/download", "POST",
+                              headers={"Cookie": "user=bob", "Accept": "application/json"})
+    assert status == 202, (status, body)
+    cancel_id = json.loads(body)["task_id"]
+    wait_for(lambda: s.task(cancel_id)["done"] > 0, 10, "the second download to start")
+    status, _, body = request(f"{s.herald.url}/api/tasks/{cancel_id}/cancel", "POST", b"{}",
+                              headers={"Authorization": f"Bearer {PUBLISH_TOKEN}",
+                                       "Content-Type": "application/json"})
+    assert status == 200, (status, body)
     tl.load(f"{s.app.url}/downloads/{task_id}")
     deadline = time.monotonic() + 20
     while tl.samples[-1]["status"] not in TERMINAL:
@@ -370,12 +460,19 @@ def test_failed_download_shows_failed(stack, browser, capsys):
         time.sleep(0.1)
         tl.sample()
     tl.load()                               # and a fresh page says the same
-    final = tl.samples[-1]
+    final = tl.settled()
     assert final["status"] == "failed", final
     assert 30 <= int(final["percent"]) <= 45, final          # the mirror broke at 40 %
+    tl.check()
     task = s.task(task_id)
     assert task["status"] == "failed" and task["error"]["code"] == "MirrorError", task
     assert "mirror closed the connection" in task["error"]["message"], task
     assert not (s.downloads / f"{task_id}.txt").exists(), "half a book left on disk"
+    cancelled = wait_for(lambda: (lambda t: t if t["status"] == "cancelled" else None)(s.task(cancel_id)),
+                         5, "the cancelled download to confirm")
+    assert 0 < cancelled["done"] < BOOK_BYTES["war-and-peace"], cancelled
+    assert not (s.downloads / f"{cancel_id}.txt").exists(), "half a cancelled book left on disk"
+    assert "MirrorError: mirror closed the connection" in s.app.text(), "the job's failure is not in gunicorn's log"
+    assert not severe_console_errors(d), severe_console_errors(d)
     report(capsys, [f"failed download: page shows {final['status']} at {final['percent']}%, "
                     f"Herald error {task['error']}"])

@@ -25,6 +25,7 @@ Configuration (environment):
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 import socket
@@ -41,6 +42,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from herald_client import Herald, HeraldError, mint_token
 
+log = logging.getLogger("gunicorn.error")        # gunicorn's error log (stderr by default)
+
 
 def _servers(value: str) -> list[str]:
     return [s.rstrip("/") for s in re.split(r"[,\s]+", value) if s]
@@ -50,8 +53,7 @@ HERALD_URLS = _servers(os.environ.get("HERALD_URL", "http://127.0.0.1:8080"))
 HERALD_PUBLIC_URLS = _servers(os.environ.get("HERALD_PUBLIC_URL", "")) or HERALD_URLS
 PUBLISH_TOKEN = os.environ.get("HERALD_PUBLISH_TOKEN") or None
 SECRET_FILE = os.environ.get("HERALD_AUTH_SECRET_FILE") or None
-# The same key herald reads: the file's bytes without trailing whitespace.
-AUTH_SECRET = Path(SECRET_FILE).read_bytes().rstrip() if SECRET_FILE else None
+AUTH_SECRET = Path(SECRET_FILE).read_bytes() if SECRET_FILE else None   # mint_token strips it as herald does
 DOWNLOAD_DIR = Path(os.environ.get("DOWNLOAD_DIR", "downloads"))
 CHUNK = 16 * 1024
 CHUNK_DELAY = float(os.environ.get("DOWNLOAD_CHUNK_DELAY", "0.05"))
@@ -82,26 +84,32 @@ def fetch_chunk(book_id: str, offset: int, size: int) -> bytes:
 
 
 def download(h: Herald, task_id: str, book_id: str) -> None:
-    """The job, in a thread of the worker that took the request. `with` starts the task, a
-    heartbeat thread renews its lease while the block runs, and leaving the block completes it;
-    an exception fails it (with the exception's class name and message), a cancel from the page
-    or the dashboard raises Cancelled out of progress() and ends it `cancelled`."""
+    """The job, in a thread of the worker that took the request. Entering `with` starts the
+    task and a heartbeat thread that renews its lease while the block runs; leaving the block
+    completes it with `t.result`. An exception fails it (code: the exception's class name) and
+    goes on; a cancel from the dashboard raises Cancelled out of progress(), which the block
+    confirms (`cancelled`) and swallows."""
     title, size = BOOKS[book_id]
     path = DOWNLOAD_DIR / f"{task_id}.txt"
     try:
-        with h.attach(task_id) as t, open(path, "wb") as out:
-            done = 0
-            while done < size:
-                data = fetch_chunk(book_id, done, min(CHUNK, size - done))
-                out.write(data)
-                done += len(data)
-                # wait=False: the download never waits for Herald; reports queue up to the
-                # newest one while one is on its way (start and the end are never dropped).
-                t.progress(done=done, message=f"{done / 1e6:.1f} of {size / 1e6:.1f} MB", wait=False)
+        with h.attach(task_id) as t:
+            try:
+                with open(path, "wb") as out:
+                    done = 0
+                    while done < size:
+                        data = fetch_chunk(book_id, done, min(CHUNK, size - done))
+                        out.write(data)
+                        done += len(data)
+                        # wait=False: the download never waits for Herald; while one report is
+                        # on its way, newer ones replace each other (start and end always go).
+                        t.progress(done=done, message=f"{done / 1e6:.1f} of {size / 1e6:.1f} MB",
+                                   wait=False)
+            except BaseException:
+                path.unlink(missing_ok=True)          # failed or cancelled: no half a book
+                raise
             t.result = {"file": path.name, "bytes": done}
-    except BaseException:
-        path.unlink(missing_ok=True)          # failed or cancelled: no half a book on disk
-        raise
+    except Exception:
+        log.exception("download %s of %s failed", task_id, book_id)   # Herald shows it failed
 
 
 # --------------------------------------------------------------------------- the app
@@ -118,6 +126,7 @@ async def lifespan(app: FastAPI):
     # up to gunicorn's --graceful-timeout; after that it is killed and Herald's lease marks
     # the task stale, then failed, instead of leaving a bar that stands still forever.
     app.state.jobs.shutdown(wait=True)
+    app.state.herald.close()
 
 
 app = FastAPI(title="Books", lifespan=lifespan)
@@ -207,8 +216,7 @@ def download_page(task_id: str, request: Request, user: Optional[str] = Cookie(N
     user = signed_in(user)
     if not user:
         return RedirectResponse("/", status_code=303)
-    # The task as Herald has it now: the app shows only the user's own downloads (Herald would
-    # too, under access control), and the page starts with the bar where it is, not empty.
+    # The app shows only the user's own downloads (Herald would too, under access control).
     try:
         task = request.app.state.herald.get(task_id)
     except HeraldError as e:
