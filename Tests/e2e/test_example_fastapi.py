@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 
 from conftest import ROOT, Herald, _die_with_parent, _started, serve_args
@@ -431,6 +432,12 @@ def test_download_page_refreshed_across_gunicorn_workers(stack, browser, capsys)
     # Another user's page for it is a 404 from the app (and Herald would refuse their token).
     status, _, _ = request(f"{s.app.url}/downloads/{task_id}", headers={"Cookie": "user=mallory"})
     assert status == 404
+    # The token-url the element renews its token from: a viewer token for the session's user.
+    status, _, body = request(f"{s.app.url}/herald-token", headers={"Cookie": "user=alice"})
+    assert status == 200, (status, body)
+    claims = jwt.decode(json.loads(body)["token"], AUTH_KEY.encode(), algorithms=["HS256"])
+    assert claims["sub"] == "alice" and claims["role"] == "viewer" and claims["exp"] > time.time() + 3000, claims
+    assert request(f"{s.app.url}/herald-token")[0] == 401
 
 
 def test_failed_download_shows_failed(stack, browser, capsys):
