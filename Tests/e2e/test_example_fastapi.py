@@ -11,7 +11,8 @@ herald_client from clients/python, all in the e2e venv), and headless Chromium.
   ends `succeeded` at 100; Herald, access control on, holds the finished task with its result;
 - a download whose mirror breaks at 40 % ends `failed` on the page, with the exception's class
   as the error code in Herald, and no half a book left on disk; one cancelled through Herald's
-  API (as the dashboard does) stops and ends `cancelled` (access control off).
+  API (as the dashboard does) stops and ends `cancelled`; gunicorn stopped (SIGTERM, as in a
+  deploy) while a download runs lets it finish before its worker exits (access control off).
 
 Every refresh opens a new connection to gunicorn (`--keep-alive 0`, as behind a proxy that does
 not keep upstream connections), so the kernel picks the worker; Chromium would otherwise reuse
@@ -28,7 +29,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -98,7 +98,7 @@ class Gunicorn:
         hooks = self.tmp / "gunicorn_test_hooks.py"
         hooks.write_text(GUNICORN_HOOKS)
         cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "uvicorn.workers.UvicornWorker",
-               "-b", "127.0.0.1:0", "--keep-alive", "0", "--graceful-timeout", "5",
+               "-b", "127.0.0.1:0", "--keep-alive", "0", "--graceful-timeout", "15",
                "--control-socket", str(self.tmp / "gunicorn.ctl"), "-c", str(hooks), "app:app"]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=EXAMPLE, env=self.env, stdin=subprocess.DEVNULL,
@@ -481,5 +481,20 @@ def test_failed_download_shows_failed(stack, browser, capsys):
     assert not (s.downloads / f"{cancel_id}.txt").exists(), "half a cancelled book left on disk"
     assert "MirrorError: mirror closed the connection" in s.app.text(), "the job's failure is not in gunicorn's log"
     assert not severe_console_errors(d), severe_console_errors(d)
+
+    # gunicorn told to stop (a deploy) while a download runs: the worker lets it finish first.
+    status, _, body = request(f"{s.app.url}/books/moby-dick/download", "POST",
+                              headers={"Cookie": "user=bob", "Accept": "application/json"})
+    assert status == 202, (status, body)
+    last_id = json.loads(body)["task_id"]
+    wait_for(lambda: s.task(last_id)["done"] > 0, 10, "the last download to start")
+    stopping = time.monotonic()
+    s.app.proc.send_signal(signal.SIGTERM)
+    rc = s.app.proc.wait(20)
+    last = s.task(last_id)
+    assert rc == 0 and last["status"] == "succeeded", (rc, last, s.app.tail())
+    assert (s.downloads / f"{last_id}.txt").stat().st_size == BOOK_BYTES["moby-dick"]
     report(capsys, [f"failed download: page shows {final['status']} at {final['percent']}%, "
-                    f"Herald error {task['error']}"])
+                    f"Herald error {task['error']}; a cancelled one ended {cancelled['status']} at "
+                    f"{cancelled['percent']:.0f}%; gunicorn stopped mid-download exited {rc} after "
+                    f"{time.monotonic() - stopping:.1f} s with the download {last['status']}"])

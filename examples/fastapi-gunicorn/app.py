@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
