@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -97,11 +98,13 @@ def test_the_venv_runs_the_current_client_source():
 
 
 def test_the_package_installs_into_a_fresh_venv_without_dependencies(tmp_path):
+    # A venv without its own pip (ensurepip costs seconds): this venv's pip installs into it.
+    # The build backend (hatchling) comes from PyPI through pip's build isolation.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(SRC)],
-                       capture_output=True, text=True, timeout=240)
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                        "--disable-pip-version-check", str(SRC)], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout + r.stderr
     probe = ("import importlib.metadata as m, json, pathlib, herald_client as h;"
              "print(json.dumps({'version': h.__version__, 'file': h.__file__,"
@@ -147,20 +150,28 @@ def test_the_heartbeat_keeps_a_one_second_lease_alive_through_a_silent_step(hera
 
 
 def test_an_exception_fails_the_task_with_its_class_name_and_propagates(herald):
-    server = herald()
+    server = herald("--task-timeout", "600")
     h = client(server.url)
 
     class ExportBroke(RuntimeError):
         pass
 
     with pytest.raises(ExportBroke, match="disk full"):
-        with h.task("export", total=10) as t:
+        with h.task("export", total=10, timeout_s=math.inf, stall_s=30) as t:
             t.progress(done=3)
             raise ExportBroke("disk full")
     task = h.get(t.id)
     assert task["status"] == "failed", task
     assert task["error"] == {"code": "ExportBroke", "message": "disk full"}
     assert task["done"] == 3
+    # math.inf: no deadline for this task whatever the server's default; a number is kept.
+    assert task["timeout_s"] is None and task["stall_s"] == 30
+    assert h.create("default deadline").last["timeout_s"] == 600
+    assert t.id in [x["id"] for x in h.list(status="failed")]
+    h.delete(t.id)
+    with pytest.raises(HeraldError) as info:
+        h.get(t.id)
+    assert info.value.status == 404
 
 
 def test_a_cancel_from_another_client_ends_the_block_cancelled(herald):
@@ -570,6 +581,7 @@ def test_track_reports_rate_limited_progress_and_completes(herald):
             seen.append(row)
         final = wait_event(ws, tid, "succeeded")
         events = [m["event"] for m in task_events(ws, tid)]
+    assert h.wait(tid, timeout=5)["status"] == "succeeded"
     assert seen == rows
     assert final["task"]["done"] == 30 and final["task"]["total"] == 30
     assert events[:2] == ["created", "started"] or events[0] == "started", events
@@ -663,13 +675,12 @@ def test_a_forked_child_runs_a_task_on_its_own_connections(herald):
     or locks, and its heartbeat thread must run in the child."""
     server = herald()
     h = client(server.url)
-    h.get(h.create("warms the parent's connection pool").id)
-    tid = unique_id("forked")
+    tid = h.create("created by the web app, run by a job", lease_s=0.6).id   # warms the pool too
     pid = os.fork()
     if pid == 0:   # the work horse
         code = 1
         try:
-            with h.task("in the work horse", id=tid, lease_s=0.6) as t:
+            with h.attach(tid) as t:   # starts the queued task
                 time.sleep(1.5)   # only the child's heartbeat thread keeps the lease
                 t.result = {"pid": os.getpid()}
             code = 0

@@ -344,6 +344,7 @@ class Task:
         status = self.status
         if status == "queued":
             self.start()
+            self._last_report = time.monotonic()
         elif status not in ("running", "cancelling"):
             raise HeraldError(409, "invalid_transition", f"task {self.id} is {status}: there is nothing to run")
         self._start_heartbeat()
@@ -357,21 +358,29 @@ class Task:
             self._finish_normally()
             return False
         if isinstance(exc, Cancelled) and exc.task_id == self.id:
-            self.cancelled()
+            self._confirm_cancel()
             return True
         self._fail_quietly(type(exc).__name__, str(exc))
         return False
 
+    def _confirm_cancel(self) -> None:
+        try:
+            self.cancelled()
+        except HeraldError as e:
+            # Someone else confirmed it already: the state we wanted.
+            if not (e.status == 409 and self.get().get("status") == "cancelled"):
+                raise
+
     def _finish_normally(self) -> None:
         if self._cancel_requested:
             # complete is not allowed from cancelling: the worker confirms the cancel instead.
-            self.cancelled()
+            self._confirm_cancel()
             return
         try:
             self.complete(result=self.result)
         except HeraldError as e:
             if e.status == 409 and e.code == "invalid_transition" and self.get().get("status") == "cancelling":
-                self.cancelled()
+                self._confirm_cancel()
                 return
             if not isinstance(e, HeraldUnavailable) and e.status != 409:
                 # Refused (a result over 4 KiB, …): the task must still end.
