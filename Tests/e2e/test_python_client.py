@@ -11,7 +11,6 @@ into a fresh venv; a forked child (an RQ work horse) runs a task with its own co
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import math
@@ -505,6 +504,12 @@ def test_a_dead_server_in_the_list_is_passed_over(herald):
         assert time.monotonic() - t0 < 2.0
         assert h.server == live.url
         assert h.get(t.id)["status"] == "succeeded"
+    # Nothing but dead servers: retried with backoff for retry_for, then HeraldUnavailable.
+    t0 = time.monotonic()
+    with pytest.raises(HeraldUnavailable) as info:
+        client([dead_url], retry_for=1.0).get("x")
+    assert 0.95 <= time.monotonic() - t0 < 3.0
+    assert info.value.status == 0 and "Connection refused" in str(info.value)
 
 
 def test_a_killed_server_fails_over_to_the_other_and_the_job_goes_on(broker_pair):
@@ -670,23 +675,44 @@ def test_mint_token_is_a_standard_hs256_jwt_the_server_accepts(site, tmp_path):
 
 # --------------------------------------------------------------------------- fork
 
+def _pooled_ports(h) -> list[int]:
+    """Local ports of the client's idle keep-alive connections (white-box, for the fork test)."""
+    return sorted(c.sock.getsockname()[1] for conns in h._transport._idle.values() for c in conns if c.sock)
+
+
 def test_a_forked_child_runs_a_task_on_its_own_connections(herald):
     """An RQ worker forks a work horse per job: the child must not use the parent's sockets
     or locks, and its heartbeat thread must run in the child."""
     server = herald()
     h = client(server.url)
     tid = h.create("created by the web app, run by a job", lease_s=0.6).id   # warms the pool too
+    parent_ports = _pooled_ports(h)
+    assert parent_ports
+    r, w = os.pipe()
     pid = os.fork()
     if pid == 0:   # the work horse
         code = 1
         try:
+            os.close(r)
             with h.attach(tid) as t:   # starts the queued task
                 time.sleep(1.5)   # only the child's heartbeat thread keeps the lease
                 t.result = {"pid": os.getpid()}
+            os.write(w, json.dumps(_pooled_ports(h)).encode())
             code = 0
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    task = h.get(tid)           # the parent's client still works
+    os.close(w)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish its task within 30 s (a lock inherited from the parent?)")
+        time.sleep(0.05)
+    with os.fdopen(r) as f:
+        child_ports = json.loads(f.read() or "[]")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert child_ports and not set(child_ports) & set(parent_ports), (child_ports, parent_ports)
+    task = h.get(tid)           # the parent's client still works, on its own connection
+    assert _pooled_ports(h) == parent_ports
     assert task["status"] == "succeeded" and task["result"] == {"pid": pid} and task["stale"] is False

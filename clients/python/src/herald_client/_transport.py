@@ -184,8 +184,8 @@ class Transport:
         Connection errors and 502/503/504 move to the next server; once every server failed
         since the last pause, waits uniform(0, min(5, 0.1 · 2^n)) seconds. A 429 waits its
         Retry-After (on the same server: the limits hold for the whole cluster). Gives up after
-        `retry_for` seconds (HeraldUnavailable, or the 429 as HeraldError). Any other status
-        ≥ 400 raises HeraldError at once."""
+        `retry_for` seconds (HeraldUnavailable; a 429 whose Retry-After does not fit in what is
+        left raises at once). Any other status ≥ 400 raises HeraldError at once."""
         budget = self.retry_for if retry_for is None else retry_for
         deadline = time.monotonic() + budget
         raw = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
@@ -254,10 +254,12 @@ class Transport:
                     break
                 continue  # try the next server at once
             failed_in_round = 0
-            delay = backoff_delay(step, self.backoff_base, self.backoff_cap)
-            step += 1
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
+            # The last pause is cut short so that one more attempt is made at the deadline.
+            delay = min(remaining, backoff_delay(step, self.backoff_base, self.backoff_cap))
+            step += 1
             log.debug("%s %s: retrying in %.2f s", method, path, delay)
             time.sleep(delay)
         err = HeraldUnavailable(last_status, last_code,
