@@ -209,6 +209,14 @@ def test_cancel_requested_is_seen_by_the_heartbeat_without_progress_calls(herald
         with pytest.raises(Cancelled):
             t.progress(done=1, wait=False)   # raises at once, as the synchronous form does
     assert h.get(t.id)["status"] == "cancelled"   # leaving normally confirms the cancel
+    # A task cancelled while it waited for a worker: the block does not run.
+    queued = h.create("cancelled in the queue")
+    h.cancel(queued.id)
+    ran = []
+    with pytest.raises(Cancelled):
+        with h.attach(queued.id):
+            ran.append(True)
+    assert not ran and h.get(queued.id)["status"] == "cancelled"
 
 
 def test_progress_without_waiting_coalesces_to_the_newest_and_lands_before_complete(herald):

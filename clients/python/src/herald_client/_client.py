@@ -341,11 +341,18 @@ class Task:
     # -- the with block
 
     def __enter__(self) -> "Task":
-        status = self.status
-        if status == "queued":
-            self.start()
+        if self.status == "queued":
+            try:
+                self.start()
+            except HeraldError as e:
+                if e.status != 409 or self.get().get("status") != "cancelled":
+                    raise
             self._last_report = time.monotonic()
-        elif status not in ("running", "cancelling"):
+        status = self.status
+        if status == "cancelled":
+            # Cancelled while it waited in a queue: the block does not run.
+            raise Cancelled(self.id)
+        if status not in ("running", "cancelling"):
             raise HeraldError(409, "invalid_transition", f"task {self.id} is {status}: there is nothing to run")
         self._start_heartbeat()
         return self
