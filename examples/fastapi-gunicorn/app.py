@@ -39,7 +39,7 @@ from typing import Optional
 from fastapi import Cookie, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from herald_client import Herald, HeraldError, mint_token
+from herald_client import Cancelled, Herald, HeraldError, mint_token
 
 log = logging.getLogger("gunicorn.error")        # gunicorn's error log (stderr by default)
 
@@ -87,7 +87,8 @@ def download(h: Herald, task_id: str, book_id: str) -> None:
     task and a heartbeat thread that renews its lease while the block runs; leaving the block
     completes it with `t.result`. An exception fails it (code: the exception's class name) and
     goes on; a cancel from the dashboard raises Cancelled out of progress(), which the block
-    confirms (`cancelled`) and swallows."""
+    confirms (`cancelled`) and swallows. A download cancelled while it waited for a thread
+    raises Cancelled from the `with` statement itself: the block does not run."""
     title, size = BOOKS[book_id]
     path = DOWNLOAD_DIR / f"{task_id}.txt"
     try:
@@ -107,6 +108,8 @@ def download(h: Herald, task_id: str, book_id: str) -> None:
                 path.unlink(missing_ok=True)          # failed or cancelled: no half a book
                 raise
             t.result = {"file": path.name, "bytes": done}
+    except Cancelled:
+        log.info("download %s of %s was cancelled before it started", task_id, book_id)
     except Exception:
         log.exception("download %s of %s failed", task_id, book_id)   # Herald shows it failed
 
