@@ -751,10 +751,22 @@ function onShareFrame(share, msg) {
   for (const el of t.elements) el._heraldDraw();
 }
 
-/** A task state, unless it is older than the one shown (same epoch, lower seq): never back. */
+/**
+ * A task state, unless it is older than the one shown, so the bar never goes back: in the same
+ * epoch, a lower seq. Across epochs (a server that lost its history, or another authority)
+ * seqs do not compare; there, within the same attempt of an unfinished task, less done or a
+ * lower percent is older (done never decreases within an attempt) and waits for the next event.
+ */
 function accept(t, task, epoch) {
   const old = t.task;
-  if (old && t.status !== 'missing' && t.epoch === epoch && typeof old.seq === 'number' && typeof task.seq === 'number' && task.seq < old.seq) return;
+  if (old && t.status !== 'missing') {
+    if (t.epoch === epoch) {
+      if (typeof old.seq === 'number' && typeof task.seq === 'number' && task.seq < old.seq) return;
+    } else if (old.attempt === task.attempt && !TERMINAL_STATES.has(task.status) && !TERMINAL_STATES.has(old.status)
+      && ((task.done ?? 0) < (old.done ?? 0) || (typeof task.percent === 'number' && typeof old.percent === 'number' && task.percent < old.percent))) {
+      return;
+    }
+  }
   t.task = task;
   t.status = typeof task.status === 'string' ? task.status : 'unknown';
   t.epoch = epoch;
@@ -825,7 +837,8 @@ const CSS = `
 @keyframes slide { from { left: -35%; } to { left: 100%; } }
 @media (prefers-reduced-motion: reduce) {
   .fill { transition: none; }
-  .indeterminate .fill { animation: none; width: 100%; opacity: 0.35; }
+  .indeterminate .fill { animation: none; width: 100%;
+    background: repeating-linear-gradient(-45deg, var(--_c) 0 6px, color-mix(in srgb, var(--_c) 35%, transparent) 6px 12px); }
 }
 .foot { margin-top: 0.4em; font-size: 0.85em; color: var(--_muted); }
 .message { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -956,7 +969,7 @@ export class HeraldTaskElement extends Base {
     else message = 'Loading…';
     let note = '';
     if (j && conn.state !== 'live' && conn.state !== 'connecting' && status !== 'unauthorized') note = conn.reason ? 'access refused' : conn.state === 'offline' ? 'offline' : 'reconnecting…';
-    const eta = left !== null ? `${formatLeft(left)} left` : '';
+    const eta = left === null ? '' : left < 5 ? 'a few seconds left' : `${formatLeft(left)} left`;
     const indeterminate = pct === null && (status === 'running' || status === 'cancelling');
 
     const e = this._el;
