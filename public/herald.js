@@ -318,9 +318,13 @@ function createKeeper({ token, tokenUrl, send, onToken }) {
  *             when access was refused for good
  *   onToken   (token) → the token changed (refreshed); optional
  *   autoStart false: connect only on start() (default true)
+ *   pingIdleMs, pongWaitMs  the idle ping: after this long without a frame (20 s), and how
+ *             long its answer may take (10 s)
  */
 export function connect(options = {}) {
   const { topics = [], token = null, tokenUrl = null, onEvent = () => {}, onState = () => {}, onToken = null } = options;
+  const pingIdleMs = options.pingIdleMs > 0 ? options.pingIdleMs : IDLE_PING_MS;
+  const pongWaitMs = options.pongWaitMs > 0 ? options.pongWaitMs : PONG_WAIT_MS;
   const servers = serverList(options.servers);
   if (!servers.length) throw new Error('herald: no usable server in `servers`');
 
@@ -336,6 +340,8 @@ export function connect(options = {}) {
   let connected = servers[0];      // the last server a socket opened to
   let ws = null;
   let urlTopics = new Set();       // topics of the open socket's URL
+  let usedToken = null;            // the token the socket was opened with
+  let wsOpened = false;            // the socket got past its handshake
   let isLive = false;
   let attempt = 0;
   let failuresInRow = 0;
@@ -389,10 +395,12 @@ export function connect(options = {}) {
     ws = socket;
     urlTopics = new Set(list);
     isLive = false;
+    wsOpened = false;
     let opened = false;
     socket.onopen = () => {
       if (socket !== ws) return;
       opened = true;
+      wsOpened = true;
       stats.open += 1;
       connected = current;
       set(conn.state, conn.text);
@@ -419,6 +427,18 @@ export function connect(options = {}) {
       failed({ code: ev.code, opened, token: used });
     };
     socket.onerror = () => { /* onclose follows */ };
+    usedToken = used;
+  }
+
+  /** Gives up on the open socket at once, as if it had failed with `code`: a server that does
+   * not answer would not complete the closing handshake either, and the browser waits long. */
+  function drop(code, reason) {
+    if (!ws) return;
+    const s = ws;
+    ws = null;
+    try { s.close(code, reason); } catch { /* closing already */ }
+    cstats.lastClose = code;
+    failed({ code, opened: wsOpened, token: usedToken });
   }
 
   /** The connection's own bookkeeping of a frame: resume position, live, token replies. */
@@ -546,8 +566,8 @@ export function connect(options = {}) {
     clearTimeout(idleTimer); clearTimeout(pongTimer);
     idleTimer = setTimeout(() => {
       send({ op: 'ping' });
-      pongTimer = setTimeout(() => { if (ws) ws.close(NO_ANSWER, 'no answer'); }, PONG_WAIT_MS);
-    }, IDLE_PING_MS);
+      pongTimer = setTimeout(() => drop(NO_ANSWER, 'no answer'), pongWaitMs);
+    }, pingIdleMs);
   }
 
   function send(obj) {
@@ -625,7 +645,7 @@ export function connect(options = {}) {
     /** Sends one client frame (an object, as JSON) on the open socket; false when none is open. */
     send,
     /** Drops the socket as a network failure would (tests, the console); it resumes. */
-    reconnect() { if (ws) ws.close(4000, 'reconnect'); },
+    reconnect() { drop(4000, 'reconnect'); },
     start,
     /** The topics asked for. */
     get topics() { return [...wanted]; },

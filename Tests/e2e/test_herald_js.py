@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -356,6 +357,61 @@ def test_an_element_moves_to_the_second_server_of_the_same_broker(d, site):
         finally:
             for s in servers:
                 s.stop()
+            broker.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_server_that_stops_answering_is_left_after_the_idle_ping(d, site):
+    """SIGSTOP: the socket stays open but nothing comes back. The client's idle ping gets no
+    pong, it gives the socket up (4002) without waiting for a closing handshake, moves to the
+    other server and resumes: the events made meanwhile arrive once."""
+    with tempfile.TemporaryDirectory(prefix="herald-") as tmp:
+        os.chmod(tmp, 0o700)
+        broker = Broker(os.path.join(tmp, "broker.sock"), os.path.join(tmp, "data"))
+        servers = []
+        stopped = None
+        try:
+            for n in ("A", "B"):
+                servers.append(Herald(["serve", "--host", "127.0.0.1", "--port", "0", "--public", str(site.public),
+                                       "--broker", broker.socket], name=f"server {n}").start())
+            a, b = servers
+            site.page("idle.html", script=f"""
+              window.__frames = []; window.__states = [];
+              window.c = herald.connect({{ servers: ['{a.url}', '{b.url}'], topics: ['tasks'],
+                pingIdleMs: 1000, pongWaitMs: 1000,
+                onEvent: (f) => window.__frames.push(f), onState: (s) => window.__states.push(s.state) }});""")
+            api = Api(b.port)
+            t = api.create(title="Quiet work", total=10, lease_s=3600)
+            net = NetworkLog(d)
+            open_page(d, f"{b.url}/idle.html")
+            wait_for(lambda: js(d, "return window.c.live"), 10, "live")
+            assert js(d, "return window.c.server.http") == a.url
+            time.sleep(2.5)                               # idle: pings, answered
+            pongs = [f for f in js(d, "return window.__frames") if f["type"] == "pong"]
+            assert pongs and js(d, "return window.c.live"), "the idle ping is answered while A runs"
+            os.kill(a.proc.pid, signal.SIGSTOP)
+            stopped = a
+            t_stop = time.monotonic()
+            for i in range(1, 4):
+                api.act(t["id"], "start" if i == 1 else "progress", None if i == 1 else {"done": i})
+            wait_for(lambda: js(d, "return window.c.server.http") == b.url and js(d, "return window.c.live"), 15,
+                     "on server B")
+            switch_s = time.monotonic() - t_stop
+            wait_for(lambda: len([f for f in js(d, "return window.__frames") if f["type"] == "task"]) >= 3, 5,
+                     "the events made while A stood still")
+            c = js(d, "return {...window.c.stats}")
+            assert c["lastClose"] == 4002 and c["resumes"] == 1 and c["snapshots"] == 1, c
+            events = [(f["event"], f["task"]["done"]) for f in js(d, "return window.__frames") if f["type"] == "task"]
+            assert events == [("started", 0), ("progress", 2), ("progress", 3)], events
+            assert js(d, "return window.__states").count("live") >= 2
+            net.poll()
+            assert len(net.created) == 2 and "since=" in net.created[1] and f":{b.port}/" in net.created[1], net.created
+            assert switch_s < 8, f"the switch took {switch_s:.1f} s"
+        finally:
+            if stopped:
+                os.kill(stopped.proc.pid, signal.SIGCONT)
+            for s_ in servers:
+                s_.stop()
             broker.stop()
 
 
