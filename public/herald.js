@@ -1,6 +1,6 @@
-// herald.js: the browser client of Herald (https://github.com/…/herald), one ES module with no
-// dependencies and no build step. Herald serves it at /herald.js; it may also be copied into an
-// app as one file (then give `servers`, since the default is the origin it was loaded from).
+// herald.js: the browser client of Herald, one ES module with no dependencies and no build
+// step. Herald serves it at /herald.js; it may also be copied into an app as one file (then give
+// `servers`, since the default is the origin it was loaded from).
 //
 //   import { connect } from 'https://herald.example.com/herald.js';   // also defines <herald-task>
 //   const c = connect({ servers: ['https://a.example.com', 'https://b.example.com'],
@@ -871,7 +871,7 @@ const CSS = `
 
 const TEMPLATE = `<style>${CSS}</style>
 <div class="box" part="box">
-  <div class="head" part="head"><span class="title" part="title" id="title"></span><span class="status" part="status" id="status"></span></div>
+  <div class="head" part="head"><span class="title" part="title" id="title"></span><span class="status" part="status" id="status" aria-live="polite"></span></div>
   <div class="track" part="track" role="progressbar" aria-labelledby="title" aria-describedby="status message" aria-valuemin="0" aria-valuemax="100"><div class="fill" part="fill"></div></div>
   <div class="foot" part="foot"><span class="message" part="message" id="message"></span><span class="numbers"><span class="note" part="note" hidden></span><span class="eta" part="eta" hidden></span><span class="percent" part="percent" hidden></span></span></div>
 </div>`;
