@@ -278,7 +278,7 @@ def test_elements_show_live_progress_share_one_socket_and_reflect_status_and_per
 
 @pytest.mark.timeout(120)
 def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9(d, site, tmp_path):
-    site.page("one.html", '<herald-task id="r" task="R"></herald-task>')
+    site.page("one.html", '<herald-task id="r" task="R"></herald-task><herald-task id="s" task="S"></herald-task>')
     port = free_port()
     (tmp_path / "data").mkdir()
     args = task_serve_args(site.public, tmp_path / "data")
@@ -287,14 +287,21 @@ def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9
     with own_server(args, "first herald") as h:
         api = Api(port)
         api.create(id="R", title="Nightly export", total=1000, lease_s=3600)
+        api.create(id="S", title="Weekly report", total=10, lease_s=3600)
         api.act("R", "start")
         open_page(d, f"{h.url}/one.html")
         with Worker(port, "R") as w:
             wait_for(lambda: int(el(d, "r")["percent"] or 0) >= 3, 10, "R moving")
-            # a dropped socket: it reopens with since=/epoch= and the server answers `resumed`
+            # a dropped socket: it reopens with since=/epoch= for both topics (one seq for the
+            # connection), the server answers `resumed` for each and sends what was missed
             js(d, "document.getElementById('r').connection.reconnect();")
-            wait_for(lambda: [m for m in net.poll().received if m.get("type") == "resumed"], 10, "resumed")
+            api.act("S", "start")
+            api.act("S", "progress", {"done": 5})
+            resumed = wait_for(lambda: (lambda r: len(r) >= 2 and r)(
+                [m for m in net.poll().received if m.get("type") == "resumed"]), 10, "resumed twice")
+            assert sorted(m["topic"] for m in resumed) == ["task:R", "task:S"], resumed
             wait_for(lambda: int(el(d, "r")["percent"] or 0) >= 6, 10, "R moving after the resume")
+            wait_for(lambda: el(d, "s")["percent"] == "50", 5, "S's changes, made during the drop or after it")
             h.kill()                                                   # kill -9
             wait_for(lambda: el(d, "r")["connection"] in ("reconnecting", "offline"), 10, "not live")
             w.stop.set()
@@ -314,8 +321,10 @@ def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9
     assert len(net.created) >= 3, net.created
     for u in net.created[1:]:
         q = parse_qs(urlsplit(u).query)
-        assert q.get("topic") == ["task:R"] and "since" in q and "epoch" in q, u
+        assert sorted(q.get("topic")) == ["task:R", "task:S"] and "since" in q and "epoch" in q, u
     assert_never_back(attr_log(d, "r"), "r")
+    assert_never_back(attr_log(d, "s"), "s")
+    assert el(d, "s")["status"] == "running" and el(d, "s")["percent"] == "50"
     assert el(d, "r")["percent"] == "100"
 
 
