@@ -41,6 +41,11 @@ let package = Package(
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
         .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire"], swiftSettings: hotPath),
+        // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbed tool,
+        // run by the HeraldEmbedPlugin build tool plugin on every build, writes it as Swift source.
+        .executableTarget(name: "HeraldEmbed", dependencies: ["CHeraldZlib", "CHeraldSSL"]),
+        .plugin(name: "HeraldEmbedPlugin", capability: .buildTool(), dependencies: ["HeraldEmbed"]),
+        .target(name: "HeraldDashboard", plugins: ["HeraldEmbedPlugin"]),
         .target(
             name: "HeraldServer",
             dependencies: [
@@ -53,6 +58,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldServer",
+                "HeraldDashboard",
                 "HeraldClient",
                 "HeraldAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -69,6 +75,7 @@ let package = Package(
         .testTarget(name: "HeraldAccessTests", dependencies: ["HeraldAccess", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
+        .testTarget(name: "HeraldDashboardTests", dependencies: ["HeraldDashboard", "HeraldEmbed", "HeraldServer", "HeraldWire", "CHeraldSSL"]),
     ],
     swiftLanguageModes: [.v6]
 )

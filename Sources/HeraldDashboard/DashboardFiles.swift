@@ -1,0 +1,88 @@
+/// The files of public/ as they were at build time, compiled into the binary by
+/// Plugins/HeraldEmbedPlugin (the generated `DashboardFiles.stored`), so `herald serve` serves
+/// the dashboard and /herald.js from any directory. No dependencies: bytes and facts only;
+/// HeraldServer's EmbeddedFileSource turns them into HTTP answers.
+public enum DashboardFiles {
+    /// One embedded file.
+    public struct File: Sendable {
+        /// Relative to public/, with `/` separators: `js/conn.js`.
+        public let path: String
+        public let bytes: [UInt8]
+        /// gzip of `bytes` (compressed at build time), when that is smaller.
+        public let gzipped: [UInt8]?
+        /// SHA-256 of `bytes`, lower-case hex, computed at build time.
+        public let sha256: String
+        /// The file's mtime at build time, seconds since 1970.
+        public let lastModified: Int
+    }
+
+    /// Every embedded file, sorted by path; decoded on first use (a few hundred KB copied, and
+    /// the base64 of the gzip variants decoded, once).
+    public static let all: [File] = stored.map { stored in
+        File(
+            path: stored.path,
+            bytes: stored.text.map { Array($0.utf8) } ?? Base64.decode(stored.base64 ?? "") ?? [],
+            gzipped: stored.gzipBase64.flatMap(Base64.decode),
+            sha256: stored.sha256, lastModified: stored.lastModified)
+    }
+
+    /// How the generated source holds one file: text as a raw string literal, or base64.
+    struct Stored {
+        var path: String
+        var lastModified: Int
+        var sha256: String
+        var text: String?
+        var base64: String?
+        var gzipBase64: String?
+
+        init(path: String, lastModified: Int, sha256: String, text: String, gzipBase64: String?) {
+            (self.path, self.lastModified, self.sha256, self.text, self.gzipBase64) = (path, lastModified, sha256, text, gzipBase64)
+        }
+
+        init(path: String, lastModified: Int, sha256: String, base64: String, gzipBase64: String?) {
+            (self.path, self.lastModified, self.sha256, self.base64, self.gzipBase64) = (path, lastModified, sha256, base64, gzipBase64)
+        }
+    }
+}
+
+/// RFC 4648 base64 with padding; line feeds (the generator wraps lines) are skipped.
+enum Base64 {
+    /// nil when `text` holds anything else or ends mid-group.
+    static func decode(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { input -> [UInt8]? in
+            var out: [UInt8] = []
+            out.reserveCapacity(input.count / 4 * 3)
+            var group: UInt32 = 0
+            var count = 0
+            var padding = 0
+            for c in input {
+                let value: UInt32
+                switch c {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(c - UInt8(ascii: "A"))
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(c - UInt8(ascii: "a")) + 26
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(c - UInt8(ascii: "0")) + 52
+                case UInt8(ascii: "+"): value = 62
+                case UInt8(ascii: "/"): value = 63
+                case UInt8(ascii: "="):
+                    padding += 1
+                    value = 0
+                case UInt8(ascii: "\n"), UInt8(ascii: "\r"): continue
+                default: return nil
+                }
+                guard padding == 0 || c == UInt8(ascii: "=") else { return nil }  // data after padding
+                group = group << 6 | value
+                count += 1
+                if count == 4 {
+                    guard padding <= 2 else { return nil }
+                    out.append(UInt8(group >> 16 & 0xFF))
+                    if padding < 2 { out.append(UInt8(group >> 8 & 0xFF)) }
+                    if padding < 1 { out.append(UInt8(group & 0xFF)) }
+                    group = 0
+                    count = 0
+                }
+            }
+            return count == 0 ? out : nil
+        }
+    }
+}
