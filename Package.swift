@@ -41,11 +41,14 @@ let package = Package(
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
         .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire"], swiftSettings: hotPath),
-        // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbed tool,
-        // run by the HeraldEmbedPlugin build tool plugin on every build, writes it as Swift source.
+        // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbedPlugin
+        // build tool plugin runs the HeraldEmbed tool, which writes it as Swift source. The symlink
+        // Sources/HeraldDashboard/public → ../../public (excluded from the sources) puts public/ into
+        // SwiftPM's package structure, so adding or removing a file there re-plans the build and
+        // runs the plugin again; an edit re-runs the tool, whose inputs are the files.
         .executableTarget(name: "HeraldEmbed", dependencies: ["CHeraldZlib", "CHeraldSSL"]),
         .plugin(name: "HeraldEmbedPlugin", capability: .buildTool(), dependencies: ["HeraldEmbed"]),
-        .target(name: "HeraldDashboard", plugins: ["HeraldEmbedPlugin"]),
+        .target(name: "HeraldDashboard", exclude: ["public"], plugins: ["HeraldEmbedPlugin"]),
         .target(
             name: "HeraldServer",
             dependencies: [

@@ -4,9 +4,10 @@ import PackagePlugin
 /// Embeds the package's public/ directory (the dashboard and /herald.js) in the target it is
 /// applied to (HeraldDashboard), so `herald serve` serves it from any directory.
 ///
-/// A build tool plugin runs whenever SwiftPM plans a build: it lists public/ afresh each time
-/// (a new file is embedded by the next build) and declares every file as an input of the
-/// generator, so changing one re-runs the generator; an unchanged public/ costs nothing.
+/// The plugin runs when SwiftPM plans a build, which it does again whenever a file is added to
+/// or removed from public/ (the symlink Sources/HeraldDashboard/public puts public/ into the
+/// package structure SwiftPM watches). It declares every file as an input of the generator, so
+/// editing one re-runs the generator; an unchanged public/ costs nothing.
 /// Dotfiles and symlinks are left out, as the directory source would never serve them
 /// (symlinks only inside the root, which a build cannot promise).
 @main
