@@ -191,6 +191,26 @@ import Testing
         #expect(empty.respond(to: staticRequest("/app.js")).status == 404)
     }
 
+    /// With --allow-origin the API's CORS decorates every response: a static file keeps its own
+    /// `Vary: Accept-Encoding` (Origin is added), and JavaScript stays importable from anywhere.
+    @Test func allowOriginKeepsTheStaticHeaders() {
+        let policy = CrossOriginPolicy(allowedOrigins: ["https://ops.example"])
+        for origin in ["https://ops.example", "https://other.example"] {
+            let head = staticRequest("/app.js", ["Origin": origin, "Accept-Encoding": "gzip"])
+            var response = Self.server.respond(to: head)
+            policy.decorate(&response, for: head)
+            #expect(response.headers["Vary"] == "Accept-Encoding, Origin")
+            #expect(response.headers["Content-Encoding"] == "gzip")
+            #expect(response.headers["Access-Control-Allow-Origin"] == (origin == "https://ops.example" ? origin : "*"))
+        }
+        var api = HTTPResponse(status: 200)
+        policy.decorate(&api, for: staticRequest("/api/tasks", ["Origin": "https://other.example"]))
+        #expect(api.headers["Vary"] == "Origin")
+        #expect(api.headers["Access-Control-Allow-Origin"] == nil)
+        policy.decorate(&api, for: staticRequest("/api/tasks", ["Origin": "https://ops.example"]))
+        #expect(api.headers["Vary"] == "Origin")  // not twice
+    }
+
     @Test func aDirectoryServesJavaScriptWithTheSameCrossOriginHeader() throws {
         let dir = try TempPublicDir()
         defer { dir.remove() }

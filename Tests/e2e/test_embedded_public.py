@@ -207,6 +207,21 @@ def test_the_same_bytes_keep_their_etag_across_processes(lonely_binary, anywhere
         assert h.stop() == 0, h.log_tail()
 
 
+def test_allow_origin_keeps_vary_accept_encoding(lonely_binary):
+    """--allow-origin (the API's CORS) adds Origin to Vary; a static file still varies on
+    Accept-Encoding, and JavaScript stays importable from origins it does not list."""
+    h = start_anywhere(lonely_binary, "/", "--host", "127.0.0.1", "--port", "0", "--data", ":memory:",
+                       "--allow-origin", "https://ops.example", name="herald --allow-origin")
+    try:
+        for origin, allow in (("https://ops.example", "https://ops.example"), ("https://other.example", "*")):
+            r = get(h.port, "/app.js", ("Origin", origin), ("Accept-Encoding", "gzip"))
+            assert r.header("content-encoding") == "gzip"
+            assert [v.strip().lower() for v in r.header("vary").split(",")] == ["accept-encoding", "origin"]
+            assert r.header("access-control-allow-origin") == allow
+    finally:
+        assert h.stop() == 0, h.log_tail()
+
+
 # --------------------------------------------------------------------------- what is not there
 
 
