@@ -19,7 +19,7 @@ public struct StaticFileServerError: Error, CustomStringConvertible, Sendable, E
 /// request time, so an edit shows at the next request: small ones are read into memory and
 /// cached, large ones go out with sendfile(2), and compressible ones are gzipped once per
 /// version (path, device, inode, size, mtime).
-final class DirectoryFileSource: StaticFileSource, @unchecked Sendable {
+final class DirectoryFileSource: StaticFileSource {
     /// The realpath of the public directory.
     let root: String
     let cache = StaticFileCache(maxBytes: StaticFileServer.maxCacheBytes)

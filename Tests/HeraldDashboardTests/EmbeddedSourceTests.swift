@@ -78,7 +78,7 @@ import Testing
             }
             """.write(to: work.appendingPathComponent("main.swift"), atomically: true, encoding: .utf8)
 
-        let compile = try run(["swiftc", "-Onone", "-o", work.appendingPathComponent("probe").path,
+        let compile = try run([Self.swiftc, "-Onone", "-o", work.appendingPathComponent("probe").path,
                                "DashboardFiles.swift", "Stored.swift", "main.swift"], in: work)
         try #require(compile.status == 0, "swiftc failed:\n\(compile.output)" as Comment)
         let probe = try run([work.appendingPathComponent("probe").path], in: work)
@@ -88,6 +88,15 @@ import Testing
              file.gzipped.map { $0.map { String($0) }.joined(separator: ",") } ?? "none"].joined(separator: "|")
         }
         #expect(probe.output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) == expected)
+    }
+
+    /// swiftc from PATH (next to the `swift` that runs the tests), else the toolchain in /opt/swift.
+    static var swiftc: String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(directory)/swiftc") {
+            return "\(directory)/swiftc"
+        }
+        return "/opt/swift/usr/bin/swiftc"
     }
 
     private func run(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
