@@ -6,7 +6,7 @@ import Foundation
 
 /// The files of public/ as they were at build time, compiled into the binary by
 /// Plugins/HeraldEmbedPlugin (the generated `DashboardFiles.stored`), so `herald serve` serves
-/// the dashboard and /herald.js from any directory. No dependencies: bytes and facts only;
+/// the dashboard and /herald.js from any directory. No Herald module here: bytes and facts only;
 /// HeraldServer's EmbeddedFileSource turns them into HTTP answers.
 public enum DashboardFiles {
     /// One embedded file.

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Text stays readable in the generated file as a raw multi-line string literal; anything that
 /// cannot round-trip through one exactly goes in as base64, as does the gzip variant. Never a
-/// `[UInt8]` array literal: the type checker takes minutes over one with 100 000 elements.
+/// `[UInt8]` array literal, which the type checker compiles very slowly at these sizes.
 enum EmbeddedSource {
     /// What the generator knows about one file.
     struct File: Equatable {
@@ -33,7 +33,7 @@ enum EmbeddedSource {
     /// more `#` than the longest run of `#` in the text, neither `\#…(` nor `"""#…` can end or
     /// escape the literal early.
     static func literal(for bytes: [UInt8]) -> Literal {
-        for byte in bytes where byte < 0x20 && byte != UInt8(ascii: "\n") && byte != UInt8(ascii: "\t") || byte == 0x7F {
+        for byte in bytes where (byte < 0x20 && byte != UInt8(ascii: "\n") && byte != UInt8(ascii: "\t")) || byte == 0x7F {
             return .base64
         }
         guard String(validating: bytes, as: UTF8.self) != nil else { return .base64 }
