@@ -6,7 +6,10 @@ import HeraldWire
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    public var publicDirectory = "public"
+    /// `--public DIR`: serve the static files from that directory; nil serves `embeddedPublic`.
+    public var publicDirectory: String?
+    /// The dashboard compiled into the binary (the CLI passes HeraldDashboard's files).
+    public var embeddedPublic: [EmbeddedFile] = []
     public var dataDirectory = "./herald-data"
     public var echo = false
     /// `/sub/<topic>` and `/pub/<topic>` for `../shared/bench` (`--bench`).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HeraldAccess
+import HeraldDashboard
 import HeraldServer
 import Logging
 
@@ -12,8 +13,10 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "TCP port; 0 picks a free one.")
     var port = 8080
 
-    @Option(name: .customLong("public"), help: ArgumentHelp("Directory of static files to serve.", valueName: "dir"))
-    var publicDirectory = "public"
+    @Option(name: .customLong("public"), help: ArgumentHelp(
+        "Serve the static files of this directory instead. Default: the dashboard and /herald.js built into the binary (public/ as it was at build time), so `herald serve` works from any directory.",
+        valueName: "dir"))
+    var publicDirectory: String?
 
     @Option(name: .customLong("data"), help: ArgumentHelp("Directory for persistent state; `:memory:` keeps nothing.", valueName: "dir"))
     var dataDirectory = "./herald-data"
@@ -118,6 +121,7 @@ struct ServeOptions: ParsableArguments {
         config.host = host
         config.port = port
         config.publicDirectory = publicDirectory
+        if publicDirectory == nil { config.embeddedPublic = DashboardFiles.embedded }
         config.dataDirectory = dataDirectory
         config.echo = echo
         config.bench = bench
@@ -141,7 +145,8 @@ struct ServeOptions: ParsableArguments {
     /// the supervisor's port and broker, and the hidden flags of `herald worker`. argv[0] is
     /// "herald" and `--port` comes early, so `ps -o args` reads `herald worker --port 8080 …`.
     func workerArguments(_ launch: WorkerLaunch) -> [String] {
-        var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host, "--public", publicDirectory]
+        var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host]
+        if let publicDirectory { arguments += ["--public", publicDirectory] }
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
@@ -183,6 +188,13 @@ struct ServeOptions: ParsableArguments {
             FileDescriptorOutput.standardError("herald: \(error.description)\n")
             throw ExitCode(1)
         }
+    }
+}
+
+extension DashboardFiles {
+    /// public/ as it was at build time, for the server's embedded source.
+    static var embedded: [EmbeddedFile] {
+        all.map { EmbeddedFile(path: $0.path, bytes: $0.bytes, gzipped: $0.gzipped, digest: $0.sha256, lastModifiedSeconds: $0.lastModified) }
     }
 }
 
