@@ -37,7 +37,7 @@ import Testing
 
     @Test func theDashboardIsEmbedded() {
         let paths = Set(DashboardFiles.all.map(\.path))
-        for expected in ["index.html", "app.js", "style.css", "favicon.svg", "js/conn.js", "js/store.js"] {
+        for expected in ["index.html", "app.js", "style.css", "favicon.svg", "herald.js", "js/store.js"] {
             #expect(paths.contains(expected), "\(expected) is not embedded")
         }
         #expect(DashboardFiles.all.map(\.path) == DashboardFiles.all.map(\.path).sorted())
@@ -85,13 +85,13 @@ import Testing
         }
         #expect(bytes == index.bytes)
 
-        let conn = server.respond(to: HTTPRequestHead(method: "GET", target: "/js/conn.js", headers: ["Accept-Encoding": "gzip"]))
+        let conn = server.respond(to: HTTPRequestHead(method: "GET", target: "/herald.js", headers: ["Accept-Encoding": "gzip"]))
         #expect(conn.headers["Content-Type"] == "text/javascript; charset=utf-8")
         #expect(conn.headers["Content-Encoding"] == "gzip")
         #expect(conn.headers["Access-Control-Allow-Origin"] == "*")
         let etag = try #require(conn.headers["ETag"])
         let again = server.respond(to: HTTPRequestHead(
-            method: "GET", target: "/js/conn.js", headers: ["Accept-Encoding": "gzip", "If-None-Match": etag]))
+            method: "GET", target: "/herald.js", headers: ["Accept-Encoding": "gzip", "If-None-Match": etag]))
         #expect(again.status == 304)
         #expect(server.respond(to: HTTPRequestHead(method: "GET", target: "/js/missing.js")).status == 404)
     }

@@ -101,7 +101,7 @@ def media_type(value: str | None) -> str:
 
 
 def test_the_repository_has_the_dashboard():
-    for must in ("index.html", "app.js", "style.css", "js/conn.js"):
+    for must in ("index.html", "app.js", "style.css", "herald.js"):
         assert must in FILES, f"public/{must} missing from the repository"
 
 
@@ -156,7 +156,7 @@ def test_herald_js_is_an_importable_module_when_present(anywhere):
 
 
 def test_javascript_carries_cors_for_other_origins_but_the_api_does_not(anywhere):
-    for path in ("/app.js", "/js/conn.js"):
+    for path in ("/app.js", "/herald.js"):
         r = get(anywhere.port, path, ("Origin", "https://app.example"))
         assert r.header("access-control-allow-origin") == "*", path
     # /api has its own CORS (--allow-origin, off here): no header for another origin.
@@ -201,7 +201,7 @@ def test_the_same_bytes_keep_their_etag_across_processes(lonely_binary, anywhere
     h = start_anywhere(lonely_binary, str(tmp_path), "--host", "127.0.0.1", "--port", "0", "--data", ":memory:",
                        name="second herald")
     try:
-        for path in ("/", "/app.js", "/js/conn.js", "/style.css"):
+        for path in ("/", "/app.js", "/herald.js", "/style.css"):
             assert get(h.port, path).header("etag") == get(anywhere.port, path).header("etag"), path
     finally:
         assert h.stop() == 0, h.log_tail()
@@ -273,7 +273,7 @@ def test_defaults_only_from_an_empty_directory(lonely_binary, tmp_path):
     h = start_anywhere(lonely_binary, str(tmp_path), "--port", "0", name="herald with defaults")
     try:
         assert get(h.port, "/").body == FILES["index.html"]
-        assert get(h.port, "/js/conn.js").body == FILES["js/conn.js"]
+        assert get(h.port, "/herald.js").body == FILES["herald.js"]
     finally:
         assert h.stop() == 0, h.log_tail()
     assert (tmp_path / "herald-data").is_dir()
@@ -309,7 +309,7 @@ def test_public_dir_overrides_the_embedded_files(lonely_binary, tmp_path):
         assert gzip.decompress(app.body) == (site / "app.js").read_bytes()
         assert app.header("access-control-allow-origin") == "*"
         # Nothing falls back to the embedded files.
-        assert_json_error(get(h.port, "/js/conn.js"), 404)
+        assert_json_error(get(h.port, "/herald.js"), 404)
         assert_json_error(get(h.port, "/style.css"), 404)
         # Files on disk are read at request time: an edit shows at once.
         (site / "index.html").write_bytes(b"<p>edited</p>\n")
