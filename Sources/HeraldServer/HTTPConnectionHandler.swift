@@ -87,6 +87,12 @@ final class HTTPConnectionHandler: ConnectionDelegate {
             case .write(let bytes): connection.write(bytes)
             case .writeFile(let region): connection.write(region)
             case .closeAfterFlush: connection.closeAfterFlush()
+            case .accessLog(var record, let startedAt):
+                // The loop's time is the turn's start: measure the end now, or a response made
+                // in the turn its request arrived would always take 0 ms.
+                let now = MonotonicClock.now()
+                if now > startedAt { record.durationNanos = now - startedAt }
+                context.accessLog?.http(record, peer: connection.peer)
             case .dispatch(let request):
                 request.run(request.head, request.body) { [weak self] response in
                     self?.deliver(slot: request.slot, response)
