@@ -19,6 +19,10 @@ public final class LogWriter: @unchecked Sendable {
     /// `serve --workers N` share one stderr, and whole lines in writes this small never interleave.
     static let atomicWriteBytes = 4096
 
+    /// 2 ms: a busy server's log is written ~500 times a second in whole batches instead of
+    /// once per line (a syscall and a thread wake-up each), and no one reading a log notices.
+    static let gatherMicroseconds: UInt32 = 2000
+
     private let fd: Int32
     private let maxQueuedBytes: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -29,6 +33,8 @@ public final class LogWriter: @unchecked Sendable {
     private var enqueued: UInt64 = 0  // bytes accepted so far
     private var written: UInt64 = 0   // of those, handed to write(2) (or given up on)
     private var started = false
+    /// The writer thread waits on `wakeUp` (nothing queued): only then does a write signal it.
+    private var idle = false
     /// The line that reports `count` dropped lines, in the log's format.
     private var droppedNotice: @Sendable (Int) -> [UInt8] = { count in
         Array("herald: \(count) log lines dropped: stderr was not read fast enough\n".utf8)
@@ -72,7 +78,8 @@ public final class LogWriter: @unchecked Sendable {
                 started = true
                 startThread()
             }
-            pthread_cond_signal(wakeUp)
+            // A busy writer comes back for the queue by itself: no futex call per line.
+            if idle { pthread_cond_signal(wakeUp) }
         }
         pthread_mutex_unlock(mutex)
     }
@@ -128,7 +135,11 @@ public final class LogWriter: @unchecked Sendable {
         var batch: [UInt8] = []
         while true {
             pthread_mutex_lock(mutex)
-            while queue.isEmpty && dropped == 0 { pthread_cond_wait(wakeUp, mutex) }
+            while queue.isEmpty && dropped == 0 {
+                idle = true
+                pthread_cond_wait(wakeUp, mutex)
+                idle = false
+            }
             swap(&batch, &queue)
             let lost = dropped
             dropped = 0
@@ -140,6 +151,10 @@ public final class LogWriter: @unchecked Sendable {
             if lost > 0 { writeLines(notice(lost)) }
             batch.removeAll(keepingCapacity: batch.count <= 64 << 10)
             locked { written &+= count }
+            // Let lines gather: under load one write(2) then carries hundreds of them, and the
+            // loop threads never wake this one. A line waits at most this long when the log
+            // is busy; a quiet log's line is written as soon as it is queued.
+            usleep(Self.gatherMicroseconds)
         }
     }
 
