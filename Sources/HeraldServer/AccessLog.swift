@@ -16,8 +16,9 @@ final class AccessLog {
         self.writer = writer
     }
 
-    func http(_ record: HTTPAccessRecord, peer: String) {
-        writer.write(encoder.http(record, process: process, remote: LogLineEncoder.address(ofPeer: peer), at: Self.nowMillis()))
+    /// `remote`: the client's address, `LogLineEncoder.address(ofPeer:)` (once per connection).
+    func http(_ record: HTTPAccessRecord, remote: String) {
+        writer.write(encoder.http(record, process: process, remote: remote, at: Self.nowMillis()))
     }
 
     func webSocket(_ record: WebSocketAccessRecord, peer: String) {

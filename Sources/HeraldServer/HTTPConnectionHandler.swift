@@ -10,6 +10,8 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     private var machine: HTTPConnectionStateMachine
     private var timer: DeadlineTimer!
     private var waitingForDrain = false
+    /// The client's address for access lines, worked out on the first one.
+    private lazy var remoteAddress = LogLineEncoder.address(ofPeer: connection.peer)
 
     init(connection: Connection, context: ServerContext) {
         self.connection = connection
@@ -92,7 +94,7 @@ final class HTTPConnectionHandler: ConnectionDelegate {
                 // in the turn its request arrived would always take 0 ms.
                 let now = MonotonicClock.now()
                 if now > startedAt { record.durationNanos = now - startedAt }
-                context.accessLog?.http(record, peer: connection.peer)
+                context.accessLog?.http(record, remote: remoteAddress)
             case .dispatch(let request):
                 request.run(request.head, request.body) { [weak self] response in
                     self?.deliver(slot: request.slot, response)
