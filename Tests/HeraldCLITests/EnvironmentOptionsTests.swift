@@ -180,4 +180,29 @@ import Testing
         #expect(broker.contains("--log-format") && broker.contains("json"))
         #expect(broker.filter { $0 == "--history" }.count == 1)
     }
+
+    /// Guards the hand-written `workerArguments` against drift: every serve option reaches the
+    /// workers, or the broker, or is one of the few that stay with the supervisor.
+    @Test func everyServeOptionReachesTheWorkersOrTheBrokerOrIsTheSupervisors() throws {
+        let options = EnvironmentOptions.options(of: Serve.self).options
+        // A value for each option without a default, so that it is set and must be passed on.
+        let values = ["workers": "2", "max-connections": "5", "max-connections-per-ip": "2", "broker": "/tmp/b.sock",
+                      "publish-token": "t", "auth-secret-file": "/tmp/secret", "allow-origin": "https://a.example",
+                      "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30"]
+        var commandLine: [String] = []
+        for option in options {
+            if option.kind == .flag { commandLine.append("--" + option.name) }
+            if let value = values[option.name] { commandLine += ["--" + option.name, value] }
+        }
+        let serve = try Serve.parse(commandLine)
+        let launch = WorkerLaunch(index: 1, restarts: 0, port: 1, brokerPath: "/tmp/b.sock", readyFD: 3, supervisorPID: 1)
+        let flags = { (argv: [String]) in Set(argv.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) }) }
+        let toWorkers = flags(serve.options.workerArguments(launch))
+        let toBroker = flags(serve.options.brokerArguments(BrokerLaunch(socketPath: "/tmp/b.sock", dataDirectory: "/d", supervisorPID: 1)))
+        // The supervisor's own; the data directory goes to the broker as --data; the publish
+        // token reaches the workers through the environment (kept out of `ps`).
+        let supervisors: Set = ["workers", "publish-token"]
+        let missing = Set(options.map(\.name)).subtracting(toWorkers).subtracting(toBroker).subtracting(supervisors)
+        #expect(missing.isEmpty, "serve options that reach neither the workers nor the broker: \(missing.sorted())")
+    }
 }
