@@ -16,7 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),  // LogHandler.log(event:)
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
@@ -64,6 +64,8 @@ let package = Package(
                 "HeraldDashboard",
                 "HeraldClient",
                 "HeraldAccess",
+                "HeraldLoop",
+                "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,6 +81,8 @@ let package = Package(
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldDashboardTests", dependencies: ["HeraldDashboard", "HeraldEmbed", "HeraldServer", "HeraldWire", "CHeraldSSL"]),
+        // The command line's own logic (HERALD_<FLAG> variables), on the executable target.
+        .testTarget(name: "HeraldCLITests", dependencies: ["herald", "HeraldServer"]),
     ],
     swiftLanguageModes: [.v6]
 )

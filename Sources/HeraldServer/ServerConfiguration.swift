@@ -68,6 +68,12 @@ public struct ServerConfiguration: Sendable {
     /// Access control (`--auth-secret-file`): every /api, /ws and /metrics request needs a token.
     public var tokenVerifier: TokenVerifier?
 
+    /// One line per HTTP request and per WebSocket session on stderr (`--access-log`, on by
+    /// default in `herald serve`, written at log level info). Off here: a library default.
+    public var accessLog = false
+    /// How those lines are written (`--log-format`).
+    public var logFormat = LogFormat.text
+
     public init() {}
 
     var crossOrigin: CrossOriginPolicy { CrossOriginPolicy(allowedOrigins: allowedOrigins) }

@@ -29,6 +29,11 @@ struct ServeOptions: ParsableArguments {
 
     @OptionGroup var log: LogOptions
 
+    @Option(help: ArgumentHelp(
+        "One line on stderr per HTTP request and per WebSocket session (when it ends), in --log-format, at log level info.",
+        valueName: "on|off"))
+    var accessLog: Switch = .on
+
     @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
     var headerTimeout = 10.0
 
@@ -138,6 +143,9 @@ struct ServeOptions: ParsableArguments {
         config.publishToken = effectivePublishToken
         config.maxConnections = maxConnections
         config.maxConnectionsPerIP = maxConnectionsPerIP
+        // Access lines are info lines: --log-level warning silences them like every info line.
+        config.accessLog = accessLog == .on && log.logLevel <= .info
+        config.logFormat = log.logFormat
         return config
     }
 
@@ -155,6 +163,7 @@ struct ServeOptions: ParsableArguments {
         if let maxConnections { arguments += ["--max-connections", String(maxConnections)] }
         if let maxConnectionsPerIP { arguments += ["--max-connections-per-ip", String(maxConnectionsPerIP)] }
         arguments += log.arguments
+        arguments += ["--access-log", accessLog.rawValue]
         arguments += [
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),
             "--idle-timeout", String(idleTimeout), "--ping-interval", String(pingInterval),
@@ -199,7 +208,12 @@ extension DashboardFiles {
 }
 
 extension LogOptions {
-    var arguments: [String] { ["--log-level", logLevel.rawValue] }
+    var arguments: [String] { ["--log-level", logLevel.rawValue, "--log-format", logFormat.rawValue] }
+}
+
+/// An `on|off` option (nginx's spelling, as in `access_log off`).
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
 }
 
 extension TaskEngineOptions {
