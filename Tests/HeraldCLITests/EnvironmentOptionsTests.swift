@@ -188,7 +188,8 @@ import Testing
         // A value for each option without a default, so that it is set and must be passed on.
         let values = ["workers": "2", "max-connections": "5", "max-connections-per-ip": "2", "broker": "/tmp/b.sock",
                       "publish-token": "t", "auth-secret-file": "/tmp/secret", "allow-origin": "https://a.example",
-                      "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30"]
+                      "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30",
+                      "public": "/srv/public"]
         var commandLine: [String] = []
         for option in options {
             if option.kind == .flag { commandLine.append("--" + option.name) }
