@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from cluster_support import Subscriber
 from conftest import ROOT, Herald, _started
@@ -38,6 +41,7 @@ HERALD_DEFAULT_PING_INTERVAL = 1   # herald serve --ping-interval's default
 LONG_POLL_MAX = 60                  # GET /api/tasks/{id}?wait=S: S ≤ 60
 PING_INTERVAL = 1                   # what the test's Herald processes use
 WS_READ_TIMEOUT = 3                 # what the test's nginx uses in /ws (the example: 75 s)
+OTHER_ORIGIN = "http://ops.example.com"   # --allow-origin: turns Herald's origin check on
 
 
 def seconds(value: str) -> float:
@@ -140,7 +144,8 @@ def test_nginx_example_two_heralds_one_killed(capsys):
         heralds = []
         for name in ("A", "B"):
             h = Herald(["serve", "--host", "127.0.0.1", "--port", "0", "--public", str(PUBLIC),
-                        "--broker", broker.socket, "--ping-interval", str(PING_INTERVAL)], name=f"herald {name}")
+                        "--broker", broker.socket, "--ping-interval", str(PING_INTERVAL),
+                        "--allow-origin", OTHER_ORIGIN], name=f"herald {name}")
             _started.append(h)
             stack.callback(_started.remove, h)
             stack.callback(h.stop)
@@ -177,6 +182,16 @@ def run_scenario(client, nginx: Nginx, heralds: list[Herald], stack: contextlib.
     poller.join(25)
     assert answer["a"].status == 200 and answer["a"].json["status"] == "running", answer
     assert answer["t"] - changed_at < 2.0, "the long-poll answer was held back"
+
+    # Origin check through nginx: the page's own origin (Host passed on with its port) and a
+    # listed one pass, any other is refused before the upgrade.
+    for origin, ok in ((nginx.url, True), (OTHER_ORIGIN, True), ("http://evil.example", False)):
+        try:
+            with ws_connect(f"ws://127.0.0.1:{nginx.port}/ws?topic=tasks", origin=origin, open_timeout=10) as ws:
+                assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
+            assert ok, f"a WebSocket from {origin} was accepted"
+        except InvalidStatus as e:
+            assert not ok and e.response.status_code == 403, (origin, e)
 
     # -- the dashboard through nginx; which upstream holds its WebSocket?
     d = make_browser(network_log=True)
