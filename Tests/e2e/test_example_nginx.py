@@ -170,7 +170,7 @@ def run_scenario(client, nginx: Nginx, heralds: list[Herald], stack: contextlib.
     first = client.create(title="Through nginx", owner="ops", total=4)
     assert front.get(f"/api/tasks/{first.id}").json["status"] == "queued"
 
-    # A long-poll passes through unbuffered: answered as soon as the task changes.
+    # A long-poll through nginx is answered as soon as the task changes.
     after = front.get(f"/api/tasks/{first.id}").json["seq"]
     answer: dict = {}
     poller = threading.Thread(target=lambda: answer.update(
