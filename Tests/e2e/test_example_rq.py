@@ -4,7 +4,9 @@ example's dispatcher, and `herald serve --owner-max-active 2` with its dashboard
 Chromium.
 
 - Submitting articles for two users: alice's third one in a row is refused by Herald (429
-  too_many_active → the app's exit code 3) and never reaches RQ; bob's is accepted meanwhile.
+  too_many_active → the app's exit code 3) and never reaches RQ; bob's are accepted meanwhile.
+- Cancel, clicked on the dashboard while the article still waits in RQ's queue: the task is
+  `cancelled` at once, and the job, when a worker gets to it, skips it.
 - Cancel, clicked on the dashboard, reaches the running job: its next progress() raises
   Cancelled, the job discards its render and ends (RQ: finished), the task is `cancelled`.
 - An article whose draft is missing fails (error code DraftNotFound; RQ: failed). The author
@@ -112,7 +114,7 @@ def scenario(herald, rds, procs, env, stack, r, Job):
     procs[2].wait_line("following Herald's tasks topic")
 
     for user, slug, n in (("alice", "long-read", 60), ("alice", "short-note", 36), ("alice", "third", 3),
-                          ("alice", "next-one", 3)):
+                          ("alice", "next-one", 3), ("bob", "second-thoughts", 3)):
         assert cli("draft", user, slug, stdin=paragraphs(n, slug)).returncode == 0
     # bob's "broken" draft is missing on purpose.
 
@@ -131,6 +133,11 @@ def scenario(herald, rds, procs, env, stack, r, Job):
     assert jobs == {f"rq:job:publish-{long_read}-1", f"rq:job:publish-{short_note}-1"}, \
         f"RQ has other jobs than the two accepted articles': {jobs}"
     broken = submit("bob", "broken")               # another user: not limited by alice's count
+    # Both workers are busy: bob's articles wait in RQ's queue. One is cancelled there.
+    waiting = submit("bob", "second-thoughts")
+    page.wait_status(waiting, "queued")
+    page.click_action(waiting, "cancel")
+    page.wait_status(waiting, "cancelled")
 
     # -- cancel from the dashboard reaches the running job
     wait_for(lambda: task(long_read)["done"] >= 2, 15, "long-read running with progress")
@@ -143,6 +150,11 @@ def scenario(herald, rds, procs, env, stack, r, Job):
     wait_for(lambda: j.get_status(refresh=True) == "finished", 10, "the cancelled job finished in RQ")
     assert j.return_value(refresh=True) == {"task": long_read, "attempt": 1, "status": "cancelled"}
     assert not r.exists(f"articles:render:{long_read}") and not r.exists("articles:published:alice:long-read")
+
+    # -- the job of the article cancelled while queued runs later and leaves it alone
+    wait_for(lambda: job(waiting).get_status(refresh=True) == "finished", 15, "the skipped job finished in RQ")
+    assert job(waiting).return_value(refresh=True) == {"task": waiting, "attempt": 1, "skipped": "cancelled"}
+    assert (t := task(waiting))["status"] == "cancelled" and t["started_at"] is None, t
 
     # -- the short note ran on the other worker at the same time, and was published
     done = wait_task(short_note, "succeeded", 15)
