@@ -213,7 +213,10 @@ public actor TaskHub {
                 try admitTransition(of: task, from: before)
                 commit(&task, event: event, previous: before)
             } else {
-                tasks[id] = task  // a plain heartbeat: the lease moved, nobody is told (nor the disk)
+                // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
+                // answer and later reads show the renewed heartbeat_at.
+                tasks[id] = task
+                encoded[id] = task.json
             }
             // The heap only held the expiry deadline while the task was stale: watch the lease again.
             if wasStale && !task.stale, let deadline = task.leaseDeadline { deadlines.push(deadline, id, .lease) }

@@ -25,6 +25,14 @@ import Testing
         outputs.compactMap { if case .reply(_, let r) = $0 { return r } else { return nil } }
     }
 
+    /// The task JSON of the first reply (a get or an operation's answer).
+    static func taskJSON(_ outputs: [HubOutput]) throws -> [UInt8] {
+        guard case .task(let json, _, _) = try #require(replies(outputs).first) else {
+            Issue.record("not a task reply"); return []
+        }
+        return json
+    }
+
     static func json(_ bytes: [UInt8]) throws -> JSONObject {
         try #require(try JSONParser.parse(bytes).objectValue)
     }
@@ -176,6 +184,20 @@ import Testing
         guard case .task(let json, _, let status) = Self.replies(get)[0] else { return }
         #expect(status == .failed)
         #expect(try Self.json(json)["error"]?["code"]?.stringValue == "lease_expired")
+    }
+
+    @Test func aPlainHeartbeatShowsItsHeartbeatAtInTheAnswerAndLaterReads() async throws {
+        let (hub, clock) = Self.make()
+        let create = try TaskValidation.create(Self.body(#"{"id":"a","title":"A","lease_s":10}"#))
+        _ = await hub.handle([.operation(.create(create)), .operation(.start(id: "a"))])
+        let startedAt = try Self.json(Self.taskJSON(await hub.handle([.get(id: "a")])))["heartbeat_at"]?.stringValue
+        clock.now += 2_000
+        let beat = await hub.handle([.operation(.heartbeat(id: "a"))])
+        #expect(Self.events(beat).isEmpty)  // nobody is told of a plain heartbeat
+        let answered = try Self.json(Self.taskJSON(beat))["heartbeat_at"]?.stringValue
+        let read = try Self.json(Self.taskJSON(await hub.handle([.get(id: "a")])))["heartbeat_at"]?.stringValue
+        #expect(startedAt != nil && answered != startedAt)
+        #expect(read == answered)
     }
 
     @Test func retentionAndTheTaskCapRemoveTheOldestTerminalTasks() async throws {
