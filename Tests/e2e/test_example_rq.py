@@ -156,12 +156,6 @@ def scenario(herald, rds, procs, env, stack, r, Job):
     assert job(waiting).return_value(refresh=True) == {"task": waiting, "attempt": 1, "skipped": "cancelled"}
     assert (t := task(waiting))["status"] == "cancelled" and t["started_at"] is None, t
 
-    # -- the short note ran on the other worker at the same time, and was published
-    done = wait_task(short_note, "succeeded", 15)
-    assert done["result"] == {"url": "/blog/alice/short-note", "paragraphs": 36}, done
-    assert job(short_note).worker_name != j.worker_name, "both articles ran on one worker"
-    assert "short-note, paragraph 36" in cli("show", "alice", "short-note").stdout
-
     # -- a failing article, retried from the dashboard after the author fixed it
     failed = wait_task(broken, "failed", 15)
     assert failed["error"]["code"] == "DraftNotFound", failed
@@ -175,6 +169,12 @@ def scenario(herald, rds, procs, env, stack, r, Job):
     assert job(broken, 2).return_value()["attempt"] == 2
     assert any(f"enqueued {broken} attempt 2" in line for line in procs[2].lines), procs[2].log_tail()
     page.wait_status(broken, "succeeded")
+
+    # -- meanwhile the short note ran on the other worker, and was published
+    done = wait_task(short_note, "succeeded", 15)
+    assert done["result"] == {"url": "/blog/alice/short-note", "paragraphs": 36}, done
+    assert job(short_note).worker_name != j.worker_name, "both articles ran on one worker"
+    assert "short-note, paragraph 36" in cli("show", "alice", "short-note").stdout
 
     # -- alice's slots are free again
     nxt = submit("alice", "next-one")
