@@ -32,7 +32,7 @@ from cluster_support import Subscriber
 from conftest import ROOT, Herald, _started
 from dashboard_support import PUBLIC, NetworkLog, Page, make_browser, severe_console_errors, wait_for
 from services_support import Nginx, show_versions, substitute, version_of
-from tasks_support import Api, free_port, unique_id
+from tasks_support import Api, free_port
 from test_broker import Broker
 from test_dashboard import wait_rows_match_api
 

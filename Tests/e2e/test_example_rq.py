@@ -22,13 +22,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _started
+from conftest import ROOT
 from dashboard_support import PUBLIC, Page, make_browser, severe_console_errors, wait_for
 from services_support import RedisServer, _Proc, show_versions, version_of
 from tasks_support import Api, own_server, task_serve_args
