@@ -16,7 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),  // LogHandler.log(event:)
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
@@ -41,6 +41,14 @@ let package = Package(
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
         .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire"], swiftSettings: hotPath),
+        // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbedPlugin
+        // build tool plugin runs the HeraldEmbed tool, which writes it as Swift source. The symlink
+        // Sources/HeraldDashboard/public → ../../public (excluded from the sources) puts public/ into
+        // SwiftPM's package structure, so adding or removing a file there re-plans the build and
+        // runs the plugin again; an edit re-runs the tool, whose inputs are the files.
+        .executableTarget(name: "HeraldEmbed", dependencies: ["CHeraldZlib", "CHeraldSSL"]),
+        .plugin(name: "HeraldEmbedPlugin", capability: .buildTool(), dependencies: ["HeraldEmbed"]),
+        .target(name: "HeraldDashboard", exclude: ["public"], plugins: ["HeraldEmbedPlugin"]),
         .target(
             name: "HeraldServer",
             dependencies: [
@@ -53,8 +61,11 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldServer",
+                "HeraldDashboard",
                 "HeraldClient",
                 "HeraldAccess",
+                "HeraldLoop",
+                "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,6 +80,9 @@ let package = Package(
         .testTarget(name: "HeraldAccessTests", dependencies: ["HeraldAccess", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
+        .testTarget(name: "HeraldDashboardTests", dependencies: ["HeraldDashboard", "HeraldEmbed", "HeraldServer", "HeraldWire", "CHeraldSSL"]),
+        // The command line's own logic (HERALD_<FLAG> variables), on the executable target.
+        .testTarget(name: "HeraldCLITests", dependencies: ["herald", "HeraldServer"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,8 +2,9 @@
 // Plain ES modules, no build step.
 //
 //   js/store.js    state: tasks, counts, epoch/seq, per-task timelines (no DOM)
-//   js/conn.js     the WebSocket: servers, backoff with full jitter, resume with since=/epoch=
-//   js/auth.js     the page's token: ?token=, window.heraldConfig, tokenUrl refresh; can(role, action)
+//   herald.js      the connection, the same module apps use (served at /herald.js): servers,
+//                  backoff with full jitter, resume with since=/epoch=, token refresh
+//   js/auth.js     the page's token: ?token=, window.heraldConfig, tokenUrl; can(role, action)
 //   js/view.js     the list: keyed rows, one batched render per animation frame, sort, filters
 //   js/detail.js   the detail panel and the task's earlier history
 //   js/actions.js  cancel / retry / delete: pending state and inline errors
@@ -33,13 +34,13 @@
 
 import * as store from './js/store.js';
 import { state } from './js/store.js';
-import { createConnection, parseServer, stats, TOKEN_EXPIRED } from './js/conn.js';
+import { connect, parseServer, tokenStats } from './herald.js';
 import * as view from './js/view.js';
 import { heraldStats } from './js/view.js';
 import { createDetail } from './js/detail.js';
 import { createActions } from './js/actions.js';
-import { configureAccess, probe } from './js/api.js';
-import { createAuth, takeTokenFromAddress, authStats } from './js/auth.js';
+import { configureAccess } from './js/api.js';
+import { createAuth, takeTokenFromAddress } from './js/auth.js';
 import { createSelection } from './js/selection.js';
 import { createBatchBar, batchStats } from './js/batchbar.js';
 import { createStrip, stripStats } from './js/strip.js';
@@ -100,7 +101,7 @@ async function main() {
   const server = () => connection.server;
   const send = (obj) => (connection ? connection.send(obj) : false);
 
-  const auth = createAuth({ token: given, tokenUrl, fromAddress: !!fromAddress, send, onChange: () => drawAccess() });
+  const auth = createAuth({ token: given, tokenUrl, fromAddress: !!fromAddress, onChange: () => drawAccess() });
   await auth.init();
   // A viewer or worker sees its own tasks only: topic owner:<sub>. An admin token, a token the
   // page cannot read, or none at all: every task.
@@ -117,14 +118,7 @@ async function main() {
     document.body.classList.add('access-refused');
     if (reason !== 'forbidden') auth.forget();
     if (reason === 'invalid') document.getElementById('who').hidden = true;   // it names nobody
-    if (connection) connection.stop('access refused');
-  }
-  /** Why a token was refused with a 401, as well as the page can tell. */
-  function reasonFor401() {
-    if (!auth.token) return 'missing';
-    const left = auth.ttl();
-    if (left !== null && left <= 0) return auth.tokenUrl ? 'renew-failed' : 'expired';
-    return 'invalid';
+    if (connection) connection.close('access refused');
   }
   function drawAccess() {
     const who = document.getElementById('who');
@@ -142,25 +136,12 @@ async function main() {
     }
   }
   drawAccess();
+  // A 401 on an action: the connection renews the token once (tokenUrl), else access is refused.
   configureAccess({
     token: () => auth.token,
-    renew: (refused) => auth.renew(refused),
-    refused: () => refuse(reasonFor401()),
+    renew: (refused) => connection.renew(refused),
+    refused: () => refuse(connection.refusalReason()),
   });
-  let renewedWithoutLive = 0;
-  async function checkAccess({ code, server: srv, token: used }) {
-    if (code === TOKEN_EXPIRED) {
-      if (await auth.renew(used)) return 'now';
-      refuse(auth.tokenUrl ? 'renew-failed' : 'expired');
-      return 'stop';
-    }
-    // The handshake failed: a refused token (401 before the 101) or a server that is not there?
-    const answer = await probe(srv);
-    if (answer.status !== 401) return 'retry';
-    if (renewedWithoutLive < 2 && await auth.renew(used)) { renewedWithoutLive += 1; return 'now'; }
-    refuse(reasonFor401());
-    return 'stop';
-  }
   // What the role cannot do is not offered: the owner filter (one owner's tasks only), the
   // create hint, /metrics (admin only; and a plain link cannot carry a token anyway).
   const mayAct = (task, action) => auth.mayAct(task, action);
@@ -255,7 +236,7 @@ async function main() {
     if (msg.topic === topic && msg.code === 'forbidden') {
       refuse('forbidden', msg.message ? `The server says: ${msg.message}` : '');
     } else if ((msg.code === 'invalid_token' || msg.code === 'forbidden') && !msg.topic) {
-      auth.onAuthRefused();          // the answer to {"op":"auth"}: the socket keeps its old token
+      // the answer to {"op":"auth"}: the socket keeps its old token, herald.js tries again later
       console.warn('herald: token refresh refused:', msg.code, msg.message);
     } else if (msg.code !== 'token_expired') {   // the 4001 close that follows is handled
       console.warn('herald:', msg.code, msg.message);
@@ -271,22 +252,28 @@ async function main() {
     switch (msg.type) {
       case 'snapshot': store.applySnapshot(msg); break;
       case 'resumed': state.epoch = msg.epoch; break;
-      case 'task': stats.events += 1; heraldStats.events += 1; store.applyTask(msg); break;
-      case 'removed': stats.events += 1; heraldStats.events += 1; store.applyRemoved(msg); break;
-      case 'auth': auth.onAuthReply(msg); break;
+      case 'task': heraldStats.events += 1; store.applyTask(msg); break;
+      case 'removed': heraldStats.events += 1; store.applyRemoved(msg); break;
       case 'error': onError(msg); break;
       default: break;
     }
   }
 
-  connection = createConnection({
-    servers, onMessage, checkAccess,
-    topic: () => topic,
-    token: () => auth.token,
-    onState: (c) => view.setConn(c),
-    onLive() { renewedWithoutLive = 0; auth.onConnected(); },
+  // The connection (herald.js): resume, backoff, failover over `servers`, token refresh. Its
+  // states map onto #conn's three: live, reconnecting, offline (connecting, closed: offline).
+  document.documentElement.dataset.server = servers[0].key;
+  connection = connect({
+    servers: servers.map((s) => s.http), topics: [topic], token: auth.token, tokenUrl,
+    autoStart: false,
+    onEvent: onMessage,
+    onToken: (t) => auth.onToken(t),
+    onState(c) {
+      document.documentElement.dataset.server = new URL(c.server).host;
+      view.setConn({ state: c.state === 'live' || c.state === 'reconnecting' ? c.state : 'offline', text: c.text });
+      if (c.reason) refuse(c.reason);
+    },
   });
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) auth.wake(); });
+  auth.bind(connection);
 
   // ---------------------------------------------------------------- controls
 
@@ -378,10 +365,10 @@ async function main() {
   // failure would.
   window.heraldStats = heraldStats;
   window.herald = {
-    state, stats, heraldStats, servers, topic,
+    state, stats: connection.stats, heraldStats, servers, topic, connection,
     access: {
       get sub() { return auth.sub; }, get role() { return auth.role; }, get exp() { return auth.exp; },
-      get tokenUrl() { return auth.tokenUrl; }, stats: authStats,
+      get tokenUrl() { return auth.tokenUrl; }, stats: tokenStats,
       can: (action) => auth.can(action),
     },
     taskStats: () => strip.summary(), stripStats, batchStats,

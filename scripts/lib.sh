@@ -37,11 +37,22 @@ apt_update_once() {
     _apt_updated=1
   fi
 }
+# Packages with a daemon (redis-server, nginx) must not start their system service: the tests
+# start their own on free loopback ports, and nginx's postinst fails when port 80 is taken. A
+# policy-rc.d that answers 101 ("action forbidden") is Debian's way to say so; one that exists
+# already (Docker images ship it) is left alone.
 apt_install() {
   [[ $# -gt 0 ]] || return 0
   apt_update_once
   say "apt-get install $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  local policy=/usr/sbin/policy-rc.d placed=0
+  if [[ ! -e $policy ]]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && placed=1
+  fi
+  local rc=0
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null || rc=$?
+  [[ $placed -eq 1 ]] && as_root rm -f "$policy"
+  return $rc
 }
 
 # True when the Debian package is installed (not just known).

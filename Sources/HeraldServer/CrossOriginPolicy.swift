@@ -26,7 +26,13 @@ struct CrossOriginPolicy: Sendable {
     /// Adds the CORS headers an allowed origin needs to read `response`.
     func decorate(_ response: inout HTTPResponse, for head: HTTPRequestHead) {
         guard isEnabled else { return }
-        response.headers.replaceOrAdd(name: "Vary", value: "Origin")
+        // Added to what the response already varies on (a static file's Accept-Encoding), or
+        // a shared cache could hand gzip to a client that never asked for it.
+        let vary = response.headers["Vary"] ?? ""
+        let varies = vary.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+        if !varies.contains("origin") && !varies.contains("*") {
+            response.headers.replaceOrAdd(name: "Vary", value: vary.isEmpty ? "Origin" : vary + ", Origin")
+        }
         guard let allow = allowOrigin(for: head) else { return }
         response.headers.replaceOrAdd(name: "Access-Control-Allow-Origin", value: allow)
         // A page must be able to read when to try again after a 429 (owner limits).

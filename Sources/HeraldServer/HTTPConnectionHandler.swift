@@ -10,6 +10,8 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     private var machine: HTTPConnectionStateMachine
     private var timer: DeadlineTimer!
     private var waitingForDrain = false
+    /// The client's address for access lines, worked out on the first one.
+    private lazy var remoteAddress = LogLineEncoder.address(ofPeer: connection.peer)
 
     init(connection: Connection, context: ServerContext) {
         self.connection = connection
@@ -87,6 +89,12 @@ final class HTTPConnectionHandler: ConnectionDelegate {
             case .write(let bytes): connection.write(bytes)
             case .writeFile(let region): connection.write(region)
             case .closeAfterFlush: connection.closeAfterFlush()
+            case .accessLog(var record, let startedAt):
+                // The loop's time is the turn's start: measure the end now, or a response made
+                // in the turn its request arrived would always take 0 ms.
+                let now = MonotonicClock.now()
+                if now > startedAt { record.durationNanos = now - startedAt }
+                context.accessLog?.http(record, remote: remoteAddress)
             case .dispatch(let request):
                 request.run(request.head, request.body) { [weak self] response in
                     self?.deliver(slot: request.slot, response)

@@ -15,6 +15,9 @@ struct HTTPConnectionStateMachine {
         case upgrade(WebSocketRoute, head: HTTPRequestHead, leftover: ByteBuffer)
         /// Start an asynchronous handler; its answer comes back through `respond(slot:_:now:)`.
         case dispatch(AsyncHandler)
+        /// A response was queued: its access line (only with access logging on). The duration
+        /// is up to `now`, the turn's time; the handler may measure it again with a finer clock.
+        case accessLog(HTTPAccessRecord, startedAt: UInt64)
     }
 
     /// A request handed to an asynchronous handler, waiting for `respond`.
@@ -49,6 +52,8 @@ struct HTTPConnectionStateMachine {
         let head: HTTPRequestHead?
         var response: HTTPResponse?
         let forceClose: Bool
+        /// When the request's first byte was parsed (monotonic ns), for the access line.
+        let startedAt: UInt64
     }
 
     private let configuration: ServerConfiguration
@@ -62,6 +67,8 @@ struct HTTPConnectionStateMachine {
     private var pending: Pending?
     private var slots: [Slot] = []
     private var nextSlot: UInt64 = 0
+    /// When the request being parsed began: its first byte, or its head's turn when pipelined.
+    private var requestStartedAt: UInt64
     /// An upgrade that must wait until the responses before it are written.
     private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute)?
     private var closed = false
@@ -77,6 +84,7 @@ struct HTTPConnectionStateMachine {
         self.dates = dates
         parser = HTTPRequestParser(limits: configuration.parserLimits)
         phase = .idle(since: now)
+        requestStartedAt = now
     }
 
     var isIdle: Bool {
@@ -104,12 +112,15 @@ struct HTTPConnectionStateMachine {
     mutating func step(now: UInt64) -> [Action] {
         var actions: [Action] = []
         while !parsingStopped && slots.count < Self.maxInFlight {
-            if case .idle = phase, !input.isEmpty { phase = .head(startedAt: now) }
+            if case .idle = phase, !input.isEmpty {
+                phase = .head(startedAt: now)
+                requestStartedAt = now
+            }
             let event: HTTPParserEvent?
             do {
                 event = try parser.next(&input)
             } catch {
-                return actions + fail(status: error.status, code: error.code, message: error.message)
+                return actions + fail(status: error.status, code: error.code, message: error.message, now: now)
             }
             guard let event else { break }
             switch event {
@@ -122,7 +133,7 @@ struct HTTPConnectionStateMachine {
                     // The client waits for our go-ahead before sending a body we don't want:
                     // answer now and close, since we can't know whether the body will follow.
                     if head.expectsContinue && head.bodyFraming != .none {
-                        return actions + finish(response, for: head, forceClose: true)
+                        return actions + finish(response, for: head, forceClose: true, now: now)
                     }
                 case .readBody(let handler):
                     pending = .collect([], handler)
@@ -160,17 +171,17 @@ struct HTTPConnectionStateMachine {
                 if !head.keepAlive { phase = .done }
                 switch request {
                 case .respond(let response):
-                    return actions + finish(response, for: head)
+                    return actions + finish(response, for: head, now: now)
                 case .collect(let body, let handler):
-                    return actions + finish(handler(head, body), for: head)
+                    return actions + finish(handler(head, body), for: head, now: now)
                 case .collectAsync(let body, let handler):
                     let id = nextSlot
                     nextSlot += 1
-                    slots.append(Slot(id: id, head: head, response: nil, forceClose: false))
+                    slots.append(Slot(id: id, head: head, response: nil, forceClose: false, startedAt: requestStartedAt))
                     return actions + [.dispatch(AsyncHandler(slot: id, head: head, body: body, run: handler))]
                 case .upgrade(let route):
                     if let refusal = Self.handshakeRefusal(head) {
-                        return actions + finish(refusal, for: head)  // still plain HTTP: go on parsing
+                        return actions + finish(refusal, for: head, now: now)  // still plain HTTP: go on parsing
                     }
                     phase = .done
                     guard slots.isEmpty else {
@@ -188,7 +199,7 @@ struct HTTPConnectionStateMachine {
     mutating func respond(slot: UInt64, _ response: HTTPResponse, now: UInt64) -> [Action] {
         guard !closed, let index = slots.firstIndex(where: { $0.id == slot }) else { return [] }
         slots[index].response = response
-        var actions = drain()
+        var actions = drain(now: now)
         if slots.isEmpty, !closed {
             if let (head, route) = parkedUpgrade {
                 parkedUpgrade = nil
@@ -224,9 +235,9 @@ struct HTTPConnectionStateMachine {
             closed = true
             return [.closeAfterFlush]
         case .head:
-            return fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s")
+            return fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s", now: now)
         case .body:
-            return fail(status: 408, code: "request_timeout", message: "the request body stalled for \(configuration.bodyTimeout) s")
+            return fail(status: 408, code: "request_timeout", message: "the request body stalled for \(configuration.bodyTimeout) s", now: now)
         case .done:
             return []
         }
@@ -244,21 +255,21 @@ struct HTTPConnectionStateMachine {
 
     // MARK: Responses
 
-    private mutating func fail(status: Int, code: String, message: String) -> [Action] {
+    private mutating func fail(status: Int, code: String, message: String, now: UInt64) -> [Action] {
         let response = HTTPResponse.error(status: status, code: code, message: message)
-        return finish(response, for: current, forceClose: true)
+        return finish(response, for: current, forceClose: true, now: now)
     }
 
     /// Queues a ready response behind the ones still awaited and writes what can be written.
-    private mutating func finish(_ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false) -> [Action] {
+    private mutating func finish(_ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false, now: UInt64) -> [Action] {
         if forceClose { phase = .done }
-        slots.append(Slot(id: nextSlot, head: head, response: response, forceClose: forceClose))
+        slots.append(Slot(id: nextSlot, head: head, response: response, forceClose: forceClose, startedAt: requestStartedAt))
         nextSlot += 1
-        return drain()
+        return drain(now: now)
     }
 
     /// Writes every response at the front of the queue that is ready, in order.
-    private mutating func drain() -> [Action] {
+    private mutating func drain(now: UInt64) -> [Action] {
         var actions: [Action] = []
         while let first = slots.first, let response = first.response, !closed {
             slots.removeFirst()
@@ -267,9 +278,13 @@ struct HTTPConnectionStateMachine {
             let keepAlive = !first.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
             var response = response
             if let head { crossOrigin.decorate(&response, for: head) }
-            actions += ResponseSerializer.serialize(
+            let written = ResponseSerializer.serialize(
                 response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
                 keepAlive: keepAlive, date: dates.current, server: configuration.serverName)
+            actions += written
+            if configuration.accessLog {
+                actions.append(.accessLog(Self.accessRecord(first, response.status, written, now: now), startedAt: first.startedAt))
+            }
             if !keepAlive {
                 closed = true
                 phase = .done
@@ -302,6 +317,22 @@ struct HTTPConnectionStateMachine {
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
+
+    /// What the access line of a written response says; built only with access logging on.
+    private static func accessRecord(_ slot: Slot, _ status: Int, _ written: [Action], now: UInt64) -> HTTPAccessRecord {
+        var bytes = 0
+        for action in written {
+            switch action {
+            case .write(let chunk): bytes += chunk.count
+            case .writeFile(let region): bytes += region.length
+            default: break
+            }
+        }
+        return HTTPAccessRecord(
+            method: slot.head?.method, target: slot.head?.target, status: status, bytes: bytes,
+            durationNanos: now >= slot.startedAt ? now - slot.startedAt : 0,
+            userAgent: slot.head?.headers["user-agent"], requestID: slot.head?.headers["x-request-id"])
+    }
 }
 
 /// Turns an `HTTPResponse` into wire actions: adds `Date`, `Server`, `Content-Length` and

@@ -26,10 +26,14 @@ public final class HeraldServer {
         self.configuration = configuration
         self.logger = logger
         let staticFiles: StaticFileServer
-        do {
-            staticFiles = try StaticFileServer(root: configuration.publicDirectory)
-        } catch {
-            throw ServerStartupError(description: String(describing: error))
+        if let directory = configuration.publicDirectory {
+            do {
+                staticFiles = try StaticFileServer(root: directory)
+            } catch {
+                throw ServerStartupError(description: String(describing: error))
+            }
+        } else {
+            staticFiles = StaticFileServer(embedded: configuration.embeddedPublic)
         }
         do {
             loop = try EventLoop()

@@ -8,6 +8,12 @@ protocol WebSocketEndpoint: AnyObject {
     func opened(_ socket: WebSocketConnection)
     func received(_ socket: WebSocketConnection, kind: WebSocketMessageKind, payload: [UInt8])
     func closed(_ socket: WebSocketConnection)
+    /// The topics of the session, for its access line.
+    var topicsForLog: [String] { get }
+}
+
+extension WebSocketEndpoint {
+    var topicsForLog: [String] { [] }
 }
 
 struct WebSocketRoute {

@@ -6,7 +6,10 @@ import HeraldWire
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    public var publicDirectory = "public"
+    /// `--public DIR`: serve the static files from that directory; nil serves `embeddedPublic`.
+    public var publicDirectory: String?
+    /// The dashboard compiled into the binary (the CLI passes HeraldDashboard's files).
+    public var embeddedPublic: [EmbeddedFile] = []
     public var dataDirectory = "./herald-data"
     public var echo = false
     /// `/sub/<topic>` and `/pub/<topic>` for `../shared/bench` (`--bench`).
@@ -64,6 +67,12 @@ public struct ServerConfiguration: Sendable {
     public var publishToken: String?
     /// Access control (`--auth-secret-file`): every /api, /ws and /metrics request needs a token.
     public var tokenVerifier: TokenVerifier?
+
+    /// One line per HTTP request and per WebSocket session on stderr (`--access-log`, on by
+    /// default in `herald serve`, written at log level info). Off here: a library default.
+    public var accessLog = false
+    /// How those lines are written (`--log-format`).
+    public var logFormat = LogFormat.text
 
     public init() {}
 

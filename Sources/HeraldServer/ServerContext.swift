@@ -8,10 +8,13 @@ final class ServerContext {
     let dates = HTTPDateCache()
     var httpConnections: [ObjectIdentifier: HTTPConnectionHandler] = [:]
     var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
+    /// Nil when access logging is off: connections then build no record at all.
+    let accessLog: AccessLog?
 
     init(configuration: ServerConfiguration, router: Router) {
         self.configuration = configuration
         self.router = router
+        accessLog = configuration.accessLog ? AccessLog(format: configuration.logFormat, process: configuration.processName) : nil
     }
 
     var openConnectionCount: Int { httpConnections.count + webSockets.count }

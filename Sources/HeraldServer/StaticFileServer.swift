@@ -1,25 +1,11 @@
-import Glibc
-import HeraldLoop
 import HeraldWire
 
-/// Why the public directory cannot be served; `description` is the CLI's one-line message.
-public struct StaticFileServerError: Error, CustomStringConvertible, Sendable, Equatable {
-    public var path: String
-    public var reason: String
-
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
-    public var description: String { "cannot read --public \(path): \(reason)" }
-}
-
-/// Serves the dashboard's files from one directory: GET and HEAD only, never anything outside
-/// that directory, with validators, revalidation (`no-cache` + 304) and gzip compressed once.
-/// Pure request → response plus file reads; the server writes the response and, for a
-/// `.file` body, sends it with sendfile(2). Shared by all loop threads.
-public final class StaticFileServer: @unchecked Sendable {
+/// Serves the static files — the dashboard and /herald.js — from a `StaticFileSource`: the
+/// files embedded in the binary, or a `--public` directory. GET and HEAD only, validators,
+/// revalidation (`no-cache` + 304) and gzip compressed once; the same headers whichever the
+/// source. Pure request → response (the directory source reads files); the server writes the
+/// response and, for a `.file` body, sends it with sendfile(2). Shared by all loop threads.
+public final class StaticFileServer: Sendable {
     /// Up to this size a file is read into memory (and cached): one copy is cheaper than
     /// sendfile's extra syscalls for the dashboard's small files, and the cache stays small.
     static let maxInMemoryFileBytes = 64 * 1024
@@ -35,24 +21,18 @@ public final class StaticFileServer: @unchecked Sendable {
     /// revalidate every time (RFC 9111 §5.2.2.4), which the ETag makes a cheap 304.
     static let cacheControl = "no-cache"
 
-    /// The realpath of the public directory.
-    public let root: String
-    let cache = StaticFileCache(maxBytes: maxCacheBytes)
+    let source: any StaticFileSource
 
-    /// `root` must be a directory the process can list and enter; its realpath is kept, so
-    /// every served file is checked against the real location.
-    public init(root: String) throws(StaticFileServerError) {
-        guard let real = Self.canonicalPath(root) else {
-            throw StaticFileServerError(path: root, reason: Self.errnoText(errno))
-        }
-        var st = stat()
-        guard stat(real, &st) == 0 else { throw StaticFileServerError(path: root, reason: Self.errnoText(errno)) }
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw StaticFileServerError(path: root, reason: "not a directory") }
-        let fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StaticFileServerError(path: root, reason: Self.errnoText(errno)) }
-        close(fd)
-        guard access(real, X_OK) == 0 else { throw StaticFileServerError(path: root, reason: Self.errnoText(errno)) }
-        self.root = real
+    init(source: any StaticFileSource) { self.source = source }
+
+    /// Serves the directory `root` (`--public`); throws when it cannot be listed and entered.
+    public convenience init(root: String) throws(StaticFileServerError) {
+        self.init(source: try DirectoryFileSource(root: root))
+    }
+
+    /// Serves the files compiled into the binary.
+    public convenience init(embedded files: [EmbeddedFile]) {
+        self.init(source: EmbeddedFileSource(files: files))
     }
 
     public func respond(to head: HTTPRequestHead) -> HTTPResponse {
@@ -69,158 +49,40 @@ public final class StaticFileServer: @unchecked Sendable {
         case .failure(.badRequest(let why)): return Self.failure(400, "bad_request", why)
         case .failure(.notFound): return Self.notFound
         }
-        switch locate(path, query: head.query) {
-        case .file(let realPath, let name): return serve(realPath, name: name, request: head.headers)
+        switch source.lookup(path, query: head.query, acceptsGzip: Self.acceptsGzip(head.headers)) {
+        case .found(let representation): return Self.response(representation, request: head.headers)
         case .response(let response): return response
         }
     }
 
-    // MARK: - Finding the file
-
-    private enum Located {
-        case file(realPath: String, name: String)
-        case response(HTTPResponse)
-    }
-
-    private func locate(_ path: StaticFilePath, query: String?) -> Located {
-        let (real, st): (String, stat)
-        switch resolve(path.segments.isEmpty ? root : root + "/" + path.relativePath) {
-        case .found(let r, let s): (real, st) = (r, s)
-        case .response(let response): return .response(response)
-        }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            // Relative links in the page resolve against the URL, so `/docs` must become `/docs/`.
-            guard path.hasTrailingSlash else {
-                return .response(HTTPResponse(status: 301, headers: ["Location": path.directoryLocation(query: query)]))
-            }
-            switch resolve(real + "/index.html") {  // index.html may itself be a symlink
-            case .found(let index, let s) where s.st_mode & S_IFMT == S_IFREG: return .file(realPath: index, name: "index.html")
-            case .found: return .response(Self.notFound)
-            case .response(let response): return .response(response)
-            }
-        }
-        // A file asked for as a directory (`/app.js/`) does not exist, as on any file system.
-        guard st.st_mode & S_IFMT == S_IFREG, !path.hasTrailingSlash, let name = path.segments.last else {
-            return .response(Self.notFound)  // devices, fifos, sockets are never served
-        }
-        return .file(realPath: real, name: name)
-    }
-
-    private enum Resolved {
-        case found(String, stat)
-        case response(HTTPResponse)
-    }
-
-    /// Follows every symlink of `candidate` and insists that the result is still inside the
-    /// root and not hidden: a link to `/etc/passwd` or to `.git` is as absent as a missing file.
-    private func resolve(_ candidate: String) -> Resolved {
-        guard let real = Self.canonicalPath(candidate) else {
-            switch errno {
-            case ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES: return .response(Self.notFound)
-            case let e: return .response(Self.failure(500, "internal_error", "cannot resolve the path: \(Self.errnoText(e))"))
-            }
-        }
-        guard StaticFilePath.isInside(real, root: root), !StaticFilePath.hasHiddenComponent(real, root: root) else {
-            return .response(Self.notFound)
-        }
-        var st = stat()
-        guard stat(real, &st) == 0 else { return .response(Self.notFound) }  // removed just now
-        return .found(real, st)
-    }
-
-    // MARK: - Serving it
-
-    private func serve(_ realPath: String, name: String, request: HTTPHeaders) -> HTTPResponse {
-        // O_NONBLOCK: should a fifo appear here after the stat, opening it must not block the
-        // loop. O_NOFOLLOW: realpath left no symlink, so one now is a race: refuse it.
-        let fd = open(realPath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
-        guard fd >= 0 else {
-            switch errno {
-            case ENOENT, ENOTDIR, ELOOP: return Self.notFound
-            case EACCES: return Self.failure(403, "forbidden", "the file is not readable by the server")
-            case let e: return Self.failure(500, "internal_error", "cannot open the file: \(Self.errnoText(e))")
-            }
-        }
-        let file = OwnedFileDescriptor(fd: fd)  // closed when the last response using it is gone
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return Self.failure(500, "internal_error", "cannot stat the file: \(Self.errnoText(errno))") }
-        guard st.st_mode & S_IFMT == S_IFREG else { return Self.notFound }
-        let version = StaticFileVersion(st)
-        let contentType = MIMETypes.contentType(forFileName: name)
-        let compressible = MIMETypes.isCompressible(contentType)
-
-        var gzipped: [UInt8]?
-        if compressible, (Self.minGzipBytes...Self.maxGzipBytes).contains(version.size), Self.acceptsGzip(request) {
-            switch gzip(file, realPath, version) {
-            case .smaller(let bytes)?: gzipped = bytes
-            case .notSmaller?: break
-            case nil: return Self.readFailure
-            }
-        }
-
+    /// The 200 or 304 for a representation found.
+    static func response(_ file: StaticRepresentation, request: HTTPHeaders) -> HTTPResponse {
         // RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
-        let entityTag = Self.entityTag(version, gzip: gzipped != nil)
         var headers: HTTPHeaders = [:]
-        headers.add(name: "ETag", value: entityTag)
-        headers.add(name: "Last-Modified", value: HTTPDate.format(secondsSince1970: version.mtimeSeconds))
-        headers.add(name: "Cache-Control", value: Self.cacheControl)
-        if compressible { headers.add(name: "Vary", value: "Accept-Encoding") }  // RFC 9110 §12.5.5
-        if Self.isNotModified(request, entityTag: entityTag, mtimeSeconds: version.mtimeSeconds) {
+        headers.add(name: "ETag", value: file.entityTag)
+        headers.add(name: "Last-Modified", value: HTTPDate.format(secondsSince1970: file.lastModifiedSeconds))
+        headers.add(name: "Cache-Control", value: cacheControl)
+        if file.isCompressible { headers.add(name: "Vary", value: "Accept-Encoding") }  // RFC 9110 §12.5.5
+        // Module scripts are fetched with CORS: pages of any origin may import /herald.js (and
+        // the modules it imports). No credentials, so `*` (the API's CORS is --allow-origin's).
+        if isJavaScript(file.contentType) { headers.add(name: "Access-Control-Allow-Origin", value: "*") }
+        if isNotModified(request, entityTag: file.entityTag, mtimeSeconds: file.lastModifiedSeconds) {
             return HTTPResponse(status: 304, headers: headers)
         }
-        headers.add(name: "Content-Type", value: contentType)
+        guard let body = file.body() else { return readFailure }
+        headers.add(name: "Content-Type", value: file.contentType)
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
-
-        if let gzipped {
-            headers.add(name: "Content-Encoding", value: "gzip")
-            return HTTPResponse(status: 200, headers: headers, body: .bytes(gzipped))
-        }
-        guard version.size <= Self.maxInMemoryFileBytes else {
-            return HTTPResponse(status: 200, headers: headers, body: .file(FileRegion(file: file, offset: 0, length: version.size)))
-        }
-        if let bytes = cache.identity(path: realPath, version: version) {
-            return HTTPResponse(status: 200, headers: headers, body: .bytes(bytes))
-        }
-        guard let bytes = Self.readAll(file, size: version.size) else { return Self.readFailure }
-        cache.storeIdentity(bytes, path: realPath, version: version)
-        return HTTPResponse(status: 200, headers: headers, body: .bytes(bytes))
+        if file.isGzipped { headers.add(name: "Content-Encoding", value: "gzip") }
+        return HTTPResponse(status: 200, headers: headers, body: body)
     }
 
-    /// The gzip outcome for this version, compressed at most once while it stays cached;
-    /// nil when the file could not be read.
-    private func gzip(_ file: OwnedFileDescriptor, _ realPath: String, _ version: StaticFileVersion) -> StaticFileCache.Gzipped? {
-        if let cached = cache.gzipped(path: realPath, version: version) { return cached }
-        guard let bytes = cache.identity(path: realPath, version: version) ?? Self.readAll(file, size: version.size) else { return nil }
-        if bytes.count <= Self.maxInMemoryFileBytes { cache.storeIdentity(bytes, path: realPath, version: version) }
-        let outcome: StaticFileCache.Gzipped
-        if let compressed = GzipCompressor.compress(bytes), compressed.count < bytes.count {
-            outcome = .smaller(compressed)
-        } else {
-            outcome = .notSmaller  // already dense (or zlib failed): plain bytes are no worse
-        }
-        cache.storeGzipped(outcome, path: realPath, version: version)
-        return outcome
+    /// Whether a file of this type and size is worth sending gzipped (when the client takes it).
+    static func gzipPaysOff(contentType: String, size: Int) -> Bool {
+        MIMETypes.isCompressible(contentType) && (minGzipBytes...maxGzipBytes).contains(size)
     }
 
-    /// Exactly `size` bytes from the start of the file; nil on an error or when the file is
-    /// shorter than fstat said (it changed while we read: better a 500 than wrong bytes).
-    static func readAll(_ file: OwnedFileDescriptor, size: Int) -> [UInt8]? {
-        var failed = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = 0
-            while count < size {
-                let n = pread(file.fd, buffer.baseAddress! + count, size - count, off_t(count))
-                if n > 0 {
-                    count += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failed = true
-                    return
-                }
-            }
-        }
-        return failed ? nil : bytes
+    static func isJavaScript(_ contentType: String) -> Bool {
+        contentType.split(separator: ";").first?.trimmingHTTPWhitespace().lowercased() == "text/javascript"
     }
 
     // MARK: - Responses
@@ -234,37 +96,16 @@ public final class StaticFileServer: @unchecked Sendable {
         return response
     }
 
-    // MARK: - Helpers
-
-    /// realpath(3); nil with errno set.
-    static func canonicalPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
-    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
-}
-
-extension StaticFileVersion {
-    init(_ st: stat) {
-        self.init(
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
-            mtimeNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+    /// Relative links in a page resolve against its URL, so a directory asked for without its
+    /// trailing slash (`/docs`) is sent to `/docs/`.
+    static func redirectToDirectory(_ path: StaticFilePath, query: String?) -> HTTPResponse {
+        HTTPResponse(status: 301, headers: ["Location": path.directoryLocation(query: query)])
     }
 }
 
 // MARK: - Validators and negotiation (pure)
 
 extension StaticFileServer {
-    /// A strong ETag (RFC 9110 §8.8.3) from the file's identity: no hashing, and any change
-    /// of content, size, inode or mtime gives a new tag. The gzip variant is a different
-    /// representation, so it has its own tag.
-    static func entityTag(_ version: StaticFileVersion, gzip: Bool) -> String {
-        let parts = [version.device, version.inode, UInt64(version.size), UInt64(bitPattern: version.mtimeNanoseconds)]
-        return "\"" + parts.map { String($0, radix: 16) }.joined(separator: "-") + (gzip ? "-gz" : "") + "\""
-    }
-
     /// RFC 9110 §13.2.2 for GET/HEAD: If-None-Match decides when present (weak comparison,
     /// `*` matches any current representation); only without it does If-Modified-Since count.
     static func isNotModified(_ request: HTTPHeaders, entityTag: String, mtimeSeconds: Int) -> Bool {

@@ -19,6 +19,10 @@ final class TopicEndpoint: WebSocketEndpoint {
     private var expiryTimer: DeadlineTimer?
     /// Topics the client wants; a subscription answered after an unsubscribe is not registered.
     private var wanted: Set<String> = []
+    /// Every topic asked for during the session, in order, for its access line; bounded, since
+    /// a client may subscribe and unsubscribe forever.
+    private(set) var topicsForLog: [String] = []
+    static let maxLoggedTopics = 32
 
     /// RFC 6455 §7.4.2: 4000–4999 are for applications. 4001: the token expired; reconnect
     /// with a new one (and `since=`), like Pusher's 4000–4099 "do not reconnect unchanged".
@@ -115,6 +119,7 @@ final class TopicEndpoint: WebSocketEndpoint {
         }
         let name = topic.description
         wanted.insert(name)
+        if topicsForLog.count < Self.maxLoggedTopics, !topicsForLog.contains(name) { topicsForLog.append(name) }
         // Until the answer arrives, events of this topic are not sent: they are in the snapshot.
         registry.remove(socket, topic: name)
         let scoped = principal.visibleOwner != nil

@@ -20,6 +20,17 @@ final class WebSocketConnection: ConnectionDelegate {
     /// echo of that message must still go out before the close.
     private var closeFrameWritten = false
 
+    // For the access line, counted always (a few additions), written only with access logging on.
+    private let startedAt: UInt64
+    /// The handshake request, kept only with access logging on (TopicEndpoint holds the same copy).
+    private let head: HTTPRequestHead?
+    private var framesSent: UInt64 = 0
+    private var framesReceived: UInt64 = 0
+    private var bytesSent: UInt64 = 0
+    private var bytesReceived: UInt64 = 0
+    /// The first close frame's code and sender; nil until one is sent or received.
+    private var closing: (code: UInt16, by: ClosingSide)?
+
     private var canSend: Bool { !closeFrameWritten && connection.isOpen }
 
     init(connection: Connection, context: ServerContext, route: WebSocketRoute, head: HTTPRequestHead) {
@@ -28,6 +39,8 @@ final class WebSocketConnection: ConnectionDelegate {
         endpoint = route.makeEndpoint(head)
         session = WebSocketSession(maxMessageSize: route.maxMessageSize)
         lastHeard = connection.loop.now
+        startedAt = connection.loop.now
+        self.head = context.accessLog == nil ? nil : head
         timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
             timerFired()
             rearmTimer()
@@ -46,13 +59,18 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
         guard canSend else { return }
-        connection.write(WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload))
+        let frame = WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload)
+        framesSent &+= 1
+        bytesSent &+= UInt64(frame.count)
+        connection.write(frame)
     }
 
     /// A frame encoded once and shared by every subscriber (fan-out); with a conflation key, it
     /// replaces a still-unsent frame queued under the same key.
     func send(encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
         guard canSend else { return }
+        framesSent &+= 1
+        bytesSent &+= UInt64(encodedFrame.count)
         if let conflationKey {
             connection.write(encodedFrame, conflationKey: conflationKey)
         } else {
@@ -70,13 +88,17 @@ final class WebSocketConnection: ConnectionDelegate {
         guard connection.isOpen else { return }
         connection.discardPendingOutput()
         closeFrameWritten = true
-        connection.write(WebSocketFrameEncoder.closeFrame(code: code, reason: reason))
+        if closing == nil { closing = (code, .server) }
+        let frame = WebSocketFrameEncoder.closeFrame(code: code, reason: reason)
+        bytesSent &+= UInt64(frame.count)
+        connection.write(frame)
         connection.closeAfterFlush()
     }
 
     /// Starts the close handshake; the connection closes when the peer answers or after the timeout.
     func close(code: UInt16, reason: String) {
         guard session.canSend else { return }
+        if closing == nil { closing = (code, .server) }
         perform(session.close(code: code, reason: reason))
         closeSentAt = MonotonicClock.now()
         rearmTimer()
@@ -86,6 +108,7 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         input.append(bytes)
+        bytesReceived &+= UInt64(bytes.count)
         lastHeard = connection.loop.now
         process()
         rearmTimer()
@@ -93,6 +116,7 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func connectionDidReadEOF(_ connection: Connection) {
         // TCP closed without a close frame (RFC 6455 §7.1.5: 1006); nothing more can be said.
+        if closing == nil { closing = (WebSocketCloseCode.abnormalClosure, .client) }
         connection.close()
     }
 
@@ -103,6 +127,18 @@ final class WebSocketConnection: ConnectionDelegate {
             finished = true
             endpoint.closed(self)
         }
+        if let accessLog = context.accessLog { accessLog.webSocket(accessRecord(), peer: connection.peer) }
+    }
+
+    private func accessRecord() -> WebSocketAccessRecord {
+        // Closed without any close frame and no EOF seen: a reset or an error on the socket.
+        let (code, by) = closing ?? (WebSocketCloseCode.abnormalClosure, .client)
+        let now = MonotonicClock.now()
+        return WebSocketAccessRecord(
+            target: head?.target ?? "", topics: endpoint.topicsForLog, durationNanos: now >= startedAt ? now - startedAt : 0,
+            framesSent: framesSent &- min(framesSent, connection.conflatedChunks), framesReceived: framesReceived,
+            bytesSent: bytesSent, bytesReceived: bytesReceived, closeCode: code, closedBy: by,
+            userAgent: head?.headers["user-agent"], requestID: head?.headers["x-request-id"])
     }
 
     // MARK: Protocol
@@ -115,9 +151,14 @@ final class WebSocketConnection: ConnectionDelegate {
         for action in actions {
             switch action {
             case .deliver(let kind, let payload):
+                framesReceived &+= 1
                 endpoint.received(self, kind: kind, payload: payload)
             case .send(let bytes):
-                if bytes.first.map({ $0 & 0x0F == WebSocketOpcode.close.rawValue }) == true { closeFrameWritten = true }
+                if bytes.first.map({ $0 & 0x0F == WebSocketOpcode.close.rawValue }) == true {
+                    closeFrameWritten = true
+                    if closing == nil { closing = Self.closing(sent: bytes, peerCode: session.receivedCloseCode) }
+                }
+                bytesSent &+= UInt64(bytes.count)
                 connection.write(bytes)
             case .pongReceived:
                 pingSentAt = nil
@@ -141,6 +182,7 @@ final class WebSocketConnection: ConnectionDelegate {
         guard connection.isOpen, now >= deadline() else { return }
         if closeSentAt != nil || pingSentAt != nil {
             // No close reply / no pong in time: the peer is gone or stuck.
+            if closing == nil { closing = (WebSocketCloseCode.abnormalClosure, .server) }
             connection.close()
         } else {
             perform(session.ping())
@@ -153,6 +195,15 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
+
+    /// Who closed, from a close frame the session wrote: the answer to the peer's close (it
+    /// received one), or ours because the peer broke the protocol (code from our frame; our
+    /// frames are unmasked with a payload under 126 bytes, so the code is at bytes 2–3).
+    private static func closing(sent frame: [UInt8], peerCode: UInt16?) -> (code: UInt16, by: ClosingSide) {
+        if let peerCode { return (peerCode, .client) }
+        guard frame.count >= 4, frame[1] & 0x7F >= 2 else { return (WebSocketCloseCode.noStatusReceived, .server) }
+        return (UInt16(frame[2]) << 8 | UInt16(frame[3]), .server)
+    }
 }
 
 /// `/echo`: every message back as it came (text as text, binary as binary).

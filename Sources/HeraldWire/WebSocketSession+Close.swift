@@ -23,6 +23,7 @@ extension WebSocketSession {
         case 0:
             // §5.5.1: the body is optional; answer with an empty close too (1005 is "none").
             reply = []
+            receivedCloseCode = WebSocketCloseCode.noStatusReceived
         case 1:
             return fail(.protocolError("close frame with a 1-byte payload"), into: &actions)
         default:
@@ -36,6 +37,7 @@ extension WebSocketSession {
                 return fail(.invalidPayload("close reason is not valid UTF-8"), into: &actions)
             }
             reply = [payload[0], payload[1]]
+            receivedCloseCode = code
         }
         // §5.5.1: a close in the middle of a fragmented message still ends it (Autobahn 7.1.5).
         discardMessage()

@@ -37,6 +37,9 @@ public struct WebSocketSession: Sendable {
     /// Largest message accepted, the sum of its fragments; more fails the connection with 1009.
     public let maxMessageSize: Int
     public internal(set) var state: State = .open
+    /// The code of the peer's close frame when the peer closed first (1005 when it had none);
+    /// nil when we closed first or no close frame came.
+    public internal(set) var receivedCloseCode: UInt16?
 
     var decoder: WebSocketFrameDecoder
     /// The fragmented message being reassembled (RFC 6455 §5.4); nil between messages.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldLoop
 import HeraldServer
 import Logging
 
@@ -37,7 +38,7 @@ struct BrokerCommand: ParsableCommand {
         log.bootstrap()
         do {
             let broker = try BrokerProcess(socketPath: socket, dataDirectory: dataDirectory, tasks: tasks.configuration, logger: Logger(label: "herald-broker"))
-            try broker.run { path in FileDescriptorOutput.standardError("broker listening on \(path)\n") }
+            try broker.run { path in LogWriter.standardError.write("broker listening on \(path)\n") }
         } catch {
             FileDescriptorOutput.standardError("herald: \(error.description)\n")
             throw ExitCode(1)

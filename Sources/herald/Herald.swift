@@ -1,4 +1,6 @@
 import ArgumentParser
+import Glibc
+import HeraldLoop
 
 @main
 struct Herald: ParsableCommand {
@@ -12,4 +14,25 @@ struct Herald: ParsableCommand {
         version: "herald \(HeraldVersionString.value)",
         subcommands: [Serve.self, TaskCommand.self, WatchCommand.self, TokenCommand.self, BrokerCommand.self, WorkerCommand.self]
     )
+
+    /// `herald serve` also reads `HERALD_<FLAG>` variables (EnvironmentOptions); the workers
+    /// and the broker a supervisor starts get every value through their arguments instead,
+    /// so each reaches them once, as the supervisor parsed it.
+    static func main() {
+        // Log lines still queued for stderr go out before the process ends, within a bound:
+        // a stderr nobody reads must not keep a stopping server alive.
+        atexit { LogWriter.standardError.flush(timeout: 2) }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == Serve._commandName {
+            do {
+                arguments = [Serve._commandName] + (try EnvironmentOptions.serveArguments(Array(arguments.dropFirst())) {
+                    getenv($0).map { String(cString: $0) }
+                })
+            } catch {
+                FileDescriptorOutput.standardError("herald serve: environment variable \(error.description)\n")
+                Glibc.exit(ExitCode.validationFailure.rawValue)
+            }
+        }
+        main(arguments)
+    }
 }

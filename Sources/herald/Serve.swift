@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import HeraldLoop
 import HeraldServer
 import Logging
 
@@ -19,6 +20,13 @@ struct Serve: ParsableCommand {
             worker listens. A worker or broker that dies is restarted after 0.1 s, doubling to 5 s for \
             repeated quick deaths. SIGTERM stops the workers, then the broker it started, and exits 0; \
             if the supervisor is killed, its children stop by themselves.
+
+            Every option can also come from the environment: HERALD_ and its name in capitals with \
+            - as _, e.g. HERALD_PORT=9000, HERALD_MAX_CONNECTIONS=500, HERALD_LOG_FORMAT=json. A \
+            repeatable option takes a comma-separated list (HERALD_ALLOW_ORIGIN=https://a.example,https://b.example); \
+            a flag takes 1, true, yes or on (0, false, no, off: not set), e.g. HERALD_ECHO=1. An option \
+            on the command line wins over its variable; an empty variable counts as unset; a bad value \
+            is refused with the variable's name.
             """
     )
 
@@ -63,15 +71,18 @@ struct Serve: ParsableCommand {
     }
 }
 
-/// The one line scripts wait for; written straight to stderr, unbuffered.
+/// The one line scripts wait for, exactly this in every --log-format; queued behind the log
+/// lines before it, so stderr keeps the order things happened in.
 func printListening(_ url: String) {
-    FileDescriptorOutput.standardError("listening on \(url)\n")
+    LogWriter.standardError.write("listening on \(url)\n")
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 enum FileDescriptorOutput {
+    /// For a message the process ends with: written now, after the log lines queued before it.
     static func standardError(_ text: String) {
+        LogWriter.standardError.flush(timeout: 2)
         var bytes = Array(text.utf8)
         _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
     }

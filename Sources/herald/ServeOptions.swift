@@ -1,5 +1,6 @@
 import ArgumentParser
 import HeraldAccess
+import HeraldDashboard
 import HeraldServer
 import Logging
 
@@ -12,8 +13,10 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "TCP port; 0 picks a free one.")
     var port = 8080
 
-    @Option(name: .customLong("public"), help: ArgumentHelp("Directory of static files to serve.", valueName: "dir"))
-    var publicDirectory = "public"
+    @Option(name: .customLong("public"), help: ArgumentHelp(
+        "Serve the static files of this directory instead. Default: the dashboard and /herald.js built into the binary (public/ as it was at build time), so `herald serve` works from any directory.",
+        valueName: "dir"))
+    var publicDirectory: String?
 
     @Option(name: .customLong("data"), help: ArgumentHelp("Directory for persistent state; `:memory:` keeps nothing.", valueName: "dir"))
     var dataDirectory = "./herald-data"
@@ -25,6 +28,11 @@ struct ServeOptions: ParsableArguments {
     var bench = false
 
     @OptionGroup var log: LogOptions
+
+    @Option(help: ArgumentHelp(
+        "One line on stderr per HTTP request and per WebSocket session (when it ends), in --log-format, at log level info.",
+        valueName: "on|off"))
+    var accessLog: Switch = .on
 
     @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
     var headerTimeout = 10.0
@@ -118,6 +126,7 @@ struct ServeOptions: ParsableArguments {
         config.host = host
         config.port = port
         config.publicDirectory = publicDirectory
+        if publicDirectory == nil { config.embeddedPublic = DashboardFiles.embedded }
         config.dataDirectory = dataDirectory
         config.echo = echo
         config.bench = bench
@@ -134,6 +143,9 @@ struct ServeOptions: ParsableArguments {
         config.publishToken = effectivePublishToken
         config.maxConnections = maxConnections
         config.maxConnectionsPerIP = maxConnectionsPerIP
+        // Access lines are info lines: --log-level warning silences them like every info line.
+        config.accessLog = accessLog == .on && log.logLevel <= .info
+        config.logFormat = log.logFormat
         return config
     }
 
@@ -141,7 +153,8 @@ struct ServeOptions: ParsableArguments {
     /// the supervisor's port and broker, and the hidden flags of `herald worker`. argv[0] is
     /// "herald" and `--port` comes early, so `ps -o args` reads `herald worker --port 8080 …`.
     func workerArguments(_ launch: WorkerLaunch) -> [String] {
-        var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host, "--public", publicDirectory]
+        var arguments = ["herald", "worker", "--port", String(launch.port), "--host", host]
+        if let publicDirectory { arguments += ["--public", publicDirectory] }
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
@@ -150,6 +163,7 @@ struct ServeOptions: ParsableArguments {
         if let maxConnections { arguments += ["--max-connections", String(maxConnections)] }
         if let maxConnectionsPerIP { arguments += ["--max-connections-per-ip", String(maxConnectionsPerIP)] }
         arguments += log.arguments
+        arguments += ["--access-log", accessLog.rawValue]
         arguments += [
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),
             "--idle-timeout", String(idleTimeout), "--ping-interval", String(pingInterval),
@@ -186,8 +200,20 @@ struct ServeOptions: ParsableArguments {
     }
 }
 
+extension DashboardFiles {
+    /// public/ as it was at build time, for the server's embedded source.
+    static var embedded: [EmbeddedFile] {
+        all.map { EmbeddedFile(path: $0.path, bytes: $0.bytes, gzipped: $0.gzipped, digest: $0.sha256, lastModifiedSeconds: $0.lastModified) }
+    }
+}
+
 extension LogOptions {
-    var arguments: [String] { ["--log-level", logLevel.rawValue] }
+    var arguments: [String] { ["--log-level", logLevel.rawValue, "--log-format", logFormat.rawValue] }
+}
+
+/// An `on|off` option (nginx's spelling, as in `access_log off`).
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
 }
 
 extension TaskEngineOptions {

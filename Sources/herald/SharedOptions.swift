@@ -1,21 +1,25 @@
 import ArgumentParser
+import HeraldServer
 import HeraldTasks
 import Logging
 
-/// `--log-level`, shared by the long-running commands, and the stderr logger it sets up.
+/// `--log-level` and `--log-format`, shared by the long-running commands, and the stderr
+/// logger they set up.
 struct LogOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: ArgumentHelp(
+        "How lines on stderr are written: text (readable lines) or json (one JSON object per line, fixed keys). The `listening on` line stays exactly as it is in both.",
+        valueName: "text|json"))
+    var logFormat: LogFormat = .text
+
     func bootstrap() {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        HeraldLogHandler.bootstrap(level: logLevel, format: logFormat)
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// The task actor's limits, for whichever process owns the tasks (`serve` or `broker`).
 struct TaskEngineOptions: ParsableArguments {

@@ -61,7 +61,7 @@ import Testing
             case .write(let b): bytes += b
             case .writeFile: bytes += Array("<file>".utf8)
             case .closeAfterFlush: closes = true
-            case .upgrade, .dispatch: break
+            case .upgrade, .dispatch, .accessLog: break
             }
         }
         return (String(decoding: bytes, as: UTF8.self), closes)
@@ -227,5 +227,67 @@ import Testing
         let out = Self.written(h.feed("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
         #expect(out.text.contains("Connection: close"))
         #expect(out.closes)
+    }
+
+    // MARK: Access lines
+
+    static func accessRecords(_ actions: [HTTPConnectionStateMachine.Action]) -> [(HTTPAccessRecord, UInt64)] {
+        actions.compactMap {
+            if case .accessLog(let record, let startedAt) = $0 { return (record, startedAt) }
+            return nil
+        }
+    }
+
+    @Test func noAccessRecordIsMadeWhileAccessLoggingIsOff() throws {
+        let h = try Harness()
+        #expect(Self.accessRecords(h.feed("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")).isEmpty)
+    }
+
+    @Test func eachPipelinedResponseGetsItsAccessRecordAfterItsBytes() throws {
+        let h = try Harness { $0.accessLog = true }
+        let actions = h.feed(
+            "GET /healthz?token=t HTTP/1.1\r\nHost: a\r\nUser-Agent: probe/1\r\nX-Request-Id: r-1\r\n\r\n"
+                + "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /missing HTTP/1.1\r\nHost: a\r\n\r\n")
+        let records = Self.accessRecords(actions).map(\.0)
+        #expect(records.map(\.status) == [200, 200, 404])
+        #expect(records.map(\.method) == ["GET", "HEAD", "GET"])
+        #expect(records.map(\.target) == ["/healthz?token=t", "/", "/missing"])  // redacted when written
+        #expect(records[0].userAgent == "probe/1")
+        #expect(records[0].requestID == "r-1")
+        #expect(records[1].userAgent == nil)
+        // bytes: exactly what was queued for each response (HEAD: the head only).
+        var perResponse: [Int] = []
+        var bytes = 0
+        for action in actions {
+            switch action {
+            case .write(let chunk): bytes += chunk.count
+            case .writeFile(let region): bytes += region.length
+            case .accessLog:
+                perResponse.append(bytes)
+                bytes = 0
+            default: break
+            }
+        }
+        #expect(records.map(\.bytes) == perResponse)
+    }
+
+    @Test func aTimedOutRequestIsLoggedWithItsDurationAndNoHead() throws {
+        let h = try Harness { $0.accessLog = true }
+        let started = h.now
+        _ = h.feed("GET /healthz HTTP/1.1\r\nHost: a\r\n")  // the head never ends
+        let actions = h.tick(10.5)
+        let logged = Self.accessRecords(actions)
+        #expect(logged.count == 1)
+        #expect(logged.first?.0.status == 408)
+        #expect(logged.first?.0.method == nil)
+        #expect(logged.first?.1 == started)
+        #expect(logged.first?.0.durationNanos == UInt64(10.5 * 1e9))
+    }
+
+    @Test func aWebSocketUpgradeIsNotAnHTTPLine() throws {
+        let h = try Harness { $0.accessLog = true }
+        let actions = h.feed("GET /echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(Self.accessRecords(actions).isEmpty)  // the session's own line is written when it ends
     }
 }

@@ -81,7 +81,7 @@ import Testing
             #expect(!(response.headers["ETag"] ?? "").contains("-gz"))
             #expect(staticBody(response) == noise)
         }
-        #expect(server.cache.usage.gzipStores == 1)
+        #expect(server.directory.cache.usage.gzipStores == 1)
     }
 
     @Test func compressesOnceAndServesFromTheCache() throws {
@@ -92,7 +92,7 @@ import Testing
         let first = staticBody(server.respond(to: staticRequest("/style.css", ["Accept-Encoding": "gzip"])))
         let second = staticBody(server.respond(to: staticRequest("/style.css", ["Accept-Encoding": "gzip"])))
         #expect(first == second)
-        #expect(server.cache.usage.gzipStores == 1)
+        #expect(server.directory.cache.usage.gzipStores == 1)
     }
 
     @Test func changedFileIsRecompressed() throws {
@@ -111,8 +111,8 @@ import Testing
         let second = server.respond(to: staticRequest("/app.js", ["Accept-Encoding": "gzip"]))
         #expect(GzipCompressor.gunzip(staticBody(second)) == Array(after.utf8))
         #expect(second.headers["ETag"] != first.headers["ETag"])
-        #expect(server.cache.usage.gzipStores == 2)
-        #expect(server.cache.usage.files == 1)  // the old version's bytes are gone
+        #expect(server.directory.cache.usage.gzipStores == 2)
+        #expect(server.directory.cache.usage.files == 1)  // the old version's bytes are gone
         // The plain variant follows too.
         #expect(staticBody(server.respond(to: staticRequest("/app.js"))) == Array(after.utf8))
     }
@@ -132,7 +132,7 @@ import Testing
             return
         }
         #expect(region.length == content.count)
-        #expect(server.cache.usage.bytes < content.count)  // only the gzip bytes are held
+        #expect(server.directory.cache.usage.bytes < content.count)  // only the gzip bytes are held
     }
 
     @Test func fileAtTheGzipLimitIsCompressedAndOnePastIsNot() throws {

@@ -223,7 +223,7 @@ import Testing
         try dir.write("a.txt", "via link")
         #expect(symlink(dir.root, dir.base + "/link") == 0)
         let server = try StaticFileServer(root: dir.base + "/link/")
-        #expect(server.root == dir.root)
+        #expect(server.directory.root == dir.root)
         #expect(staticBody(server.respond(to: staticRequest("/a.txt"))) == Array("via link".utf8))
     }
 
@@ -249,9 +249,9 @@ import Testing
         }
         #expect(failures.value == 0)
         // Warm now: another round compresses nothing.
-        let stores = server.cache.usage.gzipStores
+        let stores = server.directory.cache.usage.gzipStores
         for i in 0..<8 { _ = server.respond(to: staticRequest("/f\(i).js", ["Accept-Encoding": "gzip"])) }
-        #expect(server.cache.usage.gzipStores == stores)
+        #expect(server.directory.cache.usage.gzipStores == stores)
     }
 }
 
@@ -306,6 +306,11 @@ final class TempPublicDir {
             throw POSIXError(.EIO)
         }
     }
+}
+
+extension StaticFileServer {
+    /// The source of a server on a directory (`--public`), with its root and cache.
+    var directory: DirectoryFileSource { source as! DirectoryFileSource }
 }
 
 final class StaticFileTestCounter: @unchecked Sendable {

@@ -118,24 +118,6 @@ export const ACTIONS = {
   delete: { method: 'DELETE', path: (id) => `/api/tasks/${encodeURIComponent(id)}`, pending: 'Deleting…', label: 'Delete' },
 };
 
-/** A cheap authenticated read: the status of `GET /api/tasks?limit=1` with the page's token
- * (0 when the server cannot be reached). Tells a refused token from a server that is down,
- * which a failed WebSocket handshake cannot. */
-export async function probe(server) {
-  const headers = { Accept: 'application/json' };
-  const session = access.token();
-  if (session) headers.Authorization = `Bearer ${session}`;
-  try {
-    // A server that accepts connections but never answers must not hold the reconnects up.
-    const res = await fetch(`${server.http}/api/tasks?limit=1`, { headers, mode: 'cors', cache: 'no-store', signal: AbortSignal.timeout(5000) });
-    let body = null;
-    try { body = await res.json(); } catch { /* not JSON */ }
-    return { status: res.status, body };
-  } catch {
-    return { status: 0, body: null };
-  }
-}
-
 /** Which actions the contract allows from a status. */
 export function allowed(action, status) {
   switch (action) {

@@ -1,0 +1,31 @@
+import HeraldWire
+
+/// Where the static files come from: a directory on disk (`--public DIR`,
+/// `DirectoryFileSource`) or the dashboard compiled into the binary (`EmbeddedFileSource`).
+/// `StaticFileServer` does what is the same for both — the method, the path checks, the
+/// validators, 304, the headers — and asks a source only for the representation at a path.
+protocol StaticFileSource: Sendable {
+    /// The representation of the file at `path` (a directory's `index.html`), gzip-encoded when
+    /// `acceptsGzip`, its type is compressible and compressing pays off; or the answer instead of
+    /// one: 404, a 301 to a directory's trailing slash, 403, 500.
+    func lookup(_ path: StaticFilePath, query: String?, acceptsGzip: Bool) -> StaticFileLookup
+}
+
+enum StaticFileLookup {
+    case found(StaticRepresentation)
+    case response(HTTPResponse)
+}
+
+/// One representation of one file: what the headers say about it, and its bytes on demand.
+struct StaticRepresentation {
+    var contentType: String
+    /// The type has a gzip variant for some clients, so the answer depends on Accept-Encoding.
+    var isCompressible: Bool
+    /// The body below is the gzip variant (`Content-Encoding: gzip`).
+    var isGzipped: Bool
+    /// A strong entity-tag, quotes included; the gzip variant has its own.
+    var entityTag: String
+    var lastModifiedSeconds: Int
+    /// The body, only fetched when a 200 needs it (a 304 never does); nil when it cannot be read.
+    var body: () -> HTTPResponseBody?
+}
