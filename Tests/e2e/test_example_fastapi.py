@@ -36,8 +36,8 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from conftest import ROOT, Herald, _die_with_parent, _started, serve_args
-from dashboard_support import PUBLIC, REPORTS, make_browser, severe_console_errors, wait_for
+from conftest import ROOT, Herald, _die_with_parent, _started
+from dashboard_support import REPORTS, make_browser, severe_console_errors, wait_for
 from proc_support import alive, children
 from tasks_support import TERMINAL
 
@@ -174,7 +174,9 @@ class Stack:
             secret = tmp / "auth.secret"
             secret.write_text(AUTH_KEY + "\n")
             extra += ["--auth-secret-file", str(secret)]
-        self.herald = Herald(serve_args(PUBLIC, *extra, echo=False), name="herald (example)")
+        # As the README runs it: /herald.js from the files embedded in the binary (no --public).
+        self.herald = Herald(["serve", "--host", "127.0.0.1", "--port", "0", "--data", ":memory:", *extra],
+                             name="herald (example)")
         _started.append(self.herald)
         self.herald.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
