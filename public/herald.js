@@ -915,13 +915,23 @@ export class HeraldTaskElement extends Base {
     this._joined = null;
     this._on = false;
     this._last = '';
+    this._initial = undefined;      // what to show until the server's first word (initialState)
   }
 
-  connectedCallback() { this._on = true; this._join(); }
+  connectedCallback() {
+    // Until the snapshot arrives, show what is already known instead of an empty bar: the
+    // state the page was rendered with (status="running" percent="40") or the one this tab
+    // last showed for the task, whichever is further on. Read once, before the first draw
+    // replaces the attributes.
+    if (this._initial === undefined) this._initial = initialState(this);
+    this._on = true;
+    this._join();
+  }
   disconnectedCallback() { this._on = false; this._leave(); }
   attributeChangedCallback(name, old, value) {
     if (old === value || !this._on) return;      // before connectedCallback: it joins
     if (name === 'label') { this._heraldDraw(); return; }
+    if (name === 'task') this._initial = null;    // the page's state was another task's
     this._leave();
     this._join();
   }
@@ -956,9 +966,12 @@ export class HeraldTaskElement extends Base {
     const conn = j ? j.share.conn.state : { state: 'offline', text: 'no task given' };
     const task = t.task;
     let status = t.status;
+    const initial = status === 'unknown' && !conn.reason ? this._initial : null;
+    if (initial) status = initial.status;
     if (status === 'unknown' && conn.reason) status = 'unauthorized';
     let pct = null;
     if (status === 'succeeded') pct = 100;
+    else if (initial) pct = initial.percent;
     else if (task && typeof task.percent === 'number' && Number.isFinite(task.percent) && status !== 'missing' && status !== 'forbidden') {
       pct = Math.max(0, Math.min(100, Math.floor(task.percent)));
     }
@@ -986,7 +999,7 @@ export class HeraldTaskElement extends Base {
     else if (status === 'unauthorized') message = `Access refused (${conn.reason}).`;
     else if (status === 'failed' && task && task.error) message = task.error.message ? `${task.error.message} (${task.error.code})` : task.error.code;
     else if (task) message = task.message || (status === 'succeeded' ? 'Finished.' : status === 'queued' ? 'Waiting to start…' : '');
-    else message = 'Loading…';
+    else if (!initial) message = 'Loading…';
     let note = '';
     if (j && conn.state !== 'live' && conn.state !== 'connecting' && status !== 'unauthorized') note = conn.reason ? 'access refused' : conn.state === 'offline' ? 'offline' : 'reconnecting…';
     const eta = left === null ? '' : left < 5 ? 'a few seconds left' : `${formatLeft(left)} left`;
@@ -1010,6 +1023,7 @@ export class HeraldTaskElement extends Base {
     const sig = `${status}|${pct}|${task ? task.seq : ''}`;
     if (sig !== this._last) {
       this._last = sig;
+      if (task && t.status === status) remember(id, status, pct);
       this.dispatchEvent(new CustomEvent('herald-change', { bubbles: true, composed: true, detail: { task, status, percent: pct } }));
     }
   }
@@ -1017,6 +1031,39 @@ export class HeraldTaskElement extends Base {
   _attr(name, value) {
     if (value === null) { if (this.hasAttribute(name)) this.removeAttribute(name); } else if (this.getAttribute(name) !== value) this.setAttribute(name, value);
   }
+}
+
+// What to show before the server's first word. A reload must not flash an empty bar, nor show
+// less than the page before it did: the page's own render (status=, percent=, read by the app
+// from GET /api/tasks/ID) can be a moment older than the last event the previous page got
+// while the reload was on its way, so the tab also remembers (sessionStorage) the last state
+// it showed for each task, and the further on of the two is shown. Within an attempt a task
+// only moves forward; the snapshot that follows replaces either.
+const RANK = { queued: 0, running: 1, cancelling: 2, succeeded: 3, failed: 3, cancelled: 3 };
+const MEMORY_PREFIX = 'herald-task:';
+
+function taskState(status, percentText) {
+  if (!(status in RANK)) return null;
+  const n = Number.parseFloat(percentText ?? '');
+  return { status, percent: Number.isFinite(n) ? Math.max(0, Math.min(100, Math.floor(n))) : null };
+}
+
+function initialState(el) {
+  const id = (el.getAttribute('task') || '').trim();
+  const page = taskState(el.getAttribute('status'), el.getAttribute('percent'));
+  let seen = null;
+  try {
+    const v = JSON.parse(sessionStorage.getItem(MEMORY_PREFIX + id) || 'null');
+    if (v && typeof v === 'object') seen = taskState(v.status, v.percent === null ? '' : String(v.percent));
+  } catch { /* no storage (privacy mode, sandboxed frame) */ }
+  if (!page || !seen) return page || seen;
+  const ahead = RANK[seen.status] - RANK[page.status] || (seen.percent ?? -1) - (page.percent ?? -1);
+  return ahead > 0 ? seen : page;
+}
+
+function remember(id, status, percent) {
+  if (!id || !(status in RANK)) return;
+  try { sessionStorage.setItem(MEMORY_PREFIX + id, JSON.stringify({ status, percent })); } catch { /* full or absent */ }
 }
 
 function setText(el, text) { if (el.textContent !== text) el.textContent = text; }

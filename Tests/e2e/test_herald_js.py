@@ -276,6 +276,47 @@ def test_elements_show_live_progress_share_one_socket_and_reflect_status_and_per
         assert severe_console_errors(d) == []
 
 
+@pytest.mark.timeout(60)
+def test_before_the_snapshot_it_shows_the_pages_state_or_the_tabs_memory_whichever_is_further(d, site):
+    """No "Connecting" and empty bar after a load: the page's status=/percent= (or what this tab
+    last showed, when that is further on) until the snapshot, which then replaces it."""
+    probe = """
+      window.__first = [];
+      customElements.whenDefined('herald-task').then(() => {
+        for (const e of document.querySelectorAll('herald-task'))
+          window.__first.push({id: e.id, status: e.getAttribute('status'), percent: e.getAttribute('percent')});
+      });"""
+    site.page("rendered.html", '<herald-task id="r" task="R" status="running" percent="40"></herald-task>'
+                               '<herald-task id="q" task="Q" status="bogus" percent="x"></herald-task>', script=probe)
+    with own_server(task_serve_args(site.public, ":memory:")) as h:
+        api = Api(h.port)
+        api.create(id="R", title="Rendered", total=100, lease_s=3600)
+        api.act("R", "start")
+        api.act("R", "progress", {"done": 40})
+        api.create(id="Q", title="Queued", total=10)
+        # Only the page's state on a first visit; a status the element does not know is ignored.
+        open_page(d, f"{h.url}/rendered.html")
+        first = {e["id"]: e for e in js(d, "return window.__first")}
+        assert (first["r"]["status"], first["r"]["percent"]) == ("running", "40"), first
+        assert first["q"]["status"] == "unknown" and first["q"]["percent"] is None, first
+        wait_for(lambda: el(d, "q")["status"] == "queued", 10, "Q's snapshot")
+        api.act("R", "progress", {"done": 70})
+        wait_for(lambda: el(d, "r")["percent"] == "70", 10, "R at 70 % on the open page")
+        # The page is rendered again with an older state (40 %): the tab showed 70, so 70 it is.
+        open_page(d, f"{h.url}/rendered.html")
+        first = {e["id"]: e for e in js(d, "return window.__first")}
+        assert (first["r"]["status"], first["r"]["percent"]) == ("running", "70"), first
+        # A page whose render is further on than the tab's memory wins; the snapshot then rules.
+        api.act("R", "complete")
+        site.page("rendered.html", '<herald-task id="r" task="R" status="succeeded" percent="100"></herald-task>',
+                  script=probe)
+        open_page(d, f"{h.url}/rendered.html")
+        first = {e["id"]: e for e in js(d, "return window.__first")}
+        assert (first["r"]["status"], first["r"]["percent"]) == ("succeeded", "100"), first
+        wait_for(lambda: (el(d, "r")["task"] or {}).get("status") == "succeeded", 10, "R's snapshot")
+        assert severe_console_errors(d) == []
+
+
 @pytest.mark.timeout(120)
 def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9(d, site, tmp_path):
     site.page("one.html", '<herald-task id="r" task="R"></herald-task><herald-task id="s" task="S"></herald-task>')

@@ -25,6 +25,7 @@ Configuration (environment):
 from __future__ import annotations
 
 import html
+import math
 import logging
 import os
 import re
@@ -232,7 +233,12 @@ def download_page(task_id: str, request: Request, user: Optional[str] = Cookie(N
     # (it sees this user's tasks and nobody else's), and where to get the next one before it
     # expires while the page stays open.
     auth = (f' token="{viewer_token(user)}" token-url="/herald-token"' if AUTH_SECRET else "")
-    body = (f'<herald-task task="{html.escape(task_id)}" servers="{html.escape(servers)}"{auth}>'
+    # The state the app just read, so a reload shows the bar where it was at once (the element
+    # keeps it until Herald's snapshot, which can only be newer).
+    state = f' status="{html.escape(task["status"])}"'
+    if isinstance(task.get("percent"), (int, float)):
+        state += f' percent="{math.floor(task["percent"])}"'
+    body = (f'<herald-task task="{html.escape(task_id)}" servers="{html.escape(servers)}"{auth}{state}>'
             f'</herald-task>\n<p><a href="/">More books</a></p>')
     head = f'\n<script type="module" src="{html.escape(HERALD_PUBLIC_URLS[0])}/herald.js"></script>'
     return page("Your download", body, user, head)
