@@ -499,6 +499,25 @@ def _process_of(servers, url: str) -> HeraldProcess:
     return next(s for s in servers if s.url == url)
 
 
+def test_servers_and_token_default_to_the_environment_as_the_cli_reads_it(herald, monkeypatch):
+    h = herald("--publish-token", "s3cret-publish-token")
+    monkeypatch.setenv("HERALD_SERVER", f"http://127.0.0.1:1, {h.url}")
+    monkeypatch.delenv("HERALD_TOKEN", raising=False)
+    monkeypatch.setenv("HERALD_PUBLISH_TOKEN", "s3cret-publish-token")
+    c = Herald(retry_for=5)
+    assert sorted(c.servers) == sorted(["http://127.0.0.1:1", h.url])
+    assert c.create(title="from the environment").get()["title"] == "from the environment"
+    monkeypatch.setenv("HERALD_TOKEN", "not-the-token")          # HERALD_TOKEN comes first
+    with pytest.raises(HeraldError) as refused:
+        Herald(retry_for=5).create(title="refused")
+    assert refused.value.status == 401
+    with pytest.raises(HeraldError) as none:                       # None: no token at all
+        Herald(token=None, retry_for=5).create(title="no token")
+    assert none.value.status == 401
+    monkeypatch.delenv("HERALD_SERVER")
+    assert Herald().servers == ["http://127.0.0.1:8080"]
+
+
 def test_a_dead_server_in_the_list_is_passed_over(herald):
     live = herald()
     with socket.socket() as s:

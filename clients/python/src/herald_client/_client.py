@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -422,18 +423,36 @@ def _reset_tasks_after_fork() -> None:
 _fork_hooks.append(_reset_tasks_after_fork)
 
 
+class _FromEnvironment:
+    """The default of `Herald(servers, token)`: read the environment as `herald task` does."""
+
+    def __repr__(self) -> str:
+        return "<from the environment>"
+
+
+FROM_ENVIRONMENT: Any = _FromEnvironment()
+
+
 class Herald:
     """A client of one or more Herald servers.
 
     `servers`: one URL or a list (`"http://a:8080"`); tried in random order, the first that
-    answers is kept until it fails. `token`: a publish token or a JWT (sent as
-    `Authorization: Bearer`), or a function returning one (called for every request).
+    answers is kept until it fails. Left out: `$HERALD_SERVER` (one URL, or several separated
+    by commas or spaces), else `http://127.0.0.1:8080` — as the `herald task` command reads it.
+    `token`: a publish token or a JWT (sent as `Authorization: Bearer`), or a function returning
+    one (called for every request); left out: `$HERALD_TOKEN`, else `$HERALD_PUBLISH_TOKEN`,
+    else none; `None`: no token whatever the environment says.
     `retry_for`: how long each call retries connection errors, 502/503/504 and 429s.
     `timeout`: seconds to connect and to wait for each answer.
     """
 
-    def __init__(self, servers: Union[str, Sequence[str]], token: TokenSource = None, *,
+    def __init__(self, servers: Union[str, Sequence[str]] = FROM_ENVIRONMENT,
+                 token: TokenSource = FROM_ENVIRONMENT, *,
                  retry_for: float = 30.0, timeout: float = 10.0) -> None:
+        if servers is FROM_ENVIRONMENT:
+            servers = (os.environ.get("HERALD_SERVER") or "http://127.0.0.1:8080").replace(",", " ").split()
+        if token is FROM_ENVIRONMENT:
+            token = os.environ.get("HERALD_TOKEN") or os.environ.get("HERALD_PUBLISH_TOKEN") or None
         urls = [servers] if isinstance(servers, str) else list(servers)
         self._transport = Transport(urls, token, timeout=timeout, retry_for=retry_for)
 
