@@ -37,13 +37,14 @@ class TmpfsFault:
         self.filler = mount / "filler.bin"
 
     @classmethod
-    def create(cls, base: Path) -> "TmpfsFault | None":
+    def create(cls, base: Path) -> "TmpfsFault | str":
+        """The mounted tmpfs, or why mounting failed."""
         mount = base / "mnt"
         mount.mkdir()
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES},mode=0700", "tmpfs", str(mount)],
                            capture_output=True, text=True, timeout=10)
         if r.returncode != 0:
-            return None
+            return (r.stderr or r.stdout).strip() or f"mount exited {r.returncode}"
         return cls(mount)
 
     def fill(self, pid_of_store):
@@ -71,14 +72,19 @@ class FsizeFault:
 
     method = "RLIMIT_FSIZE"
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, why_not_tmpfs: str):
         self.data = base / "data"
+        self.why_not_tmpfs = why_not_tmpfs
 
     def fill(self, pid_of_store):
         wal = self.data / "herald.sqlite-wal"
         size = wal.stat().st_size if wal.exists() else 0
-        _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
-        resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE, (max(size, 1), hard))
+        try:
+            _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
+            resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE, (max(size, 1), hard))
+        except OSError as e:
+            pytest.fail(f"cannot make the store's disk fail: mounting a tmpfs failed ({self.why_not_tmpfs}) "
+                        f"and RLIMIT_FSIZE on the store's process failed too ({e})")
 
     def free(self, pid_of_store):
         _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
@@ -92,11 +98,9 @@ class FsizeFault:
 def disk(tmp_path: Path):
     """A tmpfs where mounting is permitted, else RLIMIT_FSIZE. HERALD_STORE_FAULT=fsize forces
     the fallback (to test it where tmpfs works). Never skipped: one of them must work."""
-    fault = None
-    if os.environ.get("HERALD_STORE_FAULT") != "fsize":
-        fault = TmpfsFault.create(tmp_path)
-    if fault is None:
-        fault = FsizeFault(tmp_path)
+    fault = TmpfsFault.create(tmp_path) if os.environ.get("HERALD_STORE_FAULT") != "fsize" else "HERALD_STORE_FAULT=fsize"
+    if isinstance(fault, str):
+        fault = FsizeFault(tmp_path, fault)
     fault.data.mkdir()
     try:
         yield fault
