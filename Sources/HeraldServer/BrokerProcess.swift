@@ -60,6 +60,9 @@ public final class BrokerProcess {
     /// Serves until SIGTERM/SIGINT; `onListening` gets the socket path once servers can connect.
     public func run(onListening: (String) -> Void) throws(ServerStartupError) {
         signal(SIGPIPE, SIG_IGN)
+        // A file size limit (RLIMIT_FSIZE) reached by the store must be a failed write (EFBIG:
+        // changes get 503 until it is lifted), not the end of the process.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [weak self] _ in self?.stop() }
             server = try BrokerServer(loop: loop, broker: local, path: socketPath)

@@ -126,6 +126,9 @@ public final class HeraldServer {
     public func run(onListening: (String) -> Void) throws(ServerStartupError) {
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        // A file size limit (RLIMIT_FSIZE) reached by the store must be a failed write (EFBIG:
+        // changes get 503 until it is lifted), not the end of the process.
+        signal(SIGXFSZ, SIG_IGN)
         let context = self.context
         do {
             signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [weak self] signo in

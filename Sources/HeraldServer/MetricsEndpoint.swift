@@ -69,6 +69,9 @@ enum MetricsEndpoint {
             metric("herald_seq", "gauge", "The latest event sequence number.", [("", "\(stats.seq)")])
             metric("herald_tasks", "gauge", "Tasks held, by status.",
                    TaskStatus.allCases.map { ("{status=\"\($0.rawValue)\"}", "\(max(0, stats.countsByStatus[$0] ?? 0))") })
+            metric("herald_store_failing", "gauge",
+                   "1 while the task authority's store refuses writes (changes get 503 storage_unavailable).",
+                   [("", stats.storeFailing ? "1" : "0")])
             text += renderDurations(stats.durations)
         }
         return Array(text.utf8)

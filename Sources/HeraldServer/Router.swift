@@ -85,7 +85,17 @@ final class Router {
         switch head.path {
         case "/healthz":
             guard head.method == "GET" || head.method == "HEAD" else { return .respond(.methodNotAllowed(allow: "GET, HEAD")) }
-            return .respond(health())
+            guard let bridge = tasks?.bridge else { return .respond(health(store: nil)) }
+            // The store's state is the task authority's (this process's actor, or the broker's
+            // under --broker/--workers): asked through the same stats request as /metrics.
+            return .readBodyAsync { [weak self] _, _, respond in
+                bridge.request(.stats) { reply in
+                    guard let self else { return }
+                    var store = "unknown"  // the broker did not answer
+                    if case .stats(let stats) = reply { store = stats.storeFailing ? "failing" : "ok" }
+                    respond(self.health(store: store))
+                }
+            }
         case "/echo" where configuration.echo:
             switch head.method {
             case "GET":
@@ -170,9 +180,12 @@ final class Router {
         }
     }
 
-    private func health() -> HTTPResponse {
+    /// `store`: "ok", "failing" (writes are refused: changes get 503 storage_unavailable until
+    /// it recovers by itself) or "unknown" (the broker did not answer); nil without tasks.
+    private func health(store: String?) -> HTTPResponse {
         let uptime = MonotonicSeconds.now() - startedAt
-        let body = "{\"status\":\"ok\",\"version\":\(JSONText.quote(HeraldVersion.string)),\"uptime_s\":\(Int(uptime)),\"connections\":\(openConnections())}"
+        let storeField = store.map { ",\"store\":\(JSONText.quote($0))" } ?? ""
+        let body = "{\"status\":\"ok\",\"version\":\(JSONText.quote(HeraldVersion.string)),\"uptime_s\":\(Int(uptime)),\"connections\":\(openConnections())\(storeField)}"
         var response = HTTPResponse.json(status: 200, Array(body.utf8))
         response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
         return response

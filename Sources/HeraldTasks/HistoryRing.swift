@@ -25,6 +25,28 @@ struct HistoryRing {
         }
     }
 
+    /// The oldest entry, which the next `append` to a full ring overwrites.
+    var oldest: HistoryEntry? { count == 0 ? nil : entries[start] }
+
+    /// Takes back the newest entry (undoing an `append` whose turn was not stored).
+    mutating func removeNewest() {
+        guard count > 0 else { return }
+        entries[(start + count - 1) % capacity] = nil
+        count -= 1
+    }
+
+    /// Puts back an entry older than every held one (one that an undone `append` overwrote).
+    mutating func prepend(_ entry: HistoryEntry) {
+        if let oldest = oldestSeq { precondition(entry.seq + 1 == oldest, "history seqs must be consecutive") }
+        precondition(count < capacity, "prepend to a full ring")
+        start = (start + capacity - 1) % capacity
+        entries[start] = entry
+        count += 1
+    }
+
+    /// Every entry, oldest first (for tests).
+    var all: [HistoryEntry] { (0..<count).map { entries[(start + $0) % capacity]! } }
+
     /// Every entry after `seq`, oldest first; nil when the ring no longer reaches back that far.
     /// `current` is the authority's latest seq (events up to it exist).
     func entries(after seq: UInt64, current: UInt64) -> [HistoryEntry]? {

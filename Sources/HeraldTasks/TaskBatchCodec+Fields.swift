@@ -219,6 +219,7 @@ extension TaskBatchCodec {
             w.u64(stats.eventsPublished)
             w.u64(UInt64(stats.taskCount))
             write(stats.durations, &w)
+            w.u8(stats.storeFailing ? 1 : 0)
         case .statistics(let json):
             w.u8(9)
             w.bytes(json)
@@ -261,8 +262,10 @@ extension TaskBatchCodec {
             }
             let published = try r.u64("events published")
             let taskCount = Int(clamping: try r.u64("task count"))
+            let durations = try readDurations(&r)
+            let storeFailing = try r.u8("store failing") != 0
             return .stats(TaskHubStats(seq: seq, epoch: epoch, countsByStatus: counts, eventsPublished: published, taskCount: taskCount,
-                                       durations: try readDurations(&r)))
+                                       durations: durations, storeFailing: storeFailing))
         case 6, 7:
             let code = Int(try r.u16("status"))
             var error = TaskError(status: code, code: try r.string("code"), message: try r.string("message"))

@@ -64,8 +64,9 @@ extension TaskHub {
         try store.commit(changes, seq: seq, epoch: epoch, durable: durable)
         commitsSinceTrim += 1
         if commitsSinceTrim >= 1_000 {
-            commitsSinceTrim = 0
-            try store.trimEvents(keep: configuration.historySize)
+            // The commit is in: a failed trim must not count as a failed commit (that would roll
+            // back what the store holds). It is tried again after the next commit.
+            if (try? store.trimEvents(keep: configuration.historySize)) != nil { commitsSinceTrim = 0 }
         }
     }
 

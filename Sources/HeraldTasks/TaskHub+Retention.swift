@@ -9,7 +9,6 @@ extension TaskHub {
             terminalOrderStart += 1
             remove(id)
         }
-        compactTerminalOrder()
     }
 
     /// Makes room for one more task by removing the oldest terminal one, if any.
@@ -17,7 +16,6 @@ extension TaskHub {
         guard let (id, _) = oldestTerminal() else { return }
         terminalOrderStart += 1
         remove(id)
-        compactTerminalOrder()
     }
 
     /// The oldest entry of `terminalOrder` that still names a terminal task in that state.
@@ -34,7 +32,9 @@ extension TaskHub {
         return nil
     }
 
-    private func compactTerminalOrder() {
+    /// Drops the entries before `terminalOrderStart`; only between turns (after a commit), so a
+    /// turn's rollback finds `terminalOrder` as it left it plus appended entries.
+    func compactTerminalOrder() {
         if terminalOrderStart > 1024 && terminalOrderStart * 2 > terminalOrder.count {
             terminalOrder.removeFirst(terminalOrderStart)
             terminalOrderStart = 0

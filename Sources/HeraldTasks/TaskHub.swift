@@ -39,8 +39,16 @@ public actor TaskHub {
     var pendingChanges: [StoreChange] = []
     var pendingDurable = false
     var commitsSinceTrim = 0
-    /// Set when the last write failed: the change is in memory but not on disk.
-    public private(set) var lastStoreError: String?
+    /// What the current turn changed, to put back exactly when its commit fails
+    /// (TaskHub+Rollback): a change takes effect only once the store has it.
+    var turn = TurnJournal()
+    /// True from a failed commit until a probe commit succeeds: changes are refused up front
+    /// (`503 storage_unavailable`) without touching anything; reads and subscriptions go on.
+    public internal(set) var storeFailing = false
+    /// Why the last write failed (nil once a write succeeded again).
+    public internal(set) var lastStoreError: String?
+    /// When the store was last probed while failing (TaskHub+Rollback).
+    var lastProbeAt: Int64 = .min
 
     public init(configuration: TaskHubConfiguration = TaskHubConfiguration(), store: TaskStore = MemoryTaskStore(),
                 clock: @escaping @Sendable () -> Int64 = TaskHub.wallClockMilliseconds) {
@@ -93,7 +101,7 @@ public actor TaskHub {
 
     public var stats: TaskHubStats {
         TaskHubStats(seq: seq, epoch: epoch, countsByStatus: statusCounts, eventsPublished: eventsPublished, taskCount: tasks.count,
-                     durations: durationHistograms)
+                     durations: durationHistograms, storeFailing: storeFailing)
     }
 
     // MARK: Batches
@@ -102,13 +110,26 @@ public actor TaskHub {
     /// interleaved in the order they happened — so a subscriber is registered exactly between
     /// the events its snapshot includes and the ones it must receive — and every other sink gets
     /// the events in one call.
+    ///
+    /// The batch's changes take effect only once the store has them: if its commit fails, the
+    /// turn is rolled back exactly (TaskHub+Rollback), none of its events is published, every
+    /// change in it is answered `503 storage_unavailable`, and its reads are answered again
+    /// from the restored state (one computed after a refused change would show that change).
+    /// While the store is failing, changes are refused before they touch anything.
     public func handle(_ requests: [TaskRequest], from origin: TaskEventSink? = nil) -> [HubOutput] {
         let now = clock()
+        beginTurn()
         for (index, request) in requests.enumerated() {
-            let reply = reply(to: request, now: now)
+            let reply = refusedWhileFailing(request) ? .failure(storeFailingRefusal()) : reply(to: request, now: now)
             pendingOutputs.append(.reply(index: index, reply))
         }
-        persistOrRefuse()
+        if let error = commitTurn(now: now) {
+            pendingOutputs.removeAll(keepingCapacity: true)
+            let refusal = TaskError.storageUnavailable("the change could not be saved, nothing was changed: \(error)")
+            for (index, request) in requests.enumerated() {
+                pendingOutputs.append(.reply(index: index, request.isChange ? .failure(refusal) : reply(to: request, now: now)))
+            }
+        }
         return flushEvents(except: origin)
     }
 
@@ -119,11 +140,18 @@ public actor TaskHub {
     }
 
     /// Deadlines (leases, timeouts, stalls) and retention; the loop calls it a few times a second.
+    /// While the store is failing nothing fires (a deadline's change could not be stored): the
+    /// tick probes the store instead, and what is due fires on the first tick after it works.
     public func tick() {
         let now = clock()
+        if storeFailing {
+            probeStore(now: now)
+            if storeFailing { return }
+        }
+        beginTurn()
         fireDeadlines(now: now)
         enforceRetention(now: now)
-        persistOrRefuse()
+        if commitTurn(now: now) != nil { pendingOutputs.removeAll(keepingCapacity: true) }
         flushEvents(except: nil)
     }
 
@@ -146,23 +174,6 @@ public actor TaskHub {
             return .statistics(json: statistics(owner: owner, windowSeconds: windowSeconds, now: now))
         case .scoped(let owner, let inner):
             return reply(to: inner, visibleTo: owner, now: now)
-        }
-    }
-
-    /// Persists the batch before anyone hears of it. If the disk refuses, the callers of the
-    /// batch's changes get 503 instead of a 2xx, so nobody is told a change is safe when it is not.
-    private func persistOrRefuse() {
-        do {
-            try persist()
-            lastStoreError = nil
-        } catch {
-            lastStoreError = String(describing: error)
-            let refusal = TaskError(status: 503, code: "storage_unavailable", message: "the change could not be saved: \(error)")
-            for (i, output) in pendingOutputs.enumerated() {
-                if case .reply(let index, let reply) = output, reply.isChange {
-                    pendingOutputs[i] = .reply(index: index, .failure(refusal))
-                }
-            }
         }
     }
 
@@ -215,6 +226,7 @@ public actor TaskHub {
             } else {
                 // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
                 // answer and later reads show the renewed heartbeat_at.
+                journal(id)
                 tasks[id] = task
                 encoded[id] = task.json
             }
@@ -256,6 +268,7 @@ public actor TaskHub {
     /// Assigns the next seq, stores and encodes the task, records the event for resume and
     /// queues it for publishing.
     func commit(_ task: inout TaskRecord, event: TaskEventName, previous: TaskStatus?) {
+        journal(task.id)
         seq += 1
         task.seq = seq
         let json = task.json
@@ -283,6 +296,7 @@ public actor TaskHub {
     /// Removes a task (delete, retention) and pushes `removed`.
     @discardableResult
     func remove(_ id: String) -> UInt64 {
+        journal(id)
         guard let task = tasks.removeValue(forKey: id) else { return seq }
         encoded.removeValue(forKey: id)
         activeSeq.removeValue(forKey: id)
@@ -301,6 +315,7 @@ public actor TaskHub {
     }
 
     private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
+        if history.count == history.capacity, let overwritten = history.oldest { turn.historyOverwritten.append(overwritten) }
         history.append(entry)
         pendingOutputs.append(.event(PublishedEvent(entry, taskJSON: taskJSON)))
     }

@@ -57,16 +57,6 @@ public enum TaskReply: Sendable {
     case failure(TaskError)
 }
 
-extension TaskReply {
-    /// Replies that report a change (as opposed to reads and subscriptions).
-    var isChange: Bool {
-        switch self {
-        case .task, .deleted, .batch: return true
-        case .list, .subscription, .stats, .statistics, .failure: return false
-        }
-    }
-}
-
 public struct TaskHubStats: Sendable {
     public var seq: UInt64
     public var epoch: String
@@ -75,4 +65,26 @@ public struct TaskHubStats: Sendable {
     public var taskCount: Int
     /// `herald_task_duration_seconds` since the authority started.
     public var durations = TaskDurationHistograms()
+    /// The authority's store refuses writes (changes get `503 storage_unavailable`).
+    public var storeFailing = false
+}
+
+extension TaskRequest {
+    /// Requests that change tasks (as opposed to reads and subscriptions).
+    public var isChange: Bool {
+        switch self {
+        case .operation, .batch: return true
+        case .get, .list, .subscribe, .stats, .statistics: return false
+        case .scoped(_, let inner): return inner.isChange
+        }
+    }
+
+    /// The task of a single heartbeat (scoped or not).
+    var heartbeatID: String? {
+        switch self {
+        case .operation(.heartbeat(let id)): return id
+        case .scoped(_, let inner): return inner.heartbeatID
+        default: return nil
+        }
+    }
 }

@@ -54,13 +54,14 @@ import Testing
         durations[.succeeded].observe(milliseconds: 250)
         durations[.succeeded].observe(milliseconds: 7_200_000)
         durations[.cancelled].observe(milliseconds: 42)
-        let stats = TaskHubStats(seq: 9, epoch: "e", countsByStatus: [.succeeded: 2], eventsPublished: 9, taskCount: 3, durations: durations)
+        let stats = TaskHubStats(seq: 9, epoch: "e", countsByStatus: [.succeeded: 2], eventsPublished: 9, taskCount: 3, durations: durations,
+                                 storeFailing: true)
         let bytes = TaskBatchCodec.encode(outputs: [.reply(index: 0, .stats(stats))])
         guard case .reply(0, .stats(let back))? = try TaskBatchCodec.decodeOutputs(bytes).first else {
             Issue.record("no stats reply")
             return
         }
-        #expect(back.durations == durations && back.taskCount == 3 && back.countsByStatus == [.succeeded: 2])
+        #expect(back.durations == durations && back.taskCount == 3 && back.countsByStatus == [.succeeded: 2] && back.storeFailing)
         for cut in 0..<bytes.count {
             #expect(throws: BrokerFrameError.self) { try TaskBatchCodec.decodeOutputs(Array(bytes[..<cut])) }
         }
@@ -70,7 +71,8 @@ import Testing
         let stats = TaskHubStats(seq: 0, epoch: "e", countsByStatus: [:], eventsPublished: 0, taskCount: 0)
         var bytes = TaskBatchCodec.encode(outputs: [.reply(index: 0, .stats(stats))])
         let buckets = TaskDurationHistogram.bucketBoundsMilliseconds.count + 1
-        let first = bytes.count - 3 * (4 + 8 * buckets + 8)  // the succeeded histogram's bucket count
+        // The succeeded histogram's bucket count (the store-failing byte comes last).
+        let first = bytes.count - 1 - 3 * (4 + 8 * buckets + 8)
         #expect(bytes[first + 3] == UInt8(buckets))
         bytes[first + 3] += 1
         #expect(throws: BrokerFrameError.self) { try TaskBatchCodec.decodeOutputs(bytes) }
