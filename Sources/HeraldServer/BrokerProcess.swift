@@ -35,9 +35,9 @@ public final class BrokerProcess {
         } catch {
             throw ServerStartupError(description: "cannot lock \(socketPath).lock: \(error)")
         }
-        let store: SQLiteTaskStore
+        let store: any TaskStore
         do {
-            store = try SQLiteTaskStore(directory: dataDirectory)
+            store = try TaskStores.open(directory: dataDirectory)
         } catch {
             throw ServerStartupError(description: error.description)
         }
