@@ -16,6 +16,10 @@ import Glibc
 ///
 /// Exclusion between two brokers starting at once is not this type's job: the stale check and
 /// unlink race, so callers hold a `FileLock` next to the socket first.
+///
+/// An abstract name (`@name`, see `UnixSocket.isAbstract`) has no file: none of the file checks
+/// apply, bind(2) itself refuses a name in use (EADDRINUSE) so no lock is needed, and the name
+/// disappears with the socket. The SO_PEERCRED check is then the only guard, and it stays on.
 public final class UnixListener: IOHandler {
     public let loop: EventLoop
     public let path: String
@@ -47,25 +51,32 @@ public final class UnixListener: IOHandler {
         self.onAccept = onAccept
         // Checks that need no socket first: a too-long path fails before anything is touched.
         _ = try UnixSocket.withAddress(path: path) { _, _ in 0 }
-        try Self.checkParentDirectory(of: path)
-        try Self.removeStaleSocket(at: path)
+        let abstract = UnixSocket.isAbstract(path)
+        if !abstract {
+            try Self.checkParentDirectory(of: path)
+            try Self.removeStaleSocket(at: path)
+        }
         fd = try UnixSocket.makeSocket()
         var bound = false
         do throws(SystemError) {
             let rc = try UnixSocket.withAddress(path: path) { sa, len in bind(fd, sa, len) }
             if rc != 0 {
                 let e = errno
-                // EADDRINUSE here: someone bound the path between our stale check and now.
+                // EADDRINUSE here: someone bound the path between our stale check and now, or
+                // (abstract) someone listens on the name.
+                if abstract && e == EADDRINUSE { throw SystemError("another process listens on \(path)", errno: e) }
                 throw SystemError("bind(\(path))", errno: e)
             }
-            bound = true
-            // Before listen(): until then a connect is refused, so the umask-derived mode the
-            // file was created with is never usable.
-            guard chmod(path, permissions) == 0 else { throw SystemError("chmod(\(path))") }
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw SystemError("lstat(\(path))") }
-            boundDevice = st.st_dev
-            boundInode = st.st_ino
+            if !abstract {  // an abstract name has no file: no mode, nothing to unlink
+                bound = true
+                // Before listen(): until then a connect is refused, so the umask-derived mode
+                // the file was created with is never usable.
+                guard chmod(path, permissions) == 0 else { throw SystemError("chmod(\(path))") }
+                var st = stat()
+                guard lstat(path, &st) == 0 else { throw SystemError("lstat(\(path))") }
+                boundDevice = st.st_dev
+                boundInode = st.st_ino
+            }
             _ = try Syscall.retrying("listen(\(path))") { listen(fd, backlog) }
             registrationID = try loop.register(fd: fd, interest: .read, handler: self)
         } catch {
@@ -82,6 +93,7 @@ public final class UnixListener: IOHandler {
         closed = true
         loop.deregister(fd: fd, id: registrationID)
         Syscall.close(fd)
+        guard !UnixSocket.isAbstract(path) else { return }  // the name went with the socket
         var st = stat()
         if lstat(path, &st) == 0 && st.st_dev == boundDevice && st.st_ino == boundInode {
             unlink(path)

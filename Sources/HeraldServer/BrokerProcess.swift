@@ -15,7 +15,8 @@ public final class BrokerProcess {
     private let loop: EventLoop
     private let hub: TaskHub
     private let local: LocalBroker
-    private let lock: FileLock
+    /// nil on an abstract socket name (`@name`): bind(2) itself refuses a second broker there.
+    private let lock: FileLock?
     private var server: BrokerServer?
     private var signals: SignalWatcher?
     private var stopping = false
@@ -24,20 +25,10 @@ public final class BrokerProcess {
     public init(socketPath: String, dataDirectory: String, tasks: TaskHubConfiguration, logger: Logger) throws(ServerStartupError) {
         self.socketPath = socketPath
         self.logger = logger
+        lock = try Self.lockSocket(socketPath)
+        let store: any TaskStore
         do {
-            guard let lock = try FileLock.tryLock(path: socketPath + ".lock") else {
-                let holder = FileLock.holderPID(path: socketPath + ".lock").map { " (pid \($0))" } ?? ""
-                throw ServerStartupError(description: "another broker is already running on \(socketPath)\(holder)")
-            }
-            self.lock = lock
-        } catch let error as ServerStartupError {
-            throw error
-        } catch {
-            throw ServerStartupError(description: "cannot lock \(socketPath).lock: \(error)")
-        }
-        let store: SQLiteTaskStore
-        do {
-            store = try SQLiteTaskStore(directory: dataDirectory)
+            store = try TaskStores.open(directory: dataDirectory)
         } catch {
             throw ServerStartupError(description: error.description)
         }
@@ -55,6 +46,23 @@ public final class BrokerProcess {
         }
         let restored = try report.get()
         logger.info("broker restored \(restored.tasks) tasks at seq \(restored.seq), epoch \(restored.epoch)")
+    }
+
+    /// The lock that makes this the one broker on `socketPath`: `PATH.lock` next to the socket
+    /// file; nil on an abstract socket name (`@name`), where bind(2) itself refuses a second one.
+    private static func lockSocket(_ socketPath: String) throws(ServerStartupError) -> FileLock? {
+        guard !UnixSocket.isAbstract(socketPath) else { return nil }
+        do {
+            guard let lock = try FileLock.tryLock(path: socketPath + ".lock") else {
+                let holder = FileLock.holderPID(path: socketPath + ".lock").map { " (pid \($0))" } ?? ""
+                throw ServerStartupError(description: "another broker is already running on \(socketPath)\(holder)")
+            }
+            return lock
+        } catch let error as ServerStartupError {
+            throw error
+        } catch {
+            throw ServerStartupError(description: "cannot lock \(socketPath).lock: \(error)")
+        }
     }
 
     /// Serves until SIGTERM/SIGINT; `onListening` gets the socket path once servers can connect.
@@ -83,7 +91,7 @@ public final class BrokerProcess {
             do { try await hub.shutdown(); return nil } catch { return String(describing: error) }
         }
         if let failure { logger.error("could not record the clean shutdown: \(failure)") }
-        lock.unlock()
+        lock?.unlock()
     }
 
     private func stop() {

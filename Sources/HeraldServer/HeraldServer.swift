@@ -62,9 +62,9 @@ public final class HeraldServer {
             broker = UnixSocketBroker(path: brokerPath, loop: connectionLoop)
             local = nil
         } else {
-            let store: SQLiteTaskStore
+            let store: any TaskStore
             do {
-                store = try SQLiteTaskStore(directory: configuration.dataDirectory)
+                store = try TaskStores.open(directory: configuration.dataDirectory)
             } catch {
                 throw ServerStartupError(description: error.description)
             }

@@ -53,7 +53,6 @@ public final class Supervisor {
     /// worker is listening.
     public func run(onListening: @escaping (String) -> Void) throws(ServerStartupError) {
         self.onListening = onListening
-        defer { socket.removeTemporaryDirectory() }
         signal(SIGPIPE, SIG_IGN)
         do {
             // Before any child exists, so no SIGCHLD can be lost.
@@ -74,19 +73,25 @@ public final class Supervisor {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(reason)")
         }
         defer { port?.close() }
-        let lockWasFree: Bool
-        do {
-            // Taken and released at once (the FileLock goes with the expression): ours takes it.
-            lockWasFree = try FileLock.tryLock(path: socket.path + ".lock") != nil
-        } catch {
-            throw ServerStartupError(description: "cannot lock \(socket.path).lock: \(error)")
-        }
-        if lockWasFree {
+        var lockIsFree = true  // an abstract name: ours alone
+        if !socket.isAbstract { lockIsFree = try brokerLockIsFree() }
+        if lockIsFree {
             spawnBroker()
         } else {
             useExternalBroker()
         }
         try runLoop()
+    }
+
+    /// Whether no broker holds the socket's lock. Taken and released at once (the FileLock goes
+    /// with the expression): ours takes it. An abstract name (`:memory:`) has no lock: it is our
+    /// own fresh name, shared with nobody.
+    private func brokerLockIsFree() throws(ServerStartupError) -> Bool {
+        do {
+            return try FileLock.tryLock(path: socket.path + ".lock") != nil
+        } catch {
+            throw ServerStartupError(description: "cannot lock \(socket.path).lock: \(error)")
+        }
     }
 
     private func runLoop() throws(ServerStartupError) {
@@ -150,6 +155,7 @@ public final class Supervisor {
     /// free lock to find out releases it at once, so a broker starting just then may lose its
     /// race with us: it exits 1 and its supervisor looks again.
     private var brokerLockIsHeld: Bool? {
+        if socket.isAbstract { return false }  // no lock: nobody else's broker can be there
         do {
             return try FileLock.tryLock(path: socket.path + ".lock") == nil
         } catch {

@@ -35,7 +35,7 @@ public struct SupervisorConfiguration: Sendable {
     public var port: Int
     /// `--broker`: a socket to use (or to start a broker on). nil: `<data>/broker.sock`.
     public var brokerPath: String?
-    /// `--data`; `:memory:` with no --broker puts the socket in a private temporary directory.
+    /// `--data`; `:memory:` with no --broker puts the socket at a private abstract name (no file).
     public var dataDirectory: String
     public var workerArguments: @Sendable (WorkerLaunch) -> [String]
     public var brokerArguments: @Sendable (BrokerLaunch) -> [String]

@@ -46,7 +46,7 @@ public final class SQLiteTaskStore: TaskStore {
     public static let fileName = "herald.sqlite"
     /// The lock file's name inside `--data DIR`.
     public static let lockFileName = "herald.lock"
-    /// `--data :memory:`: an in-memory database, nothing on disk.
+    /// An in-memory database, nothing on disk (tests; `--data :memory:` uses `NullTaskStore`).
     public static let inMemory = ":memory:"
     /// Only the owner can read task data, which may hold users' paths and messages.
     static let directoryMode: mode_t = 0o700

@@ -2,7 +2,8 @@
 // about tasks, seq and epoch; a store only keeps what it is given — task JSON, event payloads
 // and a few numbers — and gives it back at start-up. Two implementations share these
 // semantics and one conformance suite (Tests/HeraldStoreTests): `SQLiteTaskStore` (SQLite in
-// WAL mode through GRDB, `--data DIR`, or `:memory:`) and `MemoryTaskStore`.
+// WAL mode through GRDB, `--data DIR`) and `MemoryTaskStore` (tests); `--data :memory:` uses
+// `NullTaskStore`, which keeps nothing (the actor holds it all already).
 
 /// One task as the actor serialised it. `json` is opaque here; `status`, `seq` and
 /// `updatedAtMs` are kept beside it so that a future query (retention, counts) needs no JSON.

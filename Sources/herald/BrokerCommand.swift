@@ -11,7 +11,9 @@ struct BrokerCommand: ParsableCommand {
             Prints one line `broker listening on PATH` to stderr once servers can connect. Exactly one \
             broker runs per socket (a lock on PATH.lock): a second one exits 1 with a clear message. \
             The socket is created mode 0600 and only processes of the same user are accepted; put it \
-            in a directory only you can write (mode 0700). SIGTERM or SIGINT exits 0 after recording \
+            in a directory only you can write (mode 0700). A PATH of `@NAME` is a name in Linux's \
+            abstract socket namespace: no file and no lock file (a second broker cannot bind it), and \
+            servers connect to it only if the broker is of their own user. SIGTERM or SIGINT exits 0 after recording \
             a clean shutdown, so the next start continues the same epoch.
             """
     )

@@ -14,7 +14,7 @@ struct Serve: ParsableCommand {
 
             With --workers N this process becomes a supervisor that serves no HTTP itself. It starts \
             `herald broker` on the --broker socket (default DATA/broker.sock; with --data :memory: a \
-            private temporary directory) unless a broker already runs there, then N worker processes \
+            private name in Linux's abstract socket namespace, which leaves no file behind) unless a broker already runs there, then N worker processes \
             that share --port through SO_REUSEPORT (the kernel spreads connections over them; `ps` \
             shows them as `herald worker --port PORT …`). It prints the `listening on` line once every \
             worker listens. A worker or broker that dies is restarted after 0.1 s, doubling to 5 s for \

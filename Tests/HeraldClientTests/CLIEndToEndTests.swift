@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTestSupport
 import HeraldWire
 import Testing
 @testable import HeraldClient
@@ -118,6 +119,62 @@ struct CLIEndToEndTests {
     }
 }
 
+/// A `herald serve` started by these tests dies with the test process, however that ends: a
+/// crashed or kill -9'd `swift test` must not leave servers behind holding ports.
+@Suite(.serialized, .enabled(if: CLI.binary != nil, "the herald binary is not built next to the tests"))
+struct TestServerLifetimeTests {
+    static let reportVariable = "HERALD_TEST_SERVER_HELPER_REPORT"
+
+    /// This test binary is run again (as the store's crash test does) to run only
+    /// `helperStartsAServerAndWaits`, which starts a server through `CLI.Server` — the fixture
+    /// every test here uses — and writes its pid. The helper is killed with SIGKILL: no defer,
+    /// no atexit runs in it. Its server must be gone within seconds.
+    @Test func aServerStartedByAKilledTestProcessDiesWithIt() throws {
+        let report = NSTemporaryDirectory() + "herald-helper-\(getpid())-\(UUID().uuidString)"
+        defer { unlink(report) }
+        let helper = Process()
+        helper.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        helper.arguments = ["--testing-library", "swift-testing", "--filter", "helperStartsAServerAndWaits"]
+        helper.environment = ProcessInfo.processInfo.environment.merging([Self.reportVariable: report]) { $1 }
+        helper.standardOutput = FileHandle.nullDevice
+        helper.standardError = FileHandle.nullDevice
+        try DieWithTestProcess.run(helper)
+        var server: pid_t = 0
+        for _ in 0..<600 where server == 0 {  // 60 s: the helper loads the whole test bundle
+            if let text = try? String(contentsOfFile: report, encoding: .utf8), let pid = pid_t(text) { server = pid }
+            else { usleep(100_000) }
+        }
+        kill(helper.processIdentifier, SIGKILL)
+        helper.waitUntilExit()
+        try #require(server > 0, "the helper did not start a server")
+        var gone = false
+        for _ in 0..<100 where !gone {  // 10 s
+            gone = !Self.isAlive(server)
+            if !gone { usleep(100_000) }
+        }
+        if !gone { kill(server, SIGKILL) }
+        #expect(gone, "herald serve (pid \(server)) outlived the test process that started it")
+    }
+
+    /// The child half of the test above; does nothing in a normal run.
+    @Test func helperStartsAServerAndWaits() throws {
+        guard let report = ProcessInfo.processInfo.environment[Self.reportVariable] else { return }
+        let server = try CLI.Server()
+        let pid = String(server.process.processIdentifier)
+        try pid.write(toFile: report + ".tmp", atomically: false, encoding: .utf8)
+        rename(report + ".tmp", report)
+        while true { pause() }  // until SIGKILL
+    }
+
+    /// Running, or a zombie nobody reaped yet counts as dead (its parent is gone; init reaps it).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+}
+
 /// Running the binary.
 enum CLI {
     /// `herald` in the directory of the running test bundle (`.build/debug`).
@@ -158,7 +215,7 @@ enum CLI {
             process.environment = env
             process.standardOutput = out
             process.standardError = err
-            try process.run()
+            try DieWithTestProcess.run(process)
             // A command that hangs must fail the test, not the whole run.
             // isRunning stays true until the child is reaped, so the pid is still this child's.
             let box = ProcessBox(process: process)
@@ -195,7 +252,7 @@ enum CLI {
             let err = Pipe()
             process.standardError = err
             process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            try DieWithTestProcess.run(process)
             var text = ""
             let handle = err.fileHandleForReading
             while !text.contains("\n") {

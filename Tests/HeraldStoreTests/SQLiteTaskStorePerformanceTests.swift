@@ -31,6 +31,7 @@ import Testing
             }
             try store.commit(changes, seq: UInt64(taskCount), epoch: "E", durable: true)
             try store.markCleanShutdown()
+            store.close()  // before the reopen below, not whenever the last reference goes
         }
         let written = Date().timeIntervalSince(start)
         var size: Int64 = 0

@@ -91,6 +91,7 @@ import Testing
             let json = String(repeating: "x", count: 300)
             try store.commit((0..<2_000).map { .upsertTask(task("task-\($0)", json: json)) }, seq: 1, epoch: "E", durable: true)
             try store.markCleanShutdown()  // checkpoints: everything is in herald.sqlite now
+            store.close()  // before the reopen below, not whenever the last reference goes
         }
         // Overwrite pages 3 and later (the b-tree pages) with garbage, keeping the header.
         let handle = try #require(FileHandle(forUpdatingAtPath: dir + "/herald.sqlite"))
@@ -99,6 +100,7 @@ import Testing
         try handle.close()
         let failure = #expect(throws: StoreError.self) {
             let store = try SQLiteTaskStore(directory: dir)
+            defer { store.close() }
             _ = try store.load()
         }
         let text = try #require(failure).description
@@ -124,9 +126,39 @@ import Testing
         var first: SQLiteTaskStore? = try SQLiteTaskStore(directory: dir)
         let error = #expect(throws: StoreError.self) { try SQLiteTaskStore(directory: dir) }
         #expect(error?.description == "cannot open --data \(dir): it is in use by another process (pid \(getpid()))")
-        _ = first
-        first = nil  // closing releases the lock
-        _ = try SQLiteTaskStore(directory: dir)
+        first?.close()  // closing releases the lock
+        first = nil
+        try SQLiteTaskStore(directory: dir).close()
+    }
+
+    /// Why every reopen in these tests closes the store first rather than dropping it: a child
+    /// forked meanwhile (the crash test forks and execs this binary, in parallel with the other
+    /// suites) holds a copy of every descriptor until its exec, the lock's included. Dropping
+    /// the last reference closes only our copy, so the directory stays locked by "another
+    /// process" — with our own pid in herald.lock, the symptom the store tests sometimes hit.
+    /// `close()` unlocks the open file description itself, which every copy shares.
+    @Test func closeReleasesTheLockEvenWhileAForkedChildHoldsACopyOfItsDescriptor() throws {
+        let dropped = makeTemporaryPath()
+        let closed = makeTemporaryPath()
+        defer { for dir in [dropped, closed] { try? FileManager.default.removeItem(atPath: dir) } }
+        var droppedStore: SQLiteTaskStore? = try SQLiteTaskStore(directory: dropped)
+        let closedStore = try SQLiteTaskStore(directory: closed)
+        let child = fork()
+        if child == 0 {
+            while true { pause() }  // async-signal-safe only, until SIGKILL
+        }
+        try #require(child > 0)
+        defer {
+            kill(child, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(child, &status, 0)
+        }
+        droppedStore = nil
+        let error = #expect(throws: StoreError.self) { try SQLiteTaskStore(directory: dropped) }
+        #expect(error?.description == "cannot open --data \(dropped): it is in use by another process (pid \(getpid()))")
+        closedStore.close()
+        try SQLiteTaskStore(directory: closed).close()
+        _ = droppedStore
     }
 
     @Test(arguments: [false, true])
@@ -162,6 +194,7 @@ import Testing
         do {
             let store = try SQLiteTaskStore(directory: dir)
             try store.execute(sql: "UPDATE meta SET value = 99 WHERE key = 'schema_version'")
+            store.close()
         }
         let error = #expect(throws: StoreError.self) { try SQLiteTaskStore(directory: dir) }
         #expect(error?.description == "cannot open --data \(dir): it was written by a newer Herald (schema 99, this one knows 1)")

@@ -208,6 +208,42 @@ def test_killing_the_supervisor_stops_its_children(site, tmpdir_short):
                 os.kill(pid, signal.SIGKILL)
 
 
+def unix_socket_names() -> set[str]:
+    """Every bound Unix socket name on this machine, abstract ones as `@name` (/proc/net/unix)."""
+    with open("/proc/net/unix") as f:
+        return {fields[7] for fields in (line.split() for line in f.readlines()[1:]) if len(fields) >= 8}
+
+
+def test_killing_a_memory_supervisor_leaves_no_broker_socket_behind(site):
+    """`--workers N --data :memory:` and no --broker: the broker's socket is a name in Linux's
+    abstract namespace, so kill -9 of the whole tree leaves nothing (a private temporary
+    directory with the socket and its lock file used to stay in /tmp)."""
+    sup = Herald(supervisor_args(site, ":memory:", workers=2), name="supervisor")
+    family = []
+    try:
+        sup.start()
+        family = list(children(sup.proc.pid))
+        assert len(family) == 3
+        [broker_argv] = brokers(sup).values()
+        socket_path = broker_argv[broker_argv.index("--socket") + 1]
+        # The workers reach the broker through it: the service works.
+        assert call_retrying(Api(sup.port), "GET", "/api/tasks").status == 200
+        sup.proc.kill()
+        sup.proc.wait(5)
+        assert wait_gone(family, 10) == [], [(p, cmdline(p)) for p in family if alive(p)]
+        if not socket_path.startswith("@"):
+            leftover = os.path.dirname(socket_path)
+            assert not os.path.exists(leftover), (leftover, os.listdir(leftover))
+        # An abstract name: nothing on disk, and the kernel freed it with the broker's sockets.
+        assert socket_path.startswith("@herald-broker-"), broker_argv
+        wait_for(lambda: socket_path not in unix_socket_names(), 5, f"{socket_path} freed")
+    finally:
+        sup.kill()
+        for pid in family:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("value", ["0", "65", "three", "-1"])
 def test_a_worker_count_out_of_range_is_refused(value, site):
     done = subprocess.run([str(herald_bin()), "serve", "--workers", value, "--port", "0", "--data", ":memory:",
