@@ -95,8 +95,16 @@ def assert_busy(port: int):
         assert_json_error(c.read_response(), 503, "server_busy")
 
 
-def allowed_origin(port: int, origin: str) -> str | None:
-    return Api(port).get("/api/tasks", headers={"Origin": origin}).header("access-control-allow-origin")
+def allowed_origin(port: int, origin: str, timeout: float = 5.0) -> str | None:
+    """The CORS answer for `origin` (retried while connections just closed still count against
+    --max-connections: the server frees their slots on its next loop turn)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = Api(port).get("/api/tasks", headers={"Origin": origin})
+        if r.status != 503 or time.monotonic() >= deadline:
+            assert r.status == 200, (r.status, r.body)
+            return r.header("access-control-allow-origin")
+        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- HERALD_<FLAG>
