@@ -14,6 +14,13 @@ public final class TCPListener: IOHandler {
     private var closed = false
     /// Asked about every accepted socket before anything is spent on it; nil admits all.
     public var gate: ConnectionGate?
+    /// Pauses of accepting (out of fds or memory) so far.
+    public private(set) var pauses = AcceptPauses()
+    /// Told, on the loop thread, when accepting pauses after having worked (an episode of
+    /// exhaustion starts), with the error behind it; the server logs it.
+    public var onPause: ((SystemError) -> Void)?
+    /// accept4; tests replace it to make accepting fail.
+    var accept: AcceptLoop.AcceptFunction = AcceptLoop.systemAccept
 
     public init(
         loop: EventLoop, host: String, port: Int, backlog: Int32 = 1024, reusePort: Bool = false,
@@ -50,7 +57,8 @@ public final class TCPListener: IOHandler {
     }
 
     func handle(events: UInt32) {
-        let keepGoing = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
+        let outcome = AcceptLoop.acceptPending(fd: fd, accept: accept, isClosed: { [unowned self] in closed }) { client, storage in
+            pauses.inEpisode = false
             let address = PeerAddress(storage)
             if let gate, case .refuse(let response) = gate.admit(address) {
                 AcceptLoop.refuse(client, with: response, scratch: loop.readBuffer)
@@ -68,8 +76,12 @@ public final class TCPListener: IOHandler {
                 gate?.release(address)
             }
         }
-        if !keepGoing {
+        if case .pause(let error) = outcome {
             AcceptLoop.pause(loop: loop, fd: fd, registrationID: registrationID) { [weak self] in self?.closed ?? true }
+            let startsEpisode = !pauses.inEpisode
+            pauses.total += 1
+            pauses.inEpisode = true
+            if startsEpisode { onPause?(SystemError("accept4", errno: error)) }
         }
     }
 }

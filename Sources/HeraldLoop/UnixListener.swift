@@ -27,6 +27,8 @@ public final class UnixListener: IOHandler {
     public let allowedUID: uid_t
     /// Connections closed because their peer was another user (or its credentials were unreadable).
     public private(set) var refusedPeers = 0
+    /// Pauses of accepting (out of fds or memory) so far.
+    public private(set) var pauses = AcceptPauses()
     private let fd: Int32
     private var registrationID: UInt64 = 0
     private let onAccept: (Connection) -> Void
@@ -101,7 +103,8 @@ public final class UnixListener: IOHandler {
     }
 
     func handle(events: UInt32) {
-        let keepGoing = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
+        let outcome = AcceptLoop.acceptPending(fd: fd, isClosed: { [unowned self] in closed }) { client, storage in
+            pauses.inEpisode = false
             let credentials = UnixSocket.peerCredentials(fd: client)
             if requireSameUID && credentials?.uid != allowedUID {
                 refusedPeers += 1
@@ -115,8 +118,10 @@ public final class UnixListener: IOHandler {
                 Syscall.close(client)
             }
         }
-        if !keepGoing {
+        if case .pause = outcome {
             AcceptLoop.pause(loop: loop, fd: fd, registrationID: registrationID) { [weak self] in self?.closed ?? true }
+            pauses.total += 1
+            pauses.inEpisode = true
         }
     }
 

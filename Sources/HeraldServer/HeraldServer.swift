@@ -77,6 +77,8 @@ public final class HeraldServer {
             bridge: bridge, registry: TopicRegistry(maxQueuedBytes: configuration.maxSubscriberQueueBytes),
             longPolls: LongPollRegistry(loop: loop))
         router.tasks = services
+        let acceptPauses = AcceptPauseSource()
+        self.acceptPauses = acceptPauses
         router.loopFigures = { [unowned context, unowned router] in
             MetricsEndpoint.LoopFigures(
                 connections: context.openConnectionCount, webSockets: context.webSockets.count,
@@ -87,7 +89,8 @@ public final class HeraldServer {
                 processName: configuration.processName, restarts: configuration.restartCount,
                 authRefusals: router.refusals.counts,
                 refusedServerBusy: admission?.refusedServerBusy ?? 0,
-                refusedTooManyConnections: admission?.refusedTooManyConnections ?? 0)
+                refusedTooManyConnections: admission?.refusedTooManyConnections ?? 0,
+                acceptPauses: acceptPauses.listener?.pauses.total ?? 0)
         }
         self.services = services
         let local = self.local
@@ -129,6 +132,7 @@ public final class HeraldServer {
         // A file size limit (RLIMIT_FSIZE) reached by the store must be a failed write (EFBIG:
         // changes get 503 until it is lifted), not the end of the process.
         signal(SIGXFSZ, SIG_IGN)
+        FileLimit.raiseSoftToHard()
         let context = self.context
         do {
             signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [weak self] signo in
@@ -139,6 +143,8 @@ public final class HeraldServer {
                 connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
             }
             listener?.gate = admission
+            listener?.onPause = { [weak self] error in self?.logAcceptPause(error) }
+            acceptPauses.listener = listener
         } catch {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error.description.replacingBindPrefix())")
         }
@@ -161,6 +167,20 @@ public final class HeraldServer {
             }
         }
         if let stopped { logger.error("could not record the clean shutdown: \(stopped)") }
+    }
+
+    private var lastAcceptPauseLog: UInt64?
+    /// Where /metrics reads the listener's pauses (the listener exists only once `run` binds).
+    private let acceptPauses: AcceptPauseSource
+
+    /// Out of fds (or memory) at accept: accepting pauses for 100 ms at a time (AcceptLoop) and
+    /// says so at most every 10 s, however often the limit is hit.
+    private func logAcceptPause(_ error: SystemError) {
+        let now = MonotonicClock.now()
+        if let last = lastAcceptPauseLog, now &- last < 10_000_000_000 { return }
+        lastAcceptPauseLog = now
+        let limit = FileLimit.current().map { ", open file limit \($0.soft)" } ?? ""
+        logger.warning("accepting paused: \(error)\(limit), \(context.openConnectionCount) connections open; new connections wait in the backlog until fds are free (--max-connections below the limit refuses them with 503 instead)")
     }
 
     /// Leases and retention are checked a few times a second: one hop to the actor per check.
@@ -195,6 +215,10 @@ public final class HeraldServer {
         }
         loop.scheduleTimer(afterSeconds: 0.02) { [weak self] in self?.waitForDrain(until: deadline) }
     }
+}
+
+private final class AcceptPauseSource {
+    weak var listener: TCPListener?
 }
 
 extension String {

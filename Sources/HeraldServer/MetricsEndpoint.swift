@@ -27,6 +27,8 @@ enum MetricsEndpoint {
         /// Sockets turned away at accept: past `--max-connections`, past `--max-connections-per-ip`.
         var refusedServerBusy: UInt64 = 0
         var refusedTooManyConnections: UInt64 = 0
+        /// Times accepting paused (100 ms each) because the process was out of fds or memory.
+        var acceptPauses: UInt64 = 0
     }
 
     static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
@@ -44,6 +46,9 @@ enum MetricsEndpoint {
                "Connections refused at accept: server_busy past --max-connections, too_many_connections past --max-connections-per-ip.",
                [("{reason=\"server_busy\"}", "\(loop.refusedServerBusy)"),
                 ("{reason=\"too_many_connections\"}", "\(loop.refusedTooManyConnections)")])
+        metric("herald_accept_pauses_total", "counter",
+               "Times accepting paused for 100 ms because the process was out of file descriptors or memory; new connections wait in the backlog meanwhile.",
+               [("", "\(loop.acceptPauses)")])
         metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])
