@@ -321,6 +321,7 @@ def run_chaos(base: Path, duration: float, producers: int = 4, subscribers: int 
               log=print) -> ChaosReport:
     report = ChaosReport()
     with disk(base, tmpfs_bytes) as fault:
+        fault.any_write = True  # the RLIMIT_FSIZE fallback: a long-running store's WAL is reused
         cluster = Cluster(str(ROOT / "public"), str(fault.data), workers, "--snapshot-terminal", "1000000",
                           "--log-level", "warning")
         _started.append(cluster.herald)

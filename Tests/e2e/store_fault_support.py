@@ -65,10 +65,13 @@ class FsizeFault:
     def __init__(self, base: Path, why_not_tmpfs: str):
         self.data = base / "data"
         self.why_not_tmpfs = why_not_tmpfs
+        self.any_write = False  # True: fail every write past byte 1, not only growing the WAL
 
     def fill(self, pid_of_store):
         wal = self.data / "herald.sqlite-wal"
         size = wal.stat().st_size if wal.exists() else 0
+        if self.any_write:
+            size = 1  # after checkpoints the WAL is rewritten from its start, within its size
         try:
             _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
             resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE, (max(size, 1), hard))
