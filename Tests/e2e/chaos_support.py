@@ -79,6 +79,7 @@ class ChaosSubscriber:
         self.seen: dict[str, tuple] = {}      # task → (attempt, rank, status, done) last seen
         self.problems: list[str] = []
         self.events = self.snapshots = self.resumes = self.recovered_false = self.connections = 0
+        self.broker_unavailable = 0
         self.ready = asyncio.Event()
 
     def problem(self, text: str):
@@ -135,6 +136,10 @@ class ChaosSubscriber:
                 self.observe(m["task"], f"event seq {n}")
             else:
                 self.state.pop(m["id"], None)
+        elif t == "error" and m.get("code") == "broker_unavailable":
+            # The subscription was not made (the broker restarting): reconnect and resume.
+            self.broker_unavailable += 1
+            return "retry"
         elif t == "error":
             self.problem(f"error message {m}")
 
@@ -151,7 +156,8 @@ class ChaosSubscriber:
                                    ping_interval=None, close_timeout=1) as ws:
                     self.connections += 1
                     async for raw in ws:
-                        self.apply(json.loads(raw))
+                        if self.apply(json.loads(raw)) == "retry":
+                            break
                         self.ready.set()
             except (WebSocketException, OSError, asyncio.TimeoutError):
                 pass
@@ -175,6 +181,7 @@ class ChaosReport:
     recovered_false: int = 0
     resumes: int = 0
     connections: int = 0
+    broker_unavailable: int = 0
     subscribers: int = 0
     lost: int = 0
     problems: list[str] = field(default_factory=list)
@@ -186,6 +193,7 @@ class ChaosReport:
                 f"refused 503={self.refused_503}, retries={self.retries}, "
                 f"subscribers={self.subscribers}, connections={self.connections}, events checked={self.events_checked}, "
                 f"snapshots={self.snapshots} (recovered:false {self.recovered_false}), resumes={self.resumes}, "
+                f"broker_unavailable errors (resubscribed)={self.broker_unavailable}, "
                 f"lost={self.lost}, problems={len(self.problems)}")
 
 
@@ -458,6 +466,7 @@ def _run(cluster, fault, report, duration, n_producers, n_subscribers, n_owners,
         report.recovered_false += s.recovered_false
         report.resumes += s.resumes
         report.connections += s.connections
+        report.broker_unavailable += s.broker_unavailable
         report.problems.extend(s.problems[:3])
     mismatched = [s for s in subs if not sub_matches(s, truth)]
     if mismatched:
