@@ -7,105 +7,17 @@ refused one is. Standalone, and with `--workers 2` (the broker's store)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import resource
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from cluster_support import Cluster
 from conftest import ROOT, _started
 from proc_support import wait_for
+from store_fault_support import disk
 from tasks_support import WS, Api, own_server, task_serve_args, unique_id
 
 PUBLIC = ROOT / "public"
-TMPFS_BYTES = 8 * 1024 * 1024
-
-
-class TmpfsFault:
-    """`--data` inside a tmpfs of TMPFS_BYTES; `fill()` writes a file until the FS is full."""
-
-    method = "tmpfs"
-
-    def __init__(self, mount: Path):
-        self.mount = mount
-        self.data = mount / "data"
-        self.filler = mount / "filler.bin"
-
-    @classmethod
-    def create(cls, base: Path) -> "TmpfsFault | str":
-        """The mounted tmpfs, or why mounting failed."""
-        mount = base / "mnt"
-        mount.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES},mode=0700", "tmpfs", str(mount)],
-                           capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            return (r.stderr or r.stdout).strip() or f"mount exited {r.returncode}"
-        return cls(mount)
-
-    def fill(self, pid_of_store):
-        chunk = b"\0" * (1 << 20)
-        with open(self.filler, "wb", buffering=0) as f:
-            for size in (1 << 20, 1 << 12, 1):
-                piece = chunk[:size]
-                while True:
-                    try:
-                        f.write(piece)
-                    except OSError:
-                        break
-        assert shutil.disk_usage(self.mount).free < 4096, shutil.disk_usage(self.mount)
-
-    def free(self, pid_of_store):
-        self.filler.unlink()
-
-    def close(self):
-        subprocess.run(["umount", "-l", str(self.mount)], capture_output=True, timeout=10)
-
-
-class FsizeFault:
-    """Fallback: the store's process gets RLIMIT_FSIZE (soft) at the current size of the WAL,
-    so the next commit cannot grow it (EFBIG; herald ignores SIGXFSZ); freeing lifts it."""
-
-    method = "RLIMIT_FSIZE"
-
-    def __init__(self, base: Path, why_not_tmpfs: str):
-        self.data = base / "data"
-        self.why_not_tmpfs = why_not_tmpfs
-
-    def fill(self, pid_of_store):
-        wal = self.data / "herald.sqlite-wal"
-        size = wal.stat().st_size if wal.exists() else 0
-        try:
-            _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
-            resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE, (max(size, 1), hard))
-        except OSError as e:
-            pytest.fail(f"cannot make the store's disk fail: mounting a tmpfs failed ({self.why_not_tmpfs}) "
-                        f"and RLIMIT_FSIZE on the store's process failed too ({e})")
-
-    def free(self, pid_of_store):
-        _, hard = resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE)
-        resource.prlimit(pid_of_store(), resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, hard))
-
-    def close(self):
-        pass
-
-
-@contextlib.contextmanager
-def disk(tmp_path: Path):
-    """A tmpfs where mounting is permitted, else RLIMIT_FSIZE. HERALD_STORE_FAULT=fsize forces
-    the fallback (to test it where tmpfs works). Never skipped: one of them must work."""
-    fault = TmpfsFault.create(tmp_path) if os.environ.get("HERALD_STORE_FAULT") != "fsize" else "HERALD_STORE_FAULT=fsize"
-    if isinstance(fault, str):
-        fault = FsizeFault(tmp_path, fault)
-    fault.data.mkdir()
-    try:
-        yield fault
-    finally:
-        fault.close()
 
 
 def healthz_store(port: int) -> str:
