@@ -115,7 +115,8 @@ class Subscription:
 
     # -- connection
 
-    def _dropped(self, code: Optional[int], error: BaseException) -> None:
+    def _close_socket(self) -> None:
+        """Closes the socket, if any, and forgets it and its server."""
         if self._ws is not None:
             try:
                 self._ws.close()
@@ -123,6 +124,9 @@ class Subscription:
                 pass
         self._ws = None
         self.server = None
+
+    def _dropped(self, code: Optional[int], error: BaseException) -> None:
+        self._close_socket()
         if self._closed:
             return
         if code == TOKEN_EXPIRED and not callable(self._transport.token):
@@ -198,13 +202,7 @@ class Subscription:
 
     def close(self) -> None:
         self._closed = True
-        if self._ws is not None:
-            try:
-                self._ws.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._ws = None
-            self.server = None
+        self._close_socket()
 
     def __enter__(self) -> "Subscription":
         return self
