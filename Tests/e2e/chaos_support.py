@@ -7,9 +7,14 @@ broker every few seconds and once fills the disk for a few seconds. At the end (
 producers done, subscribers caught up) `run_chaos` returns a `ChaosReport` whose `problems` lists
 every broken guarantee: an acknowledged change missing from the API's final state, `done` going
 back within an attempt or a terminal task changing without a retry as a subscriber saw it, a
-seq seen twice or out of order (or, on topic `tasks`, skipped) within an epoch, a subscriber's
-final state different from the API's, a process tree that is not one supervisor with its
-workers and broker."""
+seq seen twice or out of order within an epoch, a task event that is not a legal transition from
+the state the subscriber holds (so a missed lifecycle event shows), a subscriber's final state
+different from the API's, a process tree that is not one supervisor with its workers and broker.
+
+Seqs skipped on topic `tasks` are counted, not failed: a subscriber whose queue is behind gets a
+task's queued `progress` replaced by its newer one (docs/protocol.md, slow subscribers), which is
+what happens after a broker restart when every subscriber takes a snapshot of thousands of tasks
+at once. Lifecycle events are never replaced, and the transition check proves none was missed."""
 
 from __future__ import annotations
 
@@ -31,6 +36,19 @@ from store_fault_support import disk
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 RANK = {"queued": 0, "running": 1, "cancelling": 1.5, "succeeded": 2, "failed": 2, "cancelled": 2}
+# The contract's transition table as a subscriber sees it: event → the statuses it may follow
+# (None: a task the subscriber does not hold yet) and the status it leads to (None: unchanged).
+TRANSITIONS = {
+    "created": ((None,), "queued"),
+    "started": (("queued",), "running"),
+    "progress": (("running", "cancelling"), None),
+    "stale": (("running", "cancelling"), None),
+    "succeeded": (("running",), "succeeded"),
+    "failed": (("running", "cancelling"), "failed"),
+    "cancelling": (("running",), "cancelling"),
+    "cancelled": (("queued", "running", "cancelling"), "cancelled"),
+    "retried": (("failed", "cancelled"), "queued"),
+}
 
 
 @dataclass
@@ -71,6 +89,7 @@ class ChaosSubscriber:
     def __init__(self, topic: str, skip_on_resume: int = 0):
         self.topic = topic
         self.contiguous = topic == "tasks"   # every seq is an event of topic `tasks`
+        self.skipped = 0                      # seqs not seen on `tasks`: progress replaced (slow reader)
         self.skip_on_resume = skip_on_resume  # >0 only to show the checks fail
         self.state: dict[str, dict] = {}
         self.since: int | None = None
@@ -102,6 +121,19 @@ class ChaosSubscriber:
                     self.problem(f"{tid} status went back {old[2]} → {new[2]} in attempt {new[0]} ({where})")
         self.seen[tid] = new
 
+    def check_transition(self, m: dict, n: int):
+        task = m["task"]
+        held = self.state.get(task["id"])
+        before = held["status"] if held is not None else None
+        legal = TRANSITIONS.get(m["event"])
+        if legal is None:
+            self.problem(f"seq {n}: unknown event {m['event']!r}")
+            return
+        after = legal[1] or before
+        if before not in legal[0] or task["status"] != after:
+            self.problem(f"seq {n}: {task['id']} `{m['event']}` to {task['status']} from {before} "
+                         f"(a lifecycle event missed?)")
+
     def apply(self, m: dict):
         t = m.get("type")
         if t == "snapshot":
@@ -127,11 +159,12 @@ class ChaosSubscriber:
             last = self.last_seq.get(e, -1)
             if n <= last:
                 self.problem(f"seq {n} after {last} in epoch {e}: twice or out of order")
-            elif self.contiguous and n != last + 1:
-                self.problem(f"seq {n} after {last} in epoch {e}: {n - last - 1} missed")
+            elif self.contiguous and n != last + 1 and last >= 0:
+                self.skipped += n - last - 1
             self.last_seq[e] = max(n, last)
             self.since = n
             if t == "task":
+                self.check_transition(m, n)
                 self.state[m["task"]["id"]] = m["task"]
                 self.observe(m["task"], f"event seq {n}")
             else:
@@ -171,6 +204,7 @@ class ChaosReport:
     kills: dict[str, int] = field(default_factory=lambda: {"worker": 0, "broker": 0})
     disk_fills: int = 0
     store_failing_seen: bool = False
+    store_failing_after_s: float = 0
     tasks: int = 0
     acked: int = 0
     ambiguous: int = 0
@@ -183,16 +217,19 @@ class ChaosReport:
     connections: int = 0
     broker_unavailable: int = 0
     subscribers: int = 0
+    skipped_on_tasks: int = 0
     lost: int = 0
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"chaos {self.duration_s:.0f}s: kills worker={self.kills['worker']} broker={self.kills['broker']}, "
-                f"disk fills={self.disk_fills} (store failing seen: {self.store_failing_seen}), "
+                f"disk fills={self.disk_fills} (store failing seen: {self.store_failing_seen}, "
+                f"{self.store_failing_after_s:.1f}s after the fill), "
                 f"tasks={self.tasks}, changes acknowledged={self.acked} (+{self.ambiguous} unanswered), "
                 f"refused 503={self.refused_503}, retries={self.retries}, "
                 f"subscribers={self.subscribers}, connections={self.connections}, events checked={self.events_checked}, "
                 f"snapshots={self.snapshots} (recovered:false {self.recovered_false}), resumes={self.resumes}, "
+                f"seqs skipped on `tasks` (progress replaced for a reader behind)={self.skipped_on_tasks}, "
                 f"broker_unavailable errors (resubscribed)={self.broker_unavailable}, "
                 f"lost={self.lost}, problems={len(self.problems)}")
 
@@ -325,7 +362,7 @@ def check_tree(cluster: Cluster, workers: int, killed: list[int]) -> list[str]:
 
 def run_chaos(base: Path, duration: float, producers: int = 4, subscribers: int = 500, owners: int = 25,
               tasks_subscribers: int = 10, workers: int = 4, kill_every: tuple[float, float] = (2.0, 4.0),
-              fill_s: float = 3.0, tmpfs_bytes: int = 64 << 20, pause: float = 0.01, skip_on_resume: int = 0,
+              fill_s: float = 3.0, fill_max_s: float = 30.0, tmpfs_bytes: int = 64 << 20, pause: float = 0.01, skip_on_resume: int = 0,
               log=print) -> ChaosReport:
     report = ChaosReport()
     with disk(base, tmpfs_bytes) as fault:
@@ -338,7 +375,7 @@ def run_chaos(base: Path, duration: float, producers: int = 4, subscribers: int 
             cluster.wait_for(lambda: len(cluster.worker_pids()) == workers and cluster.broker_pid(), 30,
                              f"{workers} workers and a broker")
             _run(cluster, fault, report, duration, producers, subscribers, owners, tasks_subscribers, workers,
-                 kill_every, fill_s, pause, skip_on_resume, log)
+                 kill_every, fill_s, fill_max_s, pause, skip_on_resume, log)
             code = cluster.stop()
             if code != 0:
                 report.problems.append(f"the supervisor exited {code} on SIGTERM\n{cluster.herald.log_tail()}")
@@ -353,7 +390,7 @@ def run_chaos(base: Path, duration: float, producers: int = 4, subscribers: int 
 
 
 def _run(cluster, fault, report, duration, n_producers, n_subscribers, n_owners, n_tasks_subs, workers,
-         kill_every, fill_s, pause, skip_on_resume, log):
+         kill_every, fill_s, fill_max_s, pause, skip_on_resume, log):
     port = cluster.port
     owners = [f"o{i}" for i in range(n_owners)]
     topics = ["tasks"] * n_tasks_subs + [f"owner:{owners[i % n_owners]}" for i in range(n_subscribers - n_tasks_subs)]
@@ -372,15 +409,21 @@ def _run(cluster, fault, report, duration, n_producers, n_subscribers, n_owners,
         while not stop_chaos.wait(rnd.uniform(*kill_every)):
             if not filled and time.monotonic() >= fill_at:
                 filled = True
-                # The disk full for a few seconds, no kill meanwhile (a broker restarting on a
-                # full disk is another story): changes get 503, then it recovers by itself.
+                # The disk full until the store fails and fill_s more, no kill meanwhile (a
+                # broker restarting on a full disk is another story): changes get 503, then it
+                # recovers by itself. A long-running store may need a while to fail: its WAL is
+                # rewritten in place after each checkpoint, needing no new blocks until a
+                # checkpoint cannot grow the database.
                 fault.fill(lambda: cluster.broker_pid())
                 report.disk_fills += 1
-                end = time.monotonic() + fill_s
+                started = time.monotonic()
+                end = started + fill_max_s
                 while time.monotonic() < end:
                     try:
-                        if get_json(port, "/healthz", 2)[1].get("store") == "failing":
+                        if get_json(port, "/healthz", 2)[1].get("store") == "failing" and not report.store_failing_seen:
                             report.store_failing_seen = True
+                            report.store_failing_after_s = time.monotonic() - started
+                            end = time.monotonic() + fill_s
                     except (OSError, http.client.HTTPException, ValueError):
                         pass
                     time.sleep(0.2)
@@ -467,6 +510,7 @@ def _run(cluster, fault, report, duration, n_producers, n_subscribers, n_owners,
         report.resumes += s.resumes
         report.connections += s.connections
         report.broker_unavailable += s.broker_unavailable
+        report.skipped_on_tasks += s.skipped
         report.problems.extend(s.problems[:3])
     mismatched = [s for s in subs if not sub_matches(s, truth)]
     if mismatched:

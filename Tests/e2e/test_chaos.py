@@ -1,10 +1,11 @@
 """Issue 17, chaos under load in about a minute (bench/chaos runs the same for minutes):
 `herald serve --workers 4` with `--data` on a small tmpfs, 4 producers, 500 WebSocket
 subscribers (10 on `tasks`, 490 on owner topics) resuming with `since=`/`epoch=`, and a loop
-that kill -9s a random worker or the broker every 2–4 s and once fills the disk for 3 s. Every
-acknowledged change is in the final state, no subscriber saw `done` go back or a terminal task
-change without a retry, nor a seq twice, out of order or skipped, and each subscriber ends with
-the API's state. See chaos_support.py for the checks."""
+that kill -9s a random worker or the broker every 2–4 s and once fills the disk until the store
+fails, and 3 s more. Every acknowledged change is in the final state, no subscriber saw `done` go
+back, a terminal task change without a retry, a seq twice or out of order, or a task event that
+is not a legal transition from what it held (a missed lifecycle event), and each subscriber ends
+with the API's state. See chaos_support.py for the checks."""
 
 from __future__ import annotations
 
