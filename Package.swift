@@ -24,11 +24,14 @@ let package = Package(
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
+        .target(name: "CHeraldRedis", linkerSettings: [.linkedLibrary("hiredis")]),  // hiredis's RESP reader only
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"], swiftSettings: hotPath),
         .target(
             name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),
         .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
+        // A Redis client on the loop (several hosts, issue 15): hiredis parses, HeraldLoop does the I/O.
+        .target(name: "HeraldRedis", dependencies: ["HeraldLoop", "CHeraldRedis"]),
         // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.
         .target(name: "HeraldAccess", dependencies: ["HeraldWire", "HeraldTasks", "CHeraldSSL"]),
         // The task model and actor: pure with respect to I/O, never imports the loop.
@@ -73,6 +76,7 @@ let package = Package(
         // Helpers shared by the test targets (whole / byte-by-byte / seeded random feeding).
         .target(name: "HeraldTestSupport", path: "Tests/HeraldTestSupport"),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestSupport"]),
+        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldRedis", "HeraldLoop", "HeraldTestSupport"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
         .testTarget(name: "HeraldClientTests", dependencies: ["HeraldClient", "HeraldTestSupport"]),
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore", "HeraldTestSupport"]),
