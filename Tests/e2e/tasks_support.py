@@ -18,6 +18,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -365,3 +366,43 @@ def free_port() -> int:
 
 
 HERE = Path(__file__).resolve().parent
+
+
+class ProgressWorker:
+    """Reports progress on one task every `every` s (done + step, message "row N") until stopped
+    or `limit`, as the task's worker would, through `api` (an `Api`). A server that is down
+    (connection errors) is tried again after 0.1 s; an answer other than 200 is kept in `errors`
+    and, with `acked_only`, does not move `done` (which is then the last value the server
+    acknowledged); without it `done` moves on (a report a killed server took may have landed).
+    Use as a context manager: the thread starts on enter and stops on exit."""
+
+    def __init__(self, api: "Api", task_id: str, every: float = 0.05, step: int = 1, limit: int = 1_000_000,
+                 done: int = 0, acked_only: bool = False):
+        self.api, self.id = api, task_id
+        self.every, self.step, self.limit, self.acked_only = every, step, limit, acked_only
+        self.done = done
+        self.errors: list = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set() and self.done + self.step <= self.limit:
+            n = self.done + self.step
+            try:
+                a = self.api.action(self.id, "progress", {"done": n, "message": f"row {n}"})
+            except OSError:
+                self.stop.wait(0.1)
+                continue
+            if a.status != 200:
+                self.errors.append(a)
+            if a.status == 200 or not self.acked_only:
+                self.done = n
+            self.stop.wait(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)

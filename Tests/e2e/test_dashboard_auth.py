@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import shutil
-import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +31,7 @@ from selenium.webdriver.common.by import By
 from dashboard_support import (PUBLIC, REPORTS, NetworkLog, Page, make_browser, severe_console_errors,
                                wait_for)
 from auth_support import AuthApi
-from tasks_support import Api, own_server, task_serve_args
+from tasks_support import Api, ProgressWorker, own_server, task_serve_args
 
 KEY = os.urandom(32).hex()            # 64 bytes: the server wants at least 32
 LEEWAY = 60                           # the server's clock-skew allowance (contract v2)
@@ -125,35 +124,6 @@ def shot(d, name: str):
 def assert_no_token_in_address(d):
     href = d.execute_script("return location.href")
     assert "token" not in parse_qs(urlsplit(href).query), href
-
-
-class Worker:
-    """Reports progress on one task every `interval` s (done 1, 2, 3 …) until stopped, as the
-    task's worker would; `done` is the last value the server acknowledged."""
-
-    def __init__(self, api: Api, task_id: str, interval: float = 0.05):
-        self.api, self.task_id, self.interval = api, task_id, interval
-        self.done = 0
-        self.errors: list = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            a = self.api.action(self.task_id, "progress", {"done": self.done + 1, "message": f"row {self.done + 1}"})
-            if a.status == 200:
-                self.done += 1
-            else:
-                self.errors.append(a)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
 
 
 def progress_seen(net: NetworkLog, task_id: str) -> list[int]:
@@ -297,7 +267,7 @@ def test_the_token_is_refreshed_on_the_open_socket_and_no_event_is_lost(d, site,
     first = mint("alice", "viewer", exp=time.time() - 50)
     deadline = time.monotonic() + 10
     net = NetworkLog(d)
-    with Worker(admin, job["id"]) as w, Worker(admin, bobs["id"], 0.1):
+    with ProgressWorker(admin, job["id"], acked_only=True) as w, ProgressWorker(admin, bobs["id"], 0.1, acked_only=True):
         page = Page(d).open(f"{server.url}/?token={first}")
         # 1st refresh (1–3 s after start): the page fetches token.json, sends op auth.
         wait_for(lambda: access(page)["auth"]["authOk"] >= 1, 8, "the first auth reply")
@@ -343,7 +313,7 @@ def test_a_socket_closed_with_4001_reconnects_with_a_new_token_and_resumes(d, si
     site.remove("token.json")                     # the first refresh fails (404)
     job = admin.move_to("running", title="Alice's long export", owner="alice", total=1000)
     net = NetworkLog(d)
-    with Worker(admin, job["id"]) as w:
+    with ProgressWorker(admin, job["id"], acked_only=True) as w:
         page = Page(d).open(f"{server.url}/?token={mint('alice', 'viewer', exp=time.time() - 50)}")
         wait_for(lambda: access(page)["auth"]["tokenFetchFailures"] >= 1, 8, "a failed refresh")
         site.write("token.json", {"token": mint("alice", "viewer", ttl=3600)})

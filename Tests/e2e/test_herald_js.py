@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +27,7 @@ import pytest
 from auth_support import AuthApi, mint, secret_file
 from conftest import Herald
 from dashboard_support import PUBLIC, REPORTS, NetworkLog, make_browser, severe_console_errors, wait_for
-from tasks_support import Api, free_port, own_server, task_serve_args, unique_id
+from tasks_support import Api, ProgressWorker, free_port, own_server, task_serve_args, unique_id
 from test_broker import Broker
 
 SHOTS = REPORTS / "screenshots"
@@ -146,40 +145,6 @@ def assert_never_back(entries: list[dict], what: str):
 
 def sent_ops(net: NetworkLog, op: str) -> list[dict]:
     return [m for m in net.sent if m.get("op") == op]
-
-
-class Worker:
-    """Reports progress on one task every `every` s through `port`, riding out a server that is
-    down (connection errors are retried), until stopped."""
-
-    def __init__(self, port: int, task_id: str, every: float = 0.05, step: int = 1, limit: int = 1000, done: int = 0):
-        self.api = Api(port)
-        self.id = task_id
-        self.every, self.step, self.limit = every, step, limit
-        self.done = done
-        self.stop = threading.Event()
-        self.errors: list = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop.is_set() and self.done + self.step <= self.limit:
-            try:
-                a = self.api.action(self.id, "progress", {"done": self.done + self.step, "message": f"row {self.done + self.step}"})
-            except OSError:
-                time.sleep(0.1)               # the server is down: try again
-                continue
-            if a.status != 200:
-                self.errors.append(a)          # e.g. done_decreased: a report of a killed server went through
-            self.done += self.step
-            time.sleep(self.every)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
 
 
 # --------------------------------------------------------------------------- the element
@@ -331,7 +296,7 @@ def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9
         api.create(id="S", title="Weekly report", total=10, lease_s=3600)
         api.act("R", "start")
         open_page(d, f"{h.url}/one.html")
-        with Worker(port, "R") as w:
+        with ProgressWorker(Api(port), "R", limit=1000) as w:
             wait_for(lambda: int(el(d, "r")["percent"] or 0) >= 3, 10, "R moving")
             # a dropped socket: it reopens with since=/epoch= for both topics (one seq for the
             # connection), the server answers `resumed` for each and sends what was missed
@@ -353,7 +318,7 @@ def test_the_bar_resumes_and_never_goes_back_or_blank_across_a_drop_and_a_kill_9
         time.sleep(1.0)
         assert el(d, "r")["percent"] == down["percent"]
     with own_server(args, "second herald"):
-        with Worker(port, "R", done=w.done):
+        with ProgressWorker(Api(port), "R", limit=1000, done=w.done):
             wait_for(lambda: el(d, "r")["connection"] == "live", 20, "live again")
             wait_for(lambda: int(el(d, "r")["percent"]) >= int(down["percent"]) + 2, 10, "moving again")
         Api(port).act("R", "complete")
@@ -390,7 +355,7 @@ def test_an_element_moves_to_the_second_server_of_the_same_broker(d, site):
             open_page(d, f"{a.url}/two.html")
             wait_for(lambda: el(d, "t")["connection"] == "live", 10, "live")
             assert js(d, "return document.getElementById('t').connection.server.key") == f"127.0.0.1:{a.port}"
-            with Worker(b.port, "T", every=0.03) as w:
+            with ProgressWorker(Api(b.port), "T", every=0.03, limit=1000) as w:
                 wait_for(lambda: int(el(d, "t")["percent"] or 0) >= 2, 10, "T moving")
                 a.kill()                                              # the element's server, kill -9
                 api.act("U", "start")                                 # a change while it switches
