@@ -31,7 +31,7 @@ let package = Package(
             swiftSettings: hotPath),
         .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
         // A Redis client on the loop (several hosts, issue 15): hiredis parses, HeraldLoop does the I/O.
-        .target(name: "HeraldRedis", dependencies: ["HeraldLoop", "CHeraldRedis"]),
+        .target(name: "HeraldRedis", dependencies: ["HeraldLoop", "CHeraldRedis", "CHeraldSSL"]),
         // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.
         .target(name: "HeraldAccess", dependencies: ["HeraldWire", "HeraldTasks", "CHeraldSSL"]),
         // The task model and actor: pure with respect to I/O, never imports the loop.
@@ -43,7 +43,7 @@ let package = Package(
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
         .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
-        .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire"], swiftSettings: hotPath),
+        .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire", "HeraldRedis"], swiftSettings: hotPath),
         // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbedPlugin
         // build tool plugin runs the HeraldEmbed tool, which writes it as Swift source. The symlink
         // Sources/HeraldDashboard/public → ../../public (excluded from the sources) puts public/ into
@@ -74,7 +74,7 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets (whole / byte-by-byte / seeded random feeding).
-        .target(name: "HeraldTestSupport", path: "Tests/HeraldTestSupport"),
+        .target(name: "HeraldTestSupport", dependencies: ["HeraldRedis", "HeraldLoop"], path: "Tests/HeraldTestSupport"),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestSupport"]),
         .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldRedis", "HeraldLoop", "HeraldTestSupport"]),
         .testTarget(name: "HeraldLoopTests", dependencies: ["HeraldLoop"]),
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "HeraldTasksTests", dependencies: ["HeraldTasks", "HeraldWire", "HeraldStore", "HeraldTestSupport"]),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldAccessTests", dependencies: ["HeraldAccess", "HeraldTasks", "HeraldWire"]),
-        .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop"]),
+        .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop", "HeraldRedis", "HeraldTestSupport"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
         .testTarget(name: "HeraldDashboardTests", dependencies: ["HeraldDashboard", "HeraldEmbed", "HeraldServer", "HeraldWire", "CHeraldSSL"]),
         // The command line's own logic (HERALD_<FLAG> variables), on the executable target.

@@ -32,6 +32,8 @@ public final class RedisClient: ConnectionDelegate, @unchecked Sendable {
     public let loop: EventLoop
     /// Connects, reconnects and anything odd (never a command's arguments).
     public var onLog: (String) -> Void = { _ in }
+    /// Loaded on every connect, before the connection counts as ready (see `RedisScript`).
+    public var scripts: [RedisScript] = []
     /// Called each time the connection is ready (after AUTH/SELECT/PING), before queued commands go.
     public var onReady: () -> Void = {}
     /// Called when a ready connection is lost, with why.
@@ -124,6 +126,7 @@ public final class RedisClient: ConnectionDelegate, @unchecked Sendable {
         }
         if endpoint.database != 0 { handshake.append(RedisCommand("SELECT", String(endpoint.database))) }
         handshake.append(RedisCommand("CLIENT", "SETNAME", configuration.name))
+        for script in scripts { handshake.append(RedisCommand("SCRIPT", "LOAD", script.source)) }
         for command in handshake {
             let name = command.name
             write(command, Pending(completion: { [weak self] result in self?.handshakeStep(name, result) }, deadline: deadline(), isHandshake: true))
@@ -216,6 +219,10 @@ public final class RedisClient: ConnectionDelegate, @unchecked Sendable {
                     inFlightHead = 0
                 }
                 if case .error(let message) = value {
+                    if message.hasPrefix("NOSCRIPT") {
+                        onLog("Redis at \(configuration.endpoint) lost our scripts (SCRIPT FLUSH?); reconnecting to load them")
+                        drop(.connectionLost("NOSCRIPT"))
+                    }
                     pending.completion(.failure(.server(message)))
                 } else {
                     pending.completion(.success(value))

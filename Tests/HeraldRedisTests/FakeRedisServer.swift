@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HeraldTestSupport
 
 /// A stand-in for Redis that answers from a script, for what a real one will not do on demand:
 /// `-LOADING` on PING, a reply nobody asked for, bytes that are not RESP. Blocking sockets on

@@ -1,59 +1,15 @@
 import Foundation
 import HeraldLoop
 import HeraldRedis
+import HeraldTestSupport
 import Testing
 
 /// The client on a real event loop thread: against a real `redis-server` (pipelining, a paused
 /// and a restarted Redis, nobody listening) and a scripted fake (LOADING, replies nobody asked for).
 @Suite(.serialized) struct RedisClientTests {
-    final class Harness: @unchecked Sendable {
-        let loop: EventLoop
-        let client: RedisClient
-        private let lock = NSLock()
-        private var _log: [String] = []
-        var log: [String] { lock.withLock { _log } }
-
-        init(port: Int, timeout: Double = 3, start: Bool = true) throws {
-            loop = try EventLoop()
-            client = RedisClient(configuration: .init(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), timeout: timeout,
-                                                      name: "herald-test"), loop: loop)
-            client.onLog = { [lock] line in lock.withLock { self._log.append(line) } }
-            EventLoopThread.start(loop, name: "redis-test")
-            if start { loop.execute { [self] in self.client.start() } }
-        }
-
-        func startClient() { loop.execute { [self] in self.client.start() } }
-
-        func send(_ command: RedisCommand) async -> Result<RedisValue, RedisError> {
-            await withCheckedContinuation { continuation in
-                loop.execute { [self] in self.client.send(command) { continuation.resume(returning: $0) } }
-            }
-        }
-
-        /// Many commands in one loop turn (one write), replies in order.
-        func sendAll(_ commands: [RedisCommand]) async -> [Result<RedisValue, RedisError>] {
-            await withCheckedContinuation { continuation in
-                loop.execute { [self] in
-                    var results: [Result<RedisValue, RedisError>] = []
-                    for command in commands {
-                        client.send(command) { result in
-                            results.append(result)
-                            if results.count == commands.count { continuation.resume(returning: results) }
-                        }
-                    }
-                }
-            }
-        }
-
-        deinit {
-            loop.execute { [client] in client.stop() }
-            loop.stop()
-        }
-    }
-
-    @Test(.enabled(if: RedisServerFixture.available)) func pipelinedCommandsAnswerInOrder() async throws {
+    @Test func pipelinedCommandsAnswerInOrder() async throws {
         let redis = try RedisServerFixture()
-        let h = try Harness(port: redis.port)
+        let h = try RedisTestClient(port: redis.port)
         let results = await h.sendAll((0..<2000).map { _ in RedisCommand("INCR", "n") })
         #expect(results.map { try? $0.get() } == (1...2000).map { RedisValue.integer(Int64($0)) })
         #expect(try await h.send(RedisCommand("SET", "k", "v\r\n\0")).get() == .status("OK"))
@@ -65,9 +21,9 @@ import Testing
         #expect(clients.contains("name=herald-test"))
     }
 
-    @Test(.enabled(if: RedisServerFixture.available)) func commandsMadeBeforeTheConnectionWaitForIt() async throws {
+    @Test func commandsMadeBeforeTheConnectionWaitForIt() async throws {
         let redis = try RedisServerFixture()
-        let h = try Harness(port: redis.port, start: false)
+        let h = try RedisTestClient(port: redis.port, start: false)
         async let first = h.send(RedisCommand("SET", "a", "1"))
         try await Task.sleep(for: .milliseconds(50))
         h.startClient()
@@ -76,7 +32,7 @@ import Testing
 
     @Test func nobodyListeningFailsWithinTheTimeoutAsUnavailable() async throws {
         let port = try RedisServerFixture.freePort()
-        let h = try Harness(port: port, timeout: 0.5)
+        let h = try RedisTestClient(port: port, timeout: 0.5)
         let started = Date()
         let result = await h.send(RedisCommand("PING"))
         let waited = Date().timeIntervalSince(started)
@@ -88,9 +44,9 @@ import Testing
         #expect(waited >= 0.4 && waited < 2, "waited \(waited) s")
     }
 
-    @Test(.enabled(if: RedisServerFixture.available)) func aPausedRedisTimesOutThenTheClientRecovers() async throws {
+    @Test func aPausedRedisTimesOutThenTheClientRecovers() async throws {
         let redis = try RedisServerFixture()
-        let h = try Harness(port: redis.port, timeout: 0.5)
+        let h = try RedisTestClient(port: redis.port, timeout: 0.5)
         #expect(try await h.send(RedisCommand("SET", "x", "1")).get() == .status("OK"))
         redis.pause()
         let started = Date()
@@ -109,9 +65,9 @@ import Testing
         #expect(h.log.contains { $0.contains("did not answer within 0.5 s") })
     }
 
-    @Test(.enabled(if: RedisServerFixture.available)) func aRestartedRedisIsReconnected() async throws {
+    @Test func aRestartedRedisIsReconnected() async throws {
         let redis = try RedisServerFixture()
-        let h = try Harness(port: redis.port, timeout: 2)
+        let h = try RedisTestClient(port: redis.port, timeout: 2)
         #expect(try await h.send(RedisCommand("PING")).get() == .status("PONG"))
         redis.kill()
         let lost = await h.send(RedisCommand("PING"))
@@ -135,7 +91,7 @@ import Testing
             }
         }
         defer { fake.stop() }
-        let h = try Harness(port: fake.port, timeout: 3)
+        let h = try RedisTestClient(port: fake.port, timeout: 3)
         #expect(try await h.send(RedisCommand("SET", "a", "b")).get() == .status("DONE"))
         #expect(pings.value == 4)
         #expect(fake.connections == 1)
@@ -152,7 +108,7 @@ import Testing
             }
         }
         defer { fake.stop() }
-        let h = try Harness(port: fake.port, timeout: 2)
+        let h = try RedisTestClient(port: fake.port, timeout: 2)
         #expect(try await h.send(RedisCommand("GET", "k")).get() == .bulk([UInt8(ascii: "a")]))
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await h.send(RedisCommand("GET", "k")).get() == .bulk([UInt8(ascii: "b")]))

@@ -1,17 +1,16 @@
 import Foundation
 import Glibc
-import HeraldTestSupport
 
 /// A real `redis-server` (the Debian package) on a free loopback port, with no persistence,
 /// in its own temporary directory; killed with the test process (DieWithTestProcess).
-final class RedisServerFixture: @unchecked Sendable {
-    let port: Int
-    let directory: URL
-    private(set) var process: Process
+public final class RedisServerFixture: @unchecked Sendable {
+    public let port: Int
+    public let directory: URL
+    public private(set) var process: Process
 
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") }
+    public static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") }
 
-    init(extraArguments: [String] = []) throws {
+    public init(extraArguments: [String] = []) throws {
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -23,7 +22,7 @@ final class RedisServerFixture: @unchecked Sendable {
     private let extraArguments: [String]
 
     /// Starts (or starts again, on the same port) and waits until it answers PING.
-    func start() throws {
+    public func start() throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -37,13 +36,13 @@ final class RedisServerFixture: @unchecked Sendable {
         throw FixtureError("redis-server did not answer PING on port \(port) within 10 s")
     }
 
-    func kill() {
+    public func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
-    func pause() { Glibc.kill(process.processIdentifier, SIGSTOP) }
-    func resume() { Glibc.kill(process.processIdentifier, SIGCONT) }
+    public func pause() { Glibc.kill(process.processIdentifier, SIGSTOP) }
+    public func resume() { Glibc.kill(process.processIdentifier, SIGCONT) }
 
     deinit {
         Glibc.kill(process.processIdentifier, SIGCONT)
@@ -51,7 +50,7 @@ final class RedisServerFixture: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -66,7 +65,7 @@ final class RedisServerFixture: @unchecked Sendable {
     }
 
     /// A blocking PING over a plain socket (the fixture must not depend on the client under test).
-    static func ping(port: Int) -> Bool {
+    public static func ping(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
@@ -85,7 +84,7 @@ final class RedisServerFixture: @unchecked Sendable {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct FixtureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
