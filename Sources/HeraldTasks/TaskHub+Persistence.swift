@@ -8,23 +8,7 @@ extension TaskHub {
     /// from one of them must get a `recovered: false` snapshot, never a wrong state.
     public func restore() throws -> RestoreReport {
         let state = try store.load()
-        var skipped = 0
-        for stored in state.tasks {
-            guard let value = try? JSONParser.parse(stored.json), let task = TaskRecord.decode(value) else {
-                skipped += 1
-                continue
-            }
-            tasks[task.id] = task
-            encoded[task.id] = stored.json
-            statusCounts[task.status, default: 0] += 1
-            noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
-            if !task.status.isTerminal { activeSeq[task.id] = task.seq }
-            if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
-        }
-        terminalOrder = tasks.values.filter { $0.status.isTerminal }
-            .sorted { ($0.finishedAt ?? $0.updatedAt, $0.seq) < ($1.finishedAt ?? $1.updatedAt, $1.seq) }
-            .map { (id: $0.id, seq: $0.seq) }
-        terminalOrderStart = 0
+        let skipped = load(tasks: state.tasks.map(\.json))
         seq = max(state.seq, tasks.values.map(\.seq).max() ?? 0)
         let continued = state.cleanShutdown && state.epoch != nil
         epoch = continued ? state.epoch! : Self.newEpoch()
@@ -45,6 +29,29 @@ extension TaskHub {
         try store.commit([], seq: seq, epoch: epoch, durable: true)
         return RestoreReport(tasks: tasks.count, skipped: skipped, seq: seq, epoch: epoch, epochContinued: continued,
                              historyEvents: restoredEvents)
+    }
+
+    /// Puts stored tasks in place (a start, or a mirror loaded from its authority); returns how
+    /// many could not be read.
+    func load(tasks stored: [[UInt8]]) -> Int {
+        var skipped = 0
+        for json in stored {
+            guard let value = try? JSONParser.parse(json), let task = TaskRecord.decode(value) else {
+                skipped += 1
+                continue
+            }
+            tasks[task.id] = task
+            encoded[task.id] = json
+            statusCounts[task.status, default: 0] += 1
+            noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
+            if !task.status.isTerminal { activeSeq[task.id] = task.seq }
+            if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+        }
+        terminalOrder = tasks.values.filter { $0.status.isTerminal }
+            .sorted { ($0.finishedAt ?? $0.updatedAt, $0.seq) < ($1.finishedAt ?? $1.updatedAt, $1.seq) }
+            .map { (id: $0.id, seq: $0.seq) }
+        terminalOrderStart = 0
+        return skipped
     }
 
     /// The last call before exit: the next start continues this epoch.

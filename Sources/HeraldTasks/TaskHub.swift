@@ -49,6 +49,11 @@ public actor TaskHub {
     public internal(set) var lastStoreError: String?
     /// When the store was last probed while failing (TaskHub+Rollback).
     var lastProbeAt: Int64 = .min
+    /// Set while `stage` computes a batch for another authority to commit (TaskHub+Follower).
+    var staging: StagedBatch?
+    /// A mirror's owner versions: the seq of each owner's last change of activity ("" for
+    /// tasks without owner), which staged creates and retries are compared on (TaskHub+Follower).
+    var ownerVersions: [String: UInt64] = [:]
 
     public init(configuration: TaskHubConfiguration = TaskHubConfiguration(), store: TaskStore = MemoryTaskStore(),
                 clock: @escaping @Sendable () -> Int64 = TaskHub.wallClockMilliseconds) {
@@ -229,6 +234,7 @@ public actor TaskHub {
                 journal(id)
                 tasks[id] = task
                 encoded[id] = task.json
+                staging?.noteHeartbeat(task, json: encoded[id]!)
             }
             // The heap only held the expiry deadline while the task was stale: watch the lease again.
             if wasStale && !task.stale, let deadline = task.leaseDeadline { deadlines.push(deadline, id, .lease) }
@@ -272,6 +278,13 @@ public actor TaskHub {
         seq += 1
         task.seq = seq
         let json = task.json
+        staging?.note(task, json: json, event: event, previous: previous)
+        install(task, json: json, event: event, previous: previous)
+    }
+
+    /// Puts a changed task in place, its seq (`self.seq`) already assigned: a change made here,
+    /// or one another host committed (TaskHub+Follower).
+    func install(_ task: TaskRecord, json: [UInt8], event: TaskEventName, previous: TaskStatus?) {
         tasks[task.id] = task
         encoded[task.id] = json
         if task.status.isTerminal { activeSeq.removeValue(forKey: task.id) } else { activeSeq[task.id] = seq }
@@ -297,7 +310,17 @@ public actor TaskHub {
     @discardableResult
     func remove(_ id: String) -> UInt64 {
         journal(id)
-        guard let task = tasks.removeValue(forKey: id) else { return seq }
+        guard let task = tasks[id] else { return seq }
+        seq += 1
+        staging?.noteRemoval(task)
+        uninstall(task)
+        return seq
+    }
+
+    /// Takes a task out, `self.seq` already assigned to its `removed` event.
+    func uninstall(_ task: TaskRecord) {
+        let id = task.id
+        tasks.removeValue(forKey: id)
         encoded.removeValue(forKey: id)
         activeSeq.removeValue(forKey: id)
         statusCounts[task.status, default: 0] -= 1
@@ -306,12 +329,10 @@ public actor TaskHub {
             ownerIndex[owner]?.remove(id)
             if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }
         }
-        seq += 1
         let entry = HistoryEntry(seq: seq, kind: .removed, taskID: id, owner: task.owner, isProgress: false,
                                  body: TaskEventEncoder.removedBody(seq: seq, id: id))
         storeRemoval(of: id, entry: entry)
         record(entry, taskJSON: nil)
-        return seq
     }
 
     private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {

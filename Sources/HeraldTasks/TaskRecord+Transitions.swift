@@ -156,6 +156,20 @@ extension TaskRecord {
 
     /// The rate of `done` per second over the recent samples, and the ETA it implies.
     private mutating func updateRate(_ now: Int64) {
+        appendRateSample(now)
+        if let first = rateSamples.first, let last = rateSamples.last, last.at - first.at >= Self.minimumRateSpanMilliseconds {
+            rate = max(0, (last.done - first.done) / (Double(last.at - first.at) / 1000))
+        }
+        if let total, let rate {
+            etaSeconds = done >= total ? 0 : (rate > 0 ? (total - done) / rate : nil)
+        } else {
+            etaSeconds = nil
+        }
+    }
+
+    /// Moves the sample window as a report does, without computing rate and ETA: a mirror
+    /// applying a report another host computed keeps the samples the next report needs.
+    mutating func appendRateSample(_ now: Int64) {
         let sample = RateSample(at: now, done: done)
         // The newest sample floats until it is far enough from the one before it.
         if rateSamples.count >= 2, now - rateSamples[rateSamples.count - 2].at < Self.rateSampleSpacingMilliseconds {
@@ -165,14 +179,6 @@ extension TaskRecord {
         }
         // Keep the window, but always two samples to measure between.
         while rateSamples.count > 2, rateSamples[1].at <= now - Self.rateWindowMilliseconds { rateSamples.removeFirst() }
-        if let first = rateSamples.first, let last = rateSamples.last, last.at - first.at >= Self.minimumRateSpanMilliseconds {
-            rate = max(0, (last.done - first.done) / (Double(last.at - first.at) / 1000))
-        }
-        if let total, let rate {
-            etaSeconds = done >= total ? 0 : (rate > 0 ? (total - done) / rate : nil)
-        } else {
-            etaSeconds = nil
-        }
     }
 
     static func seconds(_ d: Double) -> String {
