@@ -46,6 +46,62 @@ public struct StagedBatch: Sendable {
     public var due: [String] = []
 
     var currentRequest: Int?
+    /// `POST /api/batch` items per request: their replies and the last write each made, so the
+    /// committed answer can be written with the committed seqs.
+    var batchItems: [Int: [BatchItem]] = [:]
+    /// Writes made before the current batch item (to find the item's own).
+    private var writesBeforeItem = 0
+
+    struct BatchItem: Sendable {
+        var id: String?
+        var reply: TaskReply
+        var status: Int
+        var lastWrite: Int?
+    }
+
+    mutating func noteBatchItem(id: String?, _ reply: TaskReply, status: Int) {
+        guard let request = currentRequest else { return }
+        let items = batchItems[request] ?? []
+        let start = items.isEmpty ? writesBeforeRequest : writesBeforeItem
+        batchItems[request, default: []].append(BatchItem(id: id, reply: reply, status: status,
+                                                          lastWrite: writes.count > start ? writes.count - 1 : nil))
+        writesBeforeItem = writes.count
+    }
+
+    /// Writes made before the current request (set by `stage` for each request).
+    var writesBeforeRequest = 0
+
+    /// The replies as the committed batch answers them: each change's task with the seq the
+    /// authority gave it (`first` is the first seq it numbered; heartbeats get none).
+    public func committedReplies(first: UInt64) -> [TaskReply] {
+        var seqOf = [UInt64?](repeating: nil, count: writes.count)
+        var next = first
+        for (index, write) in writes.enumerated() where write.kind != .heartbeat {
+            seqOf[index] = next
+            next += 1
+        }
+        func committed(_ reply: TaskReply, lastWrite: Int?) -> TaskReply {
+            guard let k = lastWrite, let seq = seqOf[k] else { return reply }
+            switch (reply, writes[k].kind) {
+            case (.task(_, _, let status), .task):
+                return .task(json: writes[k].jsonBeforeSeq + Array("\(seq)}".utf8), seq: seq, status: status)
+            case (.deleted(let id, _), .removed):
+                return .deleted(id: id, seq: seq)
+            default:
+                return reply
+            }
+        }
+        var lastWrite: [Int: Int] = [:]
+        for (index, write) in writes.enumerated() { if let request = write.request { lastWrite[request] = index } }
+        return replies.enumerated().map { index, reply in
+            if let items = batchItems[index], case .batch = reply {
+                var writer = BatchResultsWriter()
+                for item in items { writer.append(id: item.id, committed(item.reply, lastWrite: item.lastWrite), status: item.status) }
+                return .batch(json: writer.finish())
+            }
+            return committed(reply, lastWrite: lastWrite[index])
+        }
+    }
 
     public var isEmpty: Bool { writes.isEmpty }
 

@@ -24,6 +24,7 @@ extension TaskHub {
                 let isFailure: Bool
                 if case .failure = reply { isFailure = true } else { isFailure = false }
                 results.append(id: named || !isFailure ? id : nil, reply, status: 201)
+                staging?.noteBatchItem(id: named || !isFailure ? id : nil, reply, status: 201)
             }
         case .change(let action, let selection):
             let ids: [String]
@@ -46,9 +47,12 @@ extension TaskHub {
             for id in ids {
                 if let owner, tasks[id]?.owner != owner {
                     results.append(id: id, .failure(.notFound(id)), status: 200)
+                    staging?.noteBatchItem(id: id, .failure(.notFound(id)), status: 200)
                     continue
                 }
-                results.append(id: id, reply(to: .operation(action.operation(id)), now: now), status: 200)
+                let item = reply(to: .operation(action.operation(id)), now: now)
+                results.append(id: id, item, status: 200)
+                staging?.noteBatchItem(id: id, item, status: 200)
             }
         }
         return .batch(json: results.finish())

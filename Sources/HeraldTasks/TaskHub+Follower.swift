@@ -15,6 +15,7 @@ extension TaskHub {
         staging = StagedBatch()
         for (index, request) in requests.enumerated() {
             staging!.currentRequest = index
+            staging!.writesBeforeRequest = staging!.writes.count
             noteReadSet(of: request)
             let reply = reply(to: request, now: now)
             staging!.replies.append(reply)

@@ -189,4 +189,31 @@ import Testing
         #expect(tick.writes.map(\.kind) == [.task(.stale)])
         #expect(tick.due == ["x"] && tick.taskSeqs == ["x": 2])
     }
+
+    @Test func committedRepliesCarryTheAuthoritysSeqsBatchesToo() async throws {
+        let clock = TaskHubTests.Clock()
+        let authority = Authority()
+        let (a, b) = (await Self.mirror(clock), await Self.mirror(clock))
+        // Another host's change first, so the authority's seqs differ from what `a` guesses.
+        guard case .committed(let other) = authority.commit(await b.stage([Self.create("o")])) else { return }
+        let staged = await a.stage([
+            Self.create("x"), .operation(.start(id: "x")),
+            .batch(.create([CreateInput(id: "y", title: "t", owner: nil, total: nil, leaseSeconds: 30, expireSeconds: 300, meta: JSONObject()),
+                            CreateInput(id: "x", title: "dup", owner: nil, total: nil, leaseSeconds: 30, expireSeconds: 300, meta: JSONObject())])),
+        ])
+        guard case .committed(let mine) = authority.commit(staged) else { Issue.record("conflict"); return }
+        try await a.applyCommitted(other + mine)
+        let replies = staged.committedReplies(first: mine[0].seq)
+        guard case .task(let startedJSON, let startedSeq, .running) = replies[1] else { Issue.record("\(replies[1])"); return }
+        #expect(startedSeq == 3)
+        #expect(try JSONParser.parse(startedJSON)["seq"]?.numberValue == 3)
+        guard case .task(let now, _, _) = await a.reply(to: .get(id: "x"), now: clock.now) else { return }
+        #expect(now == startedJSON, "the answer is the task as committed, byte for byte")
+        guard case .batch(let batchJSON) = replies[2], let results = try JSONParser.parse(batchJSON)["results"]?.arrayValue else {
+            Issue.record("\(replies[2])")
+            return
+        }
+        #expect(results[0]["task"]?["seq"]?.numberValue == 4)
+        #expect(results[1]["status"]?.numberValue == 409)
+    }
 }
