@@ -70,27 +70,58 @@ extension TaskHub {
             compactTerminalOrder()
             flushEvents(except: nil)
         }
-        for entry in entries {
-            guard entry.seq == seq + 1 else { throw .gap(expected: seq + 1, got: entry.seq) }
-            if entry.event == "removed" {
-                guard let task = tasks[entry.id] else { throw .unreadable(seq: entry.seq, why: "removal of \(entry.id), which it does not hold") }
-                seq = entry.seq
-                uninstall(task)
-            } else {
-                guard let event = TaskEventName(rawValue: entry.event), let json = entry.json,
-                      let value = try? JSONParser.parse(json), var task = TaskRecord.decode(value), task.id == entry.id else {
-                    throw .unreadable(seq: entry.seq, why: "event \(entry.event) of \(entry.id)")
-                }
-                task.seq = entry.seq
-                followRateSamples(of: &task, event: event)
-                seq = entry.seq
-                let previous = tasks[entry.id]?.status
-                if previous == nil, let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
-                install(task, json: json, event: event, previous: previous)
-                if event == .created { recordCreate(owner: task.owner, now: task.createdAt) }
-            }
-            if changesOwnerActivity(entry) { ownerVersions[entry.owner ?? ""] = entry.seq }
+        for entry in entries { try applyEntry(entry) }
+    }
+
+    /// Applies the entries of a batch this host committed and answers the batch the way a local
+    /// one is answered (`handle`): each request's events, then its reply, in request order — so
+    /// a subscribe in the batch is registered exactly between the events before it and after
+    /// it — the origin's events in its outputs, everyone else's through `publish`. `entries` are
+    /// the batch's numbered writes, in order; reads are answered from the mirror as it is at
+    /// their place.
+    public func applyOwnBatch(_ entries: [CommittedEntry], staged: StagedBatch, requests: [TaskRequest], batch: UInt64,
+                              origin: TaskEventSink) throws(FollowerError) {
+        let numbered = staged.writes.indices.filter { staged.writes[$0].kind != .heartbeat }
+        guard numbered.count == entries.count else {
+            throw .unreadable(seq: entries.first?.seq ?? seq, why: "a batch of \(numbered.count) changes came back as \(entries.count) entries")
         }
+        var entryOfWrite: [Int: CommittedEntry] = [:]
+        for (k, w) in numbered.enumerated() { entryOfWrite[w] = entries[k] }
+        let committed = staged.committedReplies(first: entries.first?.seq ?? 0)
+        let now = clock()
+        var failure: FollowerError?
+        for (index, request) in requests.enumerated() {
+            for w in staged.writes.indices where staged.writes[w].request == index {
+                guard failure == nil, let entry = entryOfWrite[w] else { continue }
+                do throws(FollowerError) { try applyEntry(entry) } catch { failure = error }
+            }
+            pendingOutputs.append(.reply(index: index, request.isChange ? committed[index] : reply(to: request, now: now)))
+        }
+        pendingChanges.removeAll(keepingCapacity: true)
+        pendingDurable = false
+        compactTerminalOrder()
+        origin.complete(batch: batch, flushEvents(except: origin))
+        if let failure { throw failure }
+    }
+
+    /// The outputs of a batch whose changes were all refused or wrote no event: its reads
+    /// answered now, in order with the events already applied.
+    public func completeWithoutEntries(staged: StagedBatch, requests: [TaskRequest], batch: UInt64, origin: TaskEventSink) {
+        let now = clock()
+        for (index, request) in requests.enumerated() {
+            pendingOutputs.append(.reply(index: index, request.isChange ? staged.replies[index] : reply(to: request, now: now)))
+        }
+        origin.complete(batch: batch, flushEvents(except: origin))
+    }
+
+    /// A batch the authority could not take: its changes answered with `refusal` (nothing was
+    /// applied), its reads from the mirror, in order with the events already applied.
+    public func completeRefused(_ requests: [TaskRequest], refusal: TaskError, batch: UInt64, origin: TaskEventSink) {
+        let now = clock()
+        for (index, request) in requests.enumerated() {
+            pendingOutputs.append(.reply(index: index, request.isChange ? .failure(refusal) : reply(to: request, now: now)))
+        }
+        origin.complete(batch: batch, flushEvents(except: origin))
     }
 
     /// The JSON has rate and ETA but not the samples they came from; keep them as the host that
@@ -112,6 +143,29 @@ extension TaskHub {
         case "created", "retried", "succeeded", "failed", "cancelled", "removed": return true
         default: return false
         }
+    }
+
+    /// One committed entry: the task installed (or removed) with the entry's seq.
+    func applyEntry(_ entry: CommittedEntry) throws(FollowerError) {
+        guard entry.seq == seq + 1 else { throw .gap(expected: seq + 1, got: entry.seq) }
+        if entry.event == "removed" {
+            guard let task = tasks[entry.id] else { throw .unreadable(seq: entry.seq, why: "removal of \(entry.id), which it does not hold") }
+            seq = entry.seq
+            uninstall(task)
+        } else {
+            guard let event = TaskEventName(rawValue: entry.event), let json = entry.json,
+                  let value = try? JSONParser.parse(json), var task = TaskRecord.decode(value), task.id == entry.id else {
+                throw .unreadable(seq: entry.seq, why: "event \(entry.event) of \(entry.id)")
+            }
+            task.seq = entry.seq
+            followRateSamples(of: &task, event: event)
+            seq = entry.seq
+            let previous = tasks[entry.id]?.status
+            if previous == nil, let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+            install(task, json: json, event: event, previous: previous)
+            if event == .created { recordCreate(owner: task.owner, now: task.createdAt) }
+        }
+        if changesOwnerActivity(entry) { ownerVersions[entry.owner ?? ""] = entry.seq }
     }
 
     /// Fills a new mirror with the authority's tasks as of `seq` in `epoch`. Its history starts

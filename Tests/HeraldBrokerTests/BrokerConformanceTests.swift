@@ -17,6 +17,7 @@ import Testing
     static let implementations: [Implementation] = [
         Implementation(description: "LocalBroker") { LocalBroker(hub: TaskHub()) },
         Implementation(description: "UnixSocketBroker") { try await SocketBrokerFixture.make() },
+        Implementation(description: "RedisBroker") { try RedisBrokerFixture.make() },
     ]
 
     static func create(_ id: String, owner: String? = nil, meta: String? = nil) throws -> TaskRequest {
