@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "HeraldBroker", "HeraldAccess", "CHeraldZlib",
+                "HeraldWire", "HeraldLoop", "HeraldTasks", "HeraldStore", "HeraldBroker", "HeraldAccess", "HeraldRedis", "CHeraldZlib",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath
@@ -68,6 +68,7 @@ let package = Package(
                 "HeraldClient",
                 "HeraldAccess",
                 "HeraldLoop",
+                "HeraldRedis",
                 "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -58,7 +58,9 @@ public final class RedisBroker: Broker, @unchecked Sendable {
         let receiver: BrokerReceiver
     }
 
-    public init(configuration: Configuration, loop: EventLoop, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// `log` gets what went wrong (warnings), `info` the connects.
+    public init(configuration: Configuration, loop: EventLoop, log: @escaping @Sendable (String) -> Void = { _ in },
+                info: @escaping @Sendable (String) -> Void = { _ in }) {
         self.configuration = configuration
         self.loop = loop
         onLog = log
@@ -88,6 +90,7 @@ public final class RedisBroker: Broker, @unchecked Sendable {
         }
         for client in [commands, tailClient] {
             client.onLog = { log("redis: \($0)") }
+            client.onInfo = { info("redis: \($0)") }
         }
         let figures = figures
         commands.onReady = { [weak self] in

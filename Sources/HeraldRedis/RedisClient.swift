@@ -32,6 +32,8 @@ public final class RedisClient: ConnectionDelegate, @unchecked Sendable {
     public let loop: EventLoop
     /// Connects, reconnects and anything odd (never a command's arguments).
     public var onLog: (String) -> Void = { _ in }
+    /// Connects (the expected news, for an info line).
+    public var onInfo: (String) -> Void = { _ in }
     /// Loaded on every connect, before the connection counts as ready (see `RedisScript`).
     public var scripts: [RedisScript] = []
     /// Called each time the connection is ready (after AUTH/SELECT/PING), before queued commands go.
@@ -156,7 +158,7 @@ public final class RedisClient: ConnectionDelegate, @unchecked Sendable {
             state = .ready
             attempts = 0
             connects += 1
-            onLog("connected to Redis at \(configuration.endpoint)")
+            onInfo("connected to Redis at \(configuration.endpoint) (\(configuration.name))")
             onReady()
             // What onReady sent went first; then what waited, in the order it was made.
             let queued = waiting

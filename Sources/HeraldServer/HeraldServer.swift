@@ -46,7 +46,24 @@ public final class HeraldServer {
         let admission = ConnectionAdmission(configuration: configuration)
         self.admission = admission
         let broker: Broker
-        if let brokerPath = configuration.brokerPath {
+        if let redis = configuration.redis {
+            // Tasks live in Redis; the connections get a loop of their own (as a broker link does).
+            let connectionLoop: EventLoop
+            do {
+                connectionLoop = try EventLoop()
+            } catch {
+                throw ServerStartupError(description: "cannot create the Redis connection loop: \(error)")
+            }
+            SignalWatcher.block([SIGTERM, SIGINT])
+            EventLoopThread.start(connectionLoop, name: "herald-redis")
+            let redisLogger = logger
+            broker = RedisBroker(
+                configuration: .init(endpoint: redis, prefix: configuration.redisPrefix, timeout: configuration.redisTimeout,
+                                     tasks: configuration.tasks, sweepInterval: configuration.leaseCheckInterval,
+                                     name: configuration.processName),
+                loop: connectionLoop, log: { redisLogger.warning("\($0)") }, info: { redisLogger.info("\($0)") })
+            local = nil
+        } else if let brokerPath = configuration.brokerPath {
             // Tasks live in `herald broker`; its connection gets a loop of its own, so it can
             // connect (and events can flow) before this server's loop runs.
             let connectionLoop: EventLoop
@@ -85,7 +102,7 @@ public final class HeraldServer {
                 subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
                 framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
-                broker: configuration.brokerPath == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
+                broker: configuration.brokerPath == nil && configuration.redis == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
                 processName: configuration.processName, restarts: configuration.restartCount,
                 authRefusals: router.refusals.counts,
                 refusedServerBusy: admission?.refusedServerBusy ?? 0,

@@ -1,3 +1,4 @@
+import HeraldRedis
 import HeraldAccess
 import HeraldTasks
 import HeraldWire
@@ -44,6 +45,10 @@ public struct ServerConfiguration: Sendable {
     /// With a path, tasks live in the `herald broker` listening there (several server processes
     /// share it); without, this process owns them.
     public var brokerPath: String?
+    /// `--redis`: the tasks live in Redis (RedisBroker), shared with every host using it.
+    public var redis: RedisEndpoint?
+    public var redisPrefix = "herald"
+    public var redisTimeout = 3.0
     /// How often leases and retention are checked.
     public var leaseCheckInterval = 0.1
     /// Bind the listener with SO_REUSEPORT, so the workers of `herald serve --workers N` share

@@ -45,7 +45,9 @@ public final class Supervisor {
         } catch {
             throw ServerStartupError(description: "cannot create the event loop: \(error)")
         }
-        socket = try SupervisorBrokerSocket(brokerPath: configuration.brokerPath, dataDirectory: configuration.dataDirectory)
+        // With a shared store no broker runs; the (abstract, never bound) name is only a placeholder.
+        socket = try SupervisorBrokerSocket(brokerPath: configuration.brokerPath,
+                                            dataDirectory: configuration.sharedStore == nil ? configuration.dataDirectory : ":memory:")
     }
 
     /// Runs until SIGTERM/SIGINT has stopped every child (then returns) or start-up failed
@@ -73,12 +75,14 @@ public final class Supervisor {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(reason)")
         }
         defer { port?.close() }
-        var lockIsFree = true  // an abstract name: ours alone
-        if !socket.isAbstract { lockIsFree = try brokerLockIsFree() }
-        if lockIsFree {
-            spawnBroker()
-        } else {
-            useExternalBroker()
+        if configuration.sharedStore == nil {
+            var lockIsFree = true  // an abstract name: ours alone
+            if !socket.isAbstract { lockIsFree = try brokerLockIsFree() }
+            if lockIsFree {
+                spawnBroker()
+            } else {
+                useExternalBroker()
+            }
         }
         try runLoop()
     }
@@ -95,7 +99,11 @@ public final class Supervisor {
     }
 
     private func runLoop() throws(ServerStartupError) {
-        awaitBroker(until: MonotonicClock.now() + UInt64(configuration.brokerStartTimeout * 1e9))
+        if configuration.sharedStore != nil {
+            startWorkers()
+        } else {
+            awaitBroker(until: MonotonicClock.now() + UInt64(configuration.brokerStartTimeout * 1e9))
+        }
         scheduleReapSweep()
         do {
             try loop.run()
@@ -164,14 +172,18 @@ public final class Supervisor {
         }
     }
 
+    private func startWorkers() {
+        phase = .startingWorkers
+        for role in roster.workerRoles { spawnWorker(role) }
+        loop.scheduleTimer(afterSeconds: configuration.workerStartTimeout) { [weak self] in self?.workersTooSlow() }
+    }
+
     /// Tries the socket until it accepts, then starts the workers.
     private func awaitBroker(until deadline: UInt64) {
         guard phase == .startingBroker else { return }
         if let probe = try? UnixSocket.connect(path: socket.path, on: loop) {
             probe.close()
-            phase = .startingWorkers
-            for role in roster.workerRoles { spawnWorker(role) }
-            loop.scheduleTimer(afterSeconds: configuration.workerStartTimeout) { [weak self] in self?.workersTooSlow() }
+            startWorkers()
             return
         }
         guard MonotonicClock.now() < deadline else {
@@ -232,7 +244,7 @@ public final class Supervisor {
         if phase == .startingWorkers {
             guard roster.allWorkersReady else { return }
             phase = .running
-            logger.info("\(configuration.workers) workers listening on \(url), broker on \(socket.path)")
+            logger.info("\(configuration.workers) workers listening on \(url), \(configuration.sharedStore ?? "broker on \(socket.path)")")
             onListening?(url)
         } else if roster.restarts(of: role) > 0 {
             logger.info("\(role) (pid \(pid)) listening again")

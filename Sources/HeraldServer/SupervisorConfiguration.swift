@@ -48,14 +48,19 @@ public struct SupervisorConfiguration: Sendable {
     /// Workers, and then the broker, get this long after SIGTERM before SIGKILL: twice a
     /// server's own 5 s drain, so a graceful stop is never cut short.
     public var stopTimeout = 10.0
+    /// Where the workers keep the tasks when it is not our broker (`--redis`: "Redis at URL"):
+    /// then no broker is started, and the workers start at once.
+    public var sharedStore: String?
     /// How often an external broker's lock is checked, to start ours when it is gone.
     public var externalBrokerCheckInterval = 1.0
 
     public init(
         workers: Int, host: String, port: Int, brokerPath: String?, dataDirectory: String,
         workerArguments: @escaping @Sendable (WorkerLaunch) -> [String],
-        brokerArguments: @escaping @Sendable (BrokerLaunch) -> [String]
+        brokerArguments: @escaping @Sendable (BrokerLaunch) -> [String],
+        sharedStore: String? = nil
     ) {
+        self.sharedStore = sharedStore
         self.workers = workers
         self.host = host
         self.port = port

@@ -60,7 +60,8 @@ struct Serve: ParsableCommand {
         let configuration = SupervisorConfiguration(
             workers: workers, host: options.host, port: options.port, brokerPath: options.broker,
             dataDirectory: options.dataDirectory,
-            workerArguments: { options.workerArguments($0) }, brokerArguments: { options.brokerArguments($0) })
+            workerArguments: { options.workerArguments($0) }, brokerArguments: { options.brokerArguments($0) },
+            sharedStore: options.redisEndpoint.map { "Redis at \($0)" })
         do {
             let supervisor = try Supervisor(configuration: configuration, logger: Logger(label: "herald supervisor"))
             try supervisor.run(onListening: printListening)

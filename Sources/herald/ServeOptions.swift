@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldRedis
 import HeraldAccess
 import HeraldDashboard
 import HeraldServer
@@ -60,6 +61,19 @@ struct ServeOptions: ParsableArguments {
         valueName: "path"))
     var broker: String?
 
+    @Option(help: ArgumentHelp(
+        "Keep the tasks in Redis, shared by every process and host with the same URL and --redis-prefix: redis://[[user]:password@]host[:port][/db] (give an IP or a name /etc/hosts resolves). --data is then unused.",
+        valueName: "url"))
+    var redis: String?
+
+    @Option(help: ArgumentHelp("Key prefix in Redis: stores with different prefixes share nothing.", valueName: "prefix"))
+    var redisPrefix = "herald"
+
+    @Option(help: ArgumentHelp(
+        "Seconds Redis has to answer; changes get 503 storage_unavailable past it (and are then never applied).",
+        valueName: "seconds"))
+    var redisTimeout = 3.0
+
     @OptionGroup var tasks: TaskEngineOptions
 
     @Option(name: .customLong("allow-origin"), help: ArgumentHelp(
@@ -105,6 +119,14 @@ struct ServeOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if redis != nil, broker != nil {
+            throw ValidationError("--redis and --broker are two ways to share tasks; give one")
+        }
+        if redis != nil { _ = try redisEndpointChecked() }
+        guard redisTimeout > 0, redisTimeout <= 600 else { throw ValidationError("--redis-timeout must be between 0 and 600 seconds") }
+        guard !redisPrefix.isEmpty, !redisPrefix.contains("{"), !redisPrefix.contains("}") else {
+            throw ValidationError("--redis-prefix must be non-empty and without { or }")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
                               ("--ping-interval", pingInterval), ("--pong-timeout", pongTimeout)] where !(value > 0 && value.isFinite) {
@@ -138,6 +160,9 @@ struct ServeOptions: ParsableArguments {
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
         config.brokerPath = broker
+        config.redis = redisEndpoint
+        config.redisPrefix = redisPrefix
+        config.redisTimeout = redisTimeout
         config.tasks = tasks.configuration
         config.allowedOrigins = allowedOrigins
         config.publishToken = effectivePublishToken
@@ -147,6 +172,18 @@ struct ServeOptions: ParsableArguments {
         config.accessLog = accessLog == .on && log.logLevel <= .info
         config.logFormat = log.logFormat
         return config
+    }
+
+    /// --redis, parsed (validated in `validate`).
+    var redisEndpoint: RedisEndpoint? { try? redisEndpointChecked() }
+
+    func redisEndpointChecked() throws -> RedisEndpoint? {
+        guard let redis else { return nil }
+        do {
+            return try RedisEndpoint(url: redis)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     /// The argv of a worker: these options as parsed (the task options stay with the broker),
@@ -168,7 +205,14 @@ struct ServeOptions: ParsableArguments {
             "--header-timeout", String(headerTimeout), "--body-timeout", String(bodyTimeout),
             "--idle-timeout", String(idleTimeout), "--ping-interval", String(pingInterval),
             "--pong-timeout", String(pongTimeout), "--max-body", String(maxBody), "--max-message", String(maxMessage),
-            "--broker", launch.brokerPath,
+        ]
+        if let redis {
+            // Each worker keeps its own mirror of the tasks in Redis: the task options go with it.
+            arguments += ["--redis", redis, "--redis-prefix", redisPrefix, "--redis-timeout", String(redisTimeout)] + tasks.arguments
+        } else {
+            arguments += ["--broker", launch.brokerPath]
+        }
+        arguments += [
             "--worker-index", String(launch.index), "--restarts", String(launch.restarts),
             "--supervisor-pid", String(launch.supervisorPID), "--ready-fd", String(launch.readyFD),
         ]

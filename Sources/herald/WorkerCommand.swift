@@ -29,7 +29,7 @@ struct WorkerCommand: ParsableCommand {
     var readyFd: Int32?
 
     func validate() throws {
-        guard options.broker != nil else { throw ValidationError("herald worker needs --broker PATH") }
+        guard options.broker != nil || options.redis != nil else { throw ValidationError("herald worker needs --broker PATH or --redis URL") }
     }
 
     func run() throws {

@@ -190,15 +190,27 @@ import Testing
                       "publish-token": "t", "auth-secret-file": "/tmp/secret", "allow-origin": "https://a.example",
                       "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30",
                       "public": "/srv/public"]
-        var commandLine: [String] = []
-        for option in options {
-            if option.kind == .flag { commandLine.append("--" + option.name) }
-            if let value = values[option.name] { commandLine += ["--" + option.name, value] }
+        // --broker and --redis exclude each other: the options are checked once with each.
+        func commandLine(_ values: [String: String]) -> [String] {
+            var line: [String] = []
+            for option in options {
+                if option.kind == .flag { line.append("--" + option.name) }
+                if let value = values[option.name] { line += ["--" + option.name, value] }
+            }
+            return line
         }
-        let serve = try Serve.parse(commandLine)
+        var redisValues = values
+        redisValues["broker"] = nil
+        redisValues["redis"] = "redis://127.0.0.1:6379/1"
+        redisValues["redis-prefix"] = "p"
+        redisValues["redis-timeout"] = "2"
+        let serve = try Serve.parse(commandLine(values))
+        let serveOnRedis = try Serve.parse(commandLine(redisValues))
         let launch = WorkerLaunch(index: 1, restarts: 0, port: 1, brokerPath: "/tmp/b.sock", readyFD: 3, supervisorPID: 1)
         let flags = { (argv: [String]) in Set(argv.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) }) }
-        let toWorkers = flags(serve.options.workerArguments(launch))
+        let toRedisWorkers = flags(serveOnRedis.options.workerArguments(launch))
+        #expect(!toRedisWorkers.contains("broker") && toRedisWorkers.isSuperset(of: ["redis", "redis-prefix", "redis-timeout", "history"]))
+        let toWorkers = flags(serve.options.workerArguments(launch)).union(toRedisWorkers)
         let toBroker = flags(serve.options.brokerArguments(BrokerLaunch(socketPath: "/tmp/b.sock", dataDirectory: "/d", supervisorPID: 1)))
         // The supervisor's own; the data directory goes to the broker as --data; the publish
         // token reaches the workers through the environment (kept out of `ps`).
