@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"]),
         .testTarget(name: "HeraldAccessTests", dependencies: ["HeraldAccess", "HeraldTasks", "HeraldWire"]),
         .testTarget(name: "HeraldBrokerTests", dependencies: ["HeraldBroker", "HeraldTasks", "HeraldWire", "HeraldLoop", "HeraldRedis", "HeraldTestSupport"]),
-        .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop"]),
+        .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldWire", "HeraldLoop", "HeraldTasks"]),
         .testTarget(name: "HeraldDashboardTests", dependencies: ["HeraldDashboard", "HeraldEmbed", "HeraldServer", "HeraldWire", "CHeraldSSL"]),
         // The command line's own logic (HERALD_<FLAG> variables), on the executable target.
         .testTarget(name: "HeraldCLITests", dependencies: ["herald", "HeraldServer"]),

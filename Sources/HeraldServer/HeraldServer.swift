@@ -101,6 +101,7 @@ public final class HeraldServer {
                 connections: context.openConnectionCount, webSockets: context.webSockets.count,
                 subscribers: services.registry.subscriberCount, subscriptions: services.registry.subscriptionCount,
                 framesDelivered: services.registry.framesDelivered, slowSubscribersClosed: services.registry.slowSubscribersClosed,
+                progressConflated: services.registry.progressConflated,
                 longPolls: services.longPolls.count, actorBatches: bridge.batchesSent, actorRequests: bridge.requestsSent,
                 broker: configuration.brokerPath == nil && configuration.redis == nil ? nil : broker.status, appliedSeq: bridge.appliedSeq,
                 processName: configuration.processName, restarts: configuration.restartCount,

@@ -11,6 +11,7 @@ enum MetricsEndpoint {
         var subscriptions: Int
         var framesDelivered: UInt64
         var slowSubscribersClosed: UInt64
+        var progressConflated: UInt64 = 0
         var longPolls: Int
         var actorBatches: UInt64
         var actorRequests: UInt64
@@ -53,6 +54,9 @@ enum MetricsEndpoint {
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])
         metric("herald_events_delivered_total", "counter", "Event frames queued to subscribers.", [("", "\(loop.framesDelivered)")])
+        metric("herald_progress_conflated_total", "counter",
+               "Progress events a subscriber far behind never got because a newer one of the same task superseded it.",
+               [("", "\(loop.progressConflated)")])
         metric("herald_slow_subscribers_closed_total", "counter", "Subscribers closed with 1008 for not reading.", [("", "\(loop.slowSubscribersClosed)")])
         metric("herald_auth_refusals_total", "counter",
                "Requests refused by access control: no token, expired, invalid; upgrades from a refused Origin; sockets closed at expiry (4001).",

@@ -8,12 +8,15 @@ protocol WebSocketEndpoint: AnyObject {
     func opened(_ socket: WebSocketConnection)
     func received(_ socket: WebSocketConnection, kind: WebSocketMessageKind, payload: [UInt8])
     func closed(_ socket: WebSocketConnection)
+    /// Everything queued on the socket was written.
+    func drained(_ socket: WebSocketConnection)
     /// The topics of the session, for its access line.
     var topicsForLog: [String] { get }
 }
 
 extension WebSocketEndpoint {
     var topicsForLog: [String] { [] }
+    func drained(_ socket: WebSocketConnection) {}
 }
 
 struct WebSocketRoute {

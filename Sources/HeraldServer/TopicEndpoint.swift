@@ -105,6 +105,10 @@ final class TopicEndpoint: WebSocketEndpoint {
         }
     }
 
+    func drained(_ socket: WebSocketConnection) {
+        registry.drained(socket)
+    }
+
     func closed(_ socket: WebSocketConnection) {
         expiryTimer?.cancel()
         expiryTimer = nil
@@ -127,6 +131,8 @@ final class TopicEndpoint: WebSocketEndpoint {
             guard let self, let socket, socket.connection.isOpen, self.wanted.contains(name) else { return }
             switch reply {
             case .subscription(let messages):
+                // Progress held back on its other topics is older than this snapshot.
+                self.registry.catchUp(socket)
                 for message in messages { socket.send(text: message) }
                 self.registry.add(socket, topic: name, ownerScoped: scoped)
             case .failure(let error):

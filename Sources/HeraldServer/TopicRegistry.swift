@@ -3,11 +3,14 @@ import HeraldTasks
 import HeraldWire
 
 /// Who is subscribed to what, on one loop. Each event arrives once per topic as JSON; it is
-/// framed once into `SharedBytes` and queued on every subscriber of that topic. A slow
-/// subscriber's queued progress events are conflated per task; past the hard cap it is closed
-/// with 1008 and can resume with `since=`.
+/// framed once into `SharedBytes` and queued on every subscriber of that topic. A subscriber far
+/// behind stops getting that topic's progress events queued: the topic keeps the newest one per
+/// task (`TopicSubscribers.table`) and the subscriber takes them, in seq order, before its next
+/// lifecycle event or when its queue drains, so superseded progress is skipped at a cost per
+/// event that does not grow with the number of such subscribers. Past the hard cap a subscriber
+/// is closed with 1008 and can resume with `since=`.
 final class TopicRegistry {
-    private var subscribers: [String: [ObjectIdentifier: WebSocketConnection]] = [:]
+    private var topics: [String: TopicSubscribers] = [:]
     private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
     /// Subscribers of `task:<id>` that see only their own tasks. When that task is removed their
     /// subscription ends with the `removed` event: a new task with the same id may belong to
@@ -20,6 +23,9 @@ final class TopicRegistry {
     static let conflationBacklogBytes = 64 * 1024
     private(set) var framesDelivered: UInt64 = 0
     private(set) var slowSubscribersClosed: UInt64 = 0
+    /// Progress events a subscriber far behind never got because a newer one of the same task
+    /// (and topic) superseded it.
+    private(set) var progressConflated: UInt64 = 0
 
     init(maxQueuedBytes: Int) {
         self.maxQueuedBytes = maxQueuedBytes
@@ -30,16 +36,25 @@ final class TopicRegistry {
 
     func add(_ socket: WebSocketConnection, topic: String, ownerScoped: Bool = false) {
         let id = ObjectIdentifier(socket)
-        subscribers[topic, default: [:]][id] = socket
+        let subscribers = topics[topic] ?? TopicSubscribers()
+        topics[topic] = subscribers
+        if subscribers.conflating[id] == nil { subscribers.normal[id] = socket }
         topicsOf[id, default: []].insert(topic)
         if ownerScoped && topic.hasPrefix("task:") { ownerScopedTaskTopics[topic, default: []].insert(id) }
     }
 
+    /// Unsubscribes; progress held back for the socket is queued first (it was due before).
     func remove(_ socket: WebSocketConnection, topic: String) {
         let id = ObjectIdentifier(socket)
         forgetOwnerScoped(id, topic: topic)
-        subscribers[topic]?.removeValue(forKey: id)
-        if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
+        if let subscribers = topics[topic] {
+            if subscribers.conflating[id] != nil {
+                catchUp(socket)
+                stopConflating(socket, topic: topic, subscribers)
+            }
+            subscribers.normal.removeValue(forKey: id)
+            if subscribers.isEmpty { topics.removeValue(forKey: topic) }
+        }
         topicsOf[id]?.remove(topic)
         if topicsOf[id]?.isEmpty == true { topicsOf.removeValue(forKey: id) }
     }
@@ -48,15 +63,17 @@ final class TopicRegistry {
         let id = ObjectIdentifier(socket)
         for topic in topicsOf.removeValue(forKey: id) ?? [] {
             forgetOwnerScoped(id, topic: topic)
-            subscribers[topic]?.removeValue(forKey: id)
-            if subscribers[topic]?.isEmpty == true { subscribers.removeValue(forKey: topic) }
+            guard let subscribers = topics[topic] else { continue }
+            subscribers.normal.removeValue(forKey: id)
+            if subscribers.conflating[id] != nil { stopConflating(socket, topic: topic, subscribers) }
+            if subscribers.isEmpty { topics.removeValue(forKey: topic) }
         }
     }
 
     /// Closes every subscriber (they resume with `since=`).
     func closeAll(code: UInt16, reason: String) {
         var seen = Set<ObjectIdentifier>()
-        for socket in subscribers.values.flatMap(\.values) where seen.insert(ObjectIdentifier(socket)).inserted {
+        for socket in topics.values.flatMap(\.sockets) where seen.insert(ObjectIdentifier(socket)).inserted {
             socket.close(code: code, reason: reason)
         }
     }
@@ -68,12 +85,12 @@ final class TopicRegistry {
     func deliver(_ event: PublishedEvent) {
         for message in event.messages {
             let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
-            fanOut(message.json, topic: message.topic, conflationKey: key,
+            fanOut(message.json, topic: message.topic, seq: event.seq, conflationKey: key,
                    closeReason: "subscriber too slow: resume with since=\(event.seq)")
             if event.taskJSON == nil, let scoped = ownerScopedTaskTopics.removeValue(forKey: message.topic) {
                 // `removed`: the task these subscribers owned is gone (see ownerScopedTaskTopics).
                 for id in scoped {
-                    if let socket = subscribers[message.topic]?[id] { remove(socket, topic: message.topic) }
+                    if let socket = topics[message.topic]?[id] { remove(socket, topic: message.topic) }
                 }
             }
         }
@@ -86,23 +103,108 @@ final class TopicRegistry {
 
     /// A `/pub/<topic>` body (`--bench`): the same fan-out, without a task around it.
     func deliver(raw payload: [UInt8], topic: String) {
-        fanOut(payload, topic: topic, conflationKey: nil, closeReason: "subscriber too slow")
+        fanOut(payload, topic: topic, seq: 0, conflationKey: nil, closeReason: "subscriber too slow")
     }
 
-    /// Frames `json` once and queues it on every subscriber of `topic`; a subscriber far behind
-    /// gets progress conflated (`conflationKey`), one past the cap is closed with 1008.
-    private func fanOut(_ json: [UInt8], topic: String, conflationKey key: UInt64?, closeReason: @autoclosure () -> String) {
-        guard let sockets = subscribers[topic], !sockets.isEmpty else { return }
+    /// Frames `json` once and queues it on the subscribers of `topic`. A progress event
+    /// (`conflationKey`) skips those far behind: it goes to the topic's table instead, once.
+    /// Any other event first gives them what the table holds for them. A subscriber past the
+    /// cap is closed with 1008.
+    private func fanOut(_ json: [UInt8], topic: String, seq: UInt64, conflationKey key: UInt64?,
+                        closeReason: @autoclosure () -> String) {
+        guard let subscribers = topics[topic] else { return }
         let frame = Self.textFrame(json)
-        for socket in sockets.values {
-            let behind = socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes
-            socket.send(encodedFrame: frame, conflationKey: behind ? key : nil)
-            framesDelivered += 1
-            if socket.connection.pendingOutputBytes > maxQueuedBytes {
-                slowSubscribersClosed += 1
-                socket.abort(code: 1008, reason: closeReason())
+        guard let key else {
+            for socket in subscribers.normal.values {
+                catchUp(socket)
+                queue(frame, on: socket, closeReason())
+            }
+            for conflating in Array(subscribers.conflating.values) {
+                let socket = conflating.socket
+                catchUp(socket)
+                if socket.connection.pendingOutputBytes < Self.conflationBacklogBytes { resumeNormal(socket) }
+                queue(frame, on: socket, closeReason())
+            }
+            return
+        }
+        var fallenBehind: [WebSocketConnection] = []
+        for socket in subscribers.normal.values {
+            if socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes {
+                fallenBehind.append(socket)
+            } else {
+                catchUp(socket)  // conflating on another topic: what it holds comes first
+                queue(frame, on: socket, closeReason())
             }
         }
+        for socket in fallenBehind {
+            subscribers.normal.removeValue(forKey: ObjectIdentifier(socket))
+            subscribers.conflating[ObjectIdentifier(socket)] = ConflatingSubscriber(socket: socket, mark: subscribers.table.version)
+            socket.conflatingTopics.insert(topic)
+        }
+        guard !subscribers.conflating.isEmpty else { return }
+        subscribers.table.update(key: key, seq: seq, frame: frame)
+        if subscribers.table.wantsCompaction {
+            subscribers.table.compact(droppingUpTo: subscribers.conflating.values.lazy.map(\.mark).min() ?? 0)
+        }
+    }
+
+    private func queue(_ frame: SharedBytes, on socket: WebSocketConnection, _ closeReason: @autoclosure () -> String) {
+        socket.send(encodedFrame: frame)
+        framesDelivered += 1
+        if socket.connection.pendingOutputBytes > maxQueuedBytes {
+            slowSubscribersClosed += 1
+            socket.abort(code: 1008, reason: closeReason())
+        }
+    }
+
+    // MARK: Conflating subscribers
+
+    /// Queues the progress held back for `socket` on each topic where it is conflating (the
+    /// newest frame per task it has not taken), in seq order; it stays conflating.
+    func catchUp(_ socket: WebSocketConnection) {
+        guard !socket.conflatingTopics.isEmpty else { return }
+        let id = ObjectIdentifier(socket)
+        var held: [ConflationTable.Entry] = []
+        for topic in socket.conflatingTopics {
+            guard let subscribers = topics[topic], let conflating = subscribers.conflating[id] else { continue }
+            let newer = subscribers.table.entries(after: conflating.mark)
+            // Every update after the mark was one progress event of this topic; those not
+            // handed over now were superseded.
+            progressConflated += (subscribers.table.version - conflating.mark) - UInt64(newer.count)
+            conflating.mark = subscribers.table.version
+            held += newer
+        }
+        if socket.conflatingTopics.count > 1 { held.sort { $0.seq < $1.seq } }
+        let replacedBefore = socket.connection.conflatedChunks
+        for entry in held {
+            guard let frame = entry.frame else { continue }
+            // Still far behind: an older frame of the task queued earlier is replaced in place.
+            socket.send(encodedFrame: frame, conflationKey: entry.key)
+        }
+        framesDelivered += UInt64(held.count)
+        progressConflated += socket.connection.conflatedChunks - replacedBefore
+    }
+
+    /// The socket's queue is empty: it takes what was held back and gets every event again.
+    func drained(_ socket: WebSocketConnection) {
+        guard !socket.conflatingTopics.isEmpty else { return }
+        catchUp(socket)
+        resumeNormal(socket)
+    }
+
+    private func resumeNormal(_ socket: WebSocketConnection) {
+        for topic in socket.conflatingTopics {
+            guard let subscribers = topics[topic] else { continue }
+            stopConflating(socket, topic: topic, subscribers)
+            subscribers.normal[ObjectIdentifier(socket)] = socket
+        }
+        socket.conflatingTopics.removeAll()
+    }
+
+    private func stopConflating(_ socket: WebSocketConnection, topic: String, _ subscribers: TopicSubscribers) {
+        subscribers.conflating.removeValue(forKey: ObjectIdentifier(socket))
+        socket.conflatingTopics.remove(topic)
+        if subscribers.conflating.isEmpty { subscribers.table.removeAll() }
     }
 
     /// One unmasked text frame (RFC 6455 §5.2), built in place.

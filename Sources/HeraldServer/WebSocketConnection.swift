@@ -31,6 +31,10 @@ final class WebSocketConnection: ConnectionDelegate {
     /// The first close frame's code and sender; nil until one is sent or received.
     private var closing: (code: UInt16, by: ClosingSide)?
 
+    /// Topics whose progress `TopicRegistry` holds back for this socket (it is far behind);
+    /// kept by the registry, here so its fan-out can tell without a lookup per subscriber.
+    var conflatingTopics: Set<String> = []
+
     private var canSend: Bool { !closeFrameWritten && connection.isOpen }
 
     init(connection: Connection, context: ServerContext, route: WebSocketRoute, head: HTTPRequestHead) {
@@ -118,6 +122,10 @@ final class WebSocketConnection: ConnectionDelegate {
         // TCP closed without a close frame (RFC 6455 §7.1.5: 1006); nothing more can be said.
         if closing == nil { closing = (WebSocketCloseCode.abnormalClosure, .client) }
         connection.close()
+    }
+
+    func connectionDidDrain(_ connection: Connection) {
+        endpoint.drained(self)
     }
 
     func connectionDidClose(_ connection: Connection) {
