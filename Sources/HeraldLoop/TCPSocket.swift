@@ -1,3 +1,4 @@
+import CHeraldLinux
 import Glibc
 
 /// Client side of a TCP connection (Herald reaching Redis). The connect is non-blocking: the
