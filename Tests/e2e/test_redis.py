@@ -280,3 +280,56 @@ def test_a_bad_url_or_an_unreachable_redis_is_a_clear_error_at_start(tmp_path):
     took = time.monotonic() - t0
     assert away.returncode == 1 and "could not be reached within --redis-timeout 1" in away.stderr, away.stderr
     assert 0.9 < took < 5, took
+
+
+def test_redis_restarted_with_its_data_keeps_the_epoch_and_every_acknowledged_change(tmp_path):
+    """appendonly yes + appendfsync always, kill -9, restart on the same files: the hosts wait
+    out LOADING, keep their epoch (no 1012), and every 2xx is there."""
+    import subprocess
+    from services_support import binary
+    from tasks_support import free_port
+    port = free_port()
+    data = tmp_path / "aof"
+    data.mkdir()
+    args = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "always"]
+
+    def start_redis():
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            r = subprocess.run([binary("redis-cli"), "-p", str(port), "ping"], capture_output=True, text=True)
+            if r.stdout.strip() == "PONG":
+                return p
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    proc = start_redis()
+    url = f"redis://127.0.0.1:{port}/0"
+    args_host = ["serve", "--host", "127.0.0.1", "--port", "0", "--public", str(PUBLIC), "--redis", url, "--redis-timeout", "2"]
+    try:
+        with own_server(args_host, name="host a") as a_host, own_server(args_host, name="host b") as b_host:
+            a, b = Api(a_host.port), Api(b_host.port)
+            for n in range(20):
+                a.create(id=f"k{n}", title="t", total=10)
+                assert b.post(f"/api/tasks/k{n}/start").status == 200
+            with WS(b_host.port, "topic=tasks") as sub:
+                snap = sub.snapshot("tasks")
+                proc.kill()
+                proc.wait()
+                proc = start_redis()
+                deadline = time.monotonic() + 15
+                while True:
+                    r = a.post("/api/tasks/k0/progress", {"done": 5})
+                    if r.status == 200:
+                        break
+                    assert time.monotonic() < deadline, r
+                    time.sleep(0.2)
+                m = sub.until(lambda m: m.get("event") == "progress", timeout=10)[-1]
+                assert m["seq"] == snap["seq"] + 1, (m["seq"], snap["seq"])   # same epoch, no gap, no 1012
+            tasks = {t["id"]: t for t in b.get("/api/tasks?limit=1000").json["tasks"]}
+            assert all(tasks[f"k{n}"]["status"] == "running" for n in range(20))
+            with WS(a_host.port, f"topic=tasks&since={snap['seq']}&epoch={snap['epoch']}") as again:
+                assert again.recv()["type"] == "resumed"
+    finally:
+        proc.kill()
+        proc.wait()
