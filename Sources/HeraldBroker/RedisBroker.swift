@@ -79,7 +79,7 @@ public final class RedisBroker: Broker, @unchecked Sendable {
                              log: log)
         let (events, tailContinuation) = AsyncStream.makeStream(of: TailEvent.self)
         tailEvents = tailContinuation
-        tail = RedisTail(client: tailClient, keys: keys, onEvent: { tailContinuation.yield($0) }, log: log)
+        tail = RedisTail(client: tailClient, keys: keys, history: configuration.tasks.historySize, onEvent: { tailContinuation.yield($0) }, log: log)
         let (jobStream, jobContinuation) = AsyncStream.makeStream(of: Job.self)
         jobs = jobContinuation
         Task { [self] in

@@ -84,7 +84,8 @@ actor RedisMirror {
 
     func load(_ snapshot: RedisSnapshot, why: String) async {
         let fresh = TaskHub(configuration: configuration, store: NullTaskStore(), clock: clock)
-        let skipped = await fresh.loadMirror(tasks: snapshot.tasks, seq: snapshot.seq, epoch: snapshot.epoch, ownerVersions: snapshot.owners)
+        let skipped = await fresh.loadMirror(tasks: snapshot.tasks, seq: snapshot.seq, epoch: snapshot.epoch, ownerVersions: snapshot.owners,
+                                             history: snapshot.history)
         if skipped > 0 { log("\(skipped) tasks in Redis could not be read and were skipped") }
         let resync = isLoaded
         hub = fresh

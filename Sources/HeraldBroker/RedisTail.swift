@@ -10,6 +10,8 @@ struct RedisSnapshot: Sendable {
     var nonce: String
     var tasks: [[UInt8]]
     var owners: [String: UInt64]
+    /// The stream's last entries up to `seq` (for the mirror's history), newest first.
+    var history: [CommittedEntry] = []
 }
 
 /// What the tail tells the mirror, in order.
@@ -50,12 +52,17 @@ final class RedisTail: @unchecked Sendable {
       local fields = entry[1][2]
       for k = 1, #fields, 2 do if fields[k] == 'n' then nonce = fields[k + 1] end end
     end
-    return {redis.call('HGET', KEYS[1], 'epoch') or '', seq, nonce, redis.call('HVALS', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+    return {redis.call('HGET', KEYS[1], 'epoch') or '', seq, nonce, redis.call('HVALS', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+            redis.call('XREVRANGE', KEYS[4], seq .. '-0', '-', 'COUNT', ARGV[1])}
     """#)
 
-    init(client: RedisClient, keys: RedisTaskKeys, onEvent: @escaping (TailEvent) -> Void, log: @escaping (String) -> Void) {
+    /// How many of the stream's last events a load puts in the mirror's history (`--history`).
+    let history: Int
+
+    init(client: RedisClient, keys: RedisTaskKeys, history: Int, onEvent: @escaping (TailEvent) -> Void, log: @escaping (String) -> Void) {
         self.client = client
         self.keys = keys
+        self.history = history
         self.onEvent = onEvent
         self.log = log
         client.onReady = { [weak self] in self?.hello() }
@@ -89,7 +96,9 @@ final class RedisTail: @unchecked Sendable {
     private func load(_ why: String) {
         generation += 1
         let gen = generation
-        client.send(Self.snapshotScript.command(keys: [keys.meta, keys.tasks, keys.owners, keys.events], arguments: [])) { [weak self] result in
+        let command = Self.snapshotScript.command(keys: [keys.meta, keys.tasks, keys.owners, keys.events],
+                                                  arguments: [Array(String(history).utf8)])
+        client.send(command) { [weak self] result in
             guard let self, gen == self.generation else { return }
             guard case .success(let value) = result, let snapshot = Self.snapshot(value) else {
                 self.log("loading the tasks from Redis failed: \(result); trying again")
@@ -145,14 +154,16 @@ final class RedisTail: @unchecked Sendable {
     }
 
     static func snapshot(_ value: RedisValue) -> RedisSnapshot? {
-        guard let parts = value.array, parts.count == 5, let epoch = parts[0].string, let seq = parts[1].int, seq >= 0,
+        guard let parts = value.array, parts.count == 6, let epoch = parts[0].string, let seq = parts[1].int, seq >= 0,
               let nonce = parts[2].string, let tasks = parts[3].array, let owners = parts[4].array, owners.count % 2 == 0 else { return nil }
         var versions: [String: UInt64] = [:]
         for k in stride(from: 0, to: owners.count, by: 2) {
             guard let owner = owners[k].string, let v = owners[k + 1].int, v >= 0 else { return nil }
             versions[owner] = UInt64(v)
         }
-        return RedisSnapshot(epoch: epoch, seq: UInt64(seq), nonce: nonce, tasks: tasks.compactMap(\.bytes), owners: versions)
+        let history = entries(.array([.array([.bulk([]), parts[5]])]))?.map(\.entry) ?? []
+        return RedisSnapshot(epoch: epoch, seq: UInt64(seq), nonce: nonce, tasks: tasks.compactMap(\.bytes), owners: versions,
+                             history: history)
     }
 
     /// `XREAD`'s reply: [[stream, [[id, [field, value, …]], …]]].

@@ -151,7 +151,7 @@ public enum FollowerError: Error, Equatable, Sendable {
 
 extension TaskRecord {
     /// The earliest deadline the server watches for this task (the one Redis' sweep orders by).
-    var nextDeadline: Int64? {
+    public var nextDeadline: Int64? {
         DeadlineHeap.Kind.allCases.compactMap { deadline(of: $0) }.min()
     }
 }

@@ -171,13 +171,23 @@ extension TaskHub {
     /// Fills a new mirror with the authority's tasks as of `seq` in `epoch`. Its history starts
     /// empty: a client resuming from an earlier seq gets a `recovered:false` snapshot, never a
     /// gap. Returns how many tasks could not be read.
-    public func loadMirror(tasks stored: [[UInt8]], seq: UInt64, epoch: String, ownerVersions: [String: UInt64]) -> Int {
+    public func loadMirror(tasks stored: [[UInt8]], seq: UInt64, epoch: String, ownerVersions: [String: UInt64],
+                           history recent: [CommittedEntry] = []) -> Int {
         precondition(tasks.count == 0 && self.seq == 0, "loadMirror is for a new hub")
         let skipped = load(tasks: stored)
         self.seq = seq
         self.epoch = epoch
         self.ownerVersions = ownerVersions
         scheduleAllDeadlines()
+        // The authority's last events, so a client resuming from before this load (another host,
+        // this host before a restart, a store imported into Redis) gets exactly what it missed:
+        // the longest run of consecutive entries that ends at `seq`.
+        var run: [HistoryEntry] = []
+        for entry in recent.sorted(by: { $0.seq > $1.seq }) {
+            guard entry.seq == (run.last.map { $0.seq - 1 } ?? seq), let history = HistoryEntry(committed: entry) else { break }
+            run.append(history)
+        }
+        for entry in run.suffix(configuration.historySize).reversed() { self.history.append(entry) }
         return skipped
     }
 
@@ -190,5 +200,19 @@ extension TaskHub {
         tasks[id] = task
         encoded[id] = json
         if task.status.holdsLease { scheduleDeadlines(of: task) }
+    }
+}
+
+extension HistoryEntry {
+    /// A committed entry as the history keeps it (nil for one this version cannot read).
+    init?(committed entry: CommittedEntry) {
+        if entry.event == "removed" {
+            self.init(seq: entry.seq, kind: .removed, taskID: entry.id, owner: entry.owner, isProgress: false,
+                      body: TaskEventEncoder.removedBody(seq: entry.seq, id: entry.id))
+        } else {
+            guard let event = TaskEventName(rawValue: entry.event), let json = entry.json else { return nil }
+            self.init(seq: entry.seq, kind: .task, taskID: entry.id, owner: entry.owner, isProgress: event == .progress,
+                      body: TaskEventEncoder.taskBody(seq: entry.seq, event: event, taskJSON: json))
+        }
     }
 }

@@ -120,3 +120,30 @@ extension HistoryEntry {
                   body: Array(stored.payload[2...]))
     }
 }
+
+/// A stored history event as its parts (for moving a store elsewhere: `herald redis-import`).
+public struct StoredEventParts: Sendable, Equatable {
+    /// A `TaskEventName` raw value, or "removed".
+    public var event: String
+    /// The task's JSON (nil for `removed`).
+    public var taskJSON: [UInt8]?
+
+    /// Reads `event`'s payload; nil when it is not one this version wrote.
+    public init?(_ event: StoredEvent) {
+        guard let entry = HistoryEntry(stored: event) else { return nil }
+        if entry.kind == .removed {
+            self.event = "removed"
+            taskJSON = nil
+            return
+        }
+        // The body is `,"seq":N,"event":"E","task":{…}}` (TaskEventEncoder.taskBody).
+        let head = Array(#","seq":\#(event.seq),"event":""#.utf8)
+        let body = entry.body
+        guard body.starts(with: head), let quote = body[head.count...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        let name = String(decoding: body[head.count..<quote], as: UTF8.self)
+        let taskHead = Array(#"","task":"#.utf8)
+        guard TaskEventName(rawValue: name) != nil, body[quote...].starts(with: taskHead), body.last == UInt8(ascii: "}") else { return nil }
+        self.event = name
+        taskJSON = Array(body[(quote + taskHead.count)..<(body.count - 1)])
+    }
+}

@@ -12,7 +12,7 @@ struct Herald: ParsableCommand {
             See docs/protocol.md for the HTTP and WebSocket protocol.
             """,
         version: "herald \(HeraldVersionString.value)",
-        subcommands: [Serve.self, TaskCommand.self, WatchCommand.self, TokenCommand.self, BrokerCommand.self, WorkerCommand.self]
+        subcommands: [Serve.self, TaskCommand.self, WatchCommand.self, TokenCommand.self, BrokerCommand.self, WorkerCommand.self, RedisImportCommand.self]
     )
 
     /// `herald serve` also reads `HERALD_<FLAG>` variables (EnvironmentOptions); the workers

@@ -216,4 +216,27 @@ import Testing
         #expect(results[0]["task"]?["seq"]?.numberValue == 4)
         #expect(results[1]["status"]?.numberValue == 409)
     }
+
+    @Test func aMirrorLoadedWithTheAuthoritysLastEventsResumesClientsFromBeforeTheLoad() async throws {
+        let clock = TaskHubTests.Clock()
+        let authority = Authority()
+        let a = await Self.mirror(clock)
+        for n in 0..<5 {
+            guard case .committed(let entries) = authority.commit(await a.stage([Self.create("t\(n)")])) else { return }
+            try await a.applyCommitted(entries)
+        }
+        guard case .task(let json, _, _) = await a.reply(to: .get(id: "t4"), now: clock.now) else { return }
+        // A host that starts now loads the tasks at seq 5 and the last 3 events (one too old is cut off).
+        let late = TaskHub(clock: { clock.now })
+        let history = [authority.log[0]] + authority.log[2...].reversed()   // 1, 5, 4, 3: seq 1 does not join 3…5
+        _ = await late.loadMirror(tasks: [json], seq: 5, epoch: "E", ownerVersions: [:], history: history)
+        guard case .subscription(let messages) = await late.reply(to: .subscribe(topic: .all, since: 2, epoch: "E"), now: clock.now) else {
+            Issue.record("no subscription")
+            return
+        }
+        #expect(messages.count == 4)  // resumed + 3, 4, 5
+        guard case .subscription(let old) = await late.reply(to: .subscribe(topic: .all, since: 1, epoch: "E"), now: clock.now),
+              let first = old.first, let snapshot = try? JSONParser.parse(first) else { return }
+        #expect(snapshot["type"]?.stringValue == "snapshot" && snapshot["recovered"]?.boolValue == false)
+    }
 }

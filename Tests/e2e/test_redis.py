@@ -333,3 +333,38 @@ def test_redis_restarted_with_its_data_keeps_the_epoch_and_every_acknowledged_ch
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_redis_import_moves_a_store_keeping_seq_and_epoch(redis, tmp_path):
+    import subprocess
+    from conftest import herald_bin
+    data = tmp_path / "data"
+    with own_server(["serve", "--host", "127.0.0.1", "--port", "0", "--public", str(PUBLIC), "--data", str(data)],
+                    name="sqlite herald") as h:
+        api = Api(h.port)
+        for n in range(5):
+            api.create(id=f"m{n}", title="t", total=10, owner="alice")
+            api.post(f"/api/tasks/m{n}/start")
+        with WS(h.port, "topic=tasks") as sub:
+            snap = sub.snapshot("tasks")
+        api.post("/api/tasks/m0/progress", {"done": 3})
+        api.post("/api/tasks/m1/complete")
+        before = {t["id"]: t for t in api.get("/api/tasks").json["tasks"]}
+        assert h.stop() == 0
+    run = subprocess.run([str(herald_bin()), "redis-import", "--data", str(data), "--redis", redis.url],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert f"imported 5 tasks" in run.stdout and f"epoch {snap['epoch']} kept" in run.stdout, run.stdout
+    again = subprocess.run([str(herald_bin()), "redis-import", "--data", str(data), "--redis", redis.url],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "already holds a Herald store" in again.stderr, again.stderr
+    with own_server(host_args(redis), name="redis host") as host:
+        after = {t["id"]: t for t in Api(host.port).get("/api/tasks").json["tasks"]}
+        assert after == before
+        # A client of the old server resumes on the Redis host: same epoch, exactly what it missed.
+        with WS(host.port, f"topic=tasks&since={snap['seq']}&epoch={snap['epoch']}") as r:
+            assert r.recv()["type"] == "resumed"
+            missed = [r.recv() for _ in range(2)]
+            assert [(m["event"], m["task"]["id"]) for m in missed] == [("progress", "m0"), ("succeeded", "m1")]
+        created = Api(host.port).create(id="next", title="t")
+        assert created["seq"] == snap["seq"] + 3
