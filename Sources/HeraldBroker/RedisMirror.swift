@@ -136,12 +136,17 @@ actor RedisMirror {
                     return false
                 }
                 applied = entries.last!.seq
+                await takeHeartbeats(of: own)
                 own.waiter?.resume()
                 own.waiter = nil
+                await completeWaitingBatches()
             } else {
                 var run: [CommittedEntry] = []
                 while index < read.count, expected[read[index].commit] == nil {
-                    if refused.contains(read[index].commit) { answeredThenApplied += 1 }
+                    if refused.contains(read[index].commit) {
+                        answeredThenApplied += 1
+                        log("a change answered 503 was applied after all (commit \(read[index].commit), seq \(read[index].entry.seq)): Redis ran it but its answer was lost for the whole --redis-timeout")
+                    }
                     run.append(read[index].entry)
                     index += 1
                 }
@@ -153,6 +158,9 @@ actor RedisMirror {
                     return false
                 }
                 applied = run.last!.seq
+                // A batch that numbered nothing is answered as soon as the mirror is where Redis
+                // was when it was checked: before any later batch's answer.
+                await completeWaitingBatches()
             }
         }
         wakeSeqWaiters()
@@ -250,12 +258,22 @@ actor RedisMirror {
         for waiter in due { waiter.continuation.resume(returning: true) }
     }
 
+    /// Heartbeats make no event, so the tail never brings them: the host that committed one
+    /// puts the renewed lease in its own mirror (the others learn it when their sweep's
+    /// compare-and-set finds the deadline moved).
+    private func takeHeartbeats(of own: OwnBatch) async {
+        for write in own.staged.writes where write.kind == .heartbeat {
+            await hub.refresh(write.id, json: write.json)
+        }
+    }
+
     private func completeWaitingBatches() async {
         let due = afterSeq.filter { $0.seq <= applied }
         afterSeq.removeAll { $0.seq <= applied }
         for (_, commit) in due {
             guard let own = expected.removeValue(forKey: commit), !own.answered else { continue }
             own.answered = true
+            await takeHeartbeats(of: own)
             await hub.completeWithoutEntries(staged: own.staged, requests: own.requests, batch: own.batch, origin: own.origin)
             own.waiter?.resume()
             own.waiter = nil
