@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
-        .target(name: "HeraldWire", dependencies: ["CHeraldSSL"], swiftSettings: hotPath),
+        .target(name: "HeraldWire", dependencies: ["CHeraldSSL", "CHeraldZlib"], swiftSettings: hotPath),  // zlib: permessage-deflate
         .target(
             name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),

@@ -3,7 +3,7 @@ import HeraldTasks
 import HeraldWire
 
 /// Who is subscribed to what, on one loop. Each event arrives once per topic as JSON; it is
-/// framed once into `SharedBytes` and queued on every subscriber of that topic. A slow
+/// framed once into a `FanOutFrame` (plain, and deflated once for deflate subscribers) and queued on every subscriber of that topic. A slow
 /// subscriber's queued progress events are conflated per task; past the hard cap it is closed
 /// with 1008 and can resume with `since=`.
 final class TopicRegistry {
@@ -93,7 +93,7 @@ final class TopicRegistry {
     /// gets progress conflated (`conflationKey`), one past the cap is closed with 1008.
     private func fanOut(_ json: [UInt8], topic: String, conflationKey key: UInt64?, closeReason: @autoclosure () -> String) {
         guard let sockets = subscribers[topic], !sockets.isEmpty else { return }
-        let frame = Self.textFrame(json)
+        let frame = FanOutFrame(json: json)
         for socket in sockets.values {
             let behind = socket.connection.pendingOutputBytes >= Self.conflationBacklogBytes
             socket.send(encodedFrame: frame, conflationKey: behind ? key : nil)
@@ -102,15 +102,6 @@ final class TopicRegistry {
                 slowSubscribersClosed += 1
                 socket.abort(code: 1008, reason: closeReason())
             }
-        }
-    }
-
-    /// One unmasked text frame (RFC 6455 §5.2), built in place.
-    static func textFrame(_ json: [UInt8]) -> SharedBytes {
-        let header = WebSocketFrameEncoder.header(opcode: .text, payloadLength: json.count)
-        return SharedBytes(count: header.count + json.count) { buffer in
-            header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
-            json.withUnsafeBytes { (buffer.baseAddress! + header.count).copyMemory(from: $0.baseAddress!, byteCount: json.count) }
         }
     }
 

@@ -9,6 +9,8 @@ final class WebSocketConnection: ConnectionDelegate {
     private let context: ServerContext
     private let endpoint: WebSocketEndpoint
     private var session: WebSocketSession
+    /// permessage-deflate as negotiated in the handshake; nil: plain frames only.
+    let deflate: PerMessageDeflateParameters?
     private var input = ByteBuffer()
     private var lastHeard: UInt64
     private var pingSentAt: UInt64?
@@ -37,7 +39,8 @@ final class WebSocketConnection: ConnectionDelegate {
         self.connection = connection
         self.context = context
         endpoint = route.makeEndpoint(head)
-        session = WebSocketSession(maxMessageSize: route.maxMessageSize)
+        deflate = route.deflate
+        session = WebSocketSession(maxMessageSize: route.maxMessageSize, compression: route.deflate != nil)
         lastHeard = connection.loop.now
         startedAt = connection.loop.now
         self.head = context.accessLog == nil ? nil : head
@@ -59,15 +62,25 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
         guard canSend else { return }
-        let frame = WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload)
+        let opcode: WebSocketOpcode = kind == .text ? .text : .binary
+        if let deflate, let compressed = context.deflaters.compress(payload, windowBits: deflate.serverMaxWindowBits) {
+            return send(frame: MessageDeflaters.frame(opcode: opcode, payload: compressed, compressed: true))
+        }
+        let frame = WebSocketFrameEncoder.encode(opcode: opcode, payload: payload)
         framesSent &+= 1
         bytesSent &+= UInt64(frame.count)
         connection.write(frame)
     }
 
-    /// A frame encoded once and shared by every subscriber (fan-out); with a conflation key, it
-    /// replaces a still-unsent frame queued under the same key.
-    func send(encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
+    /// An event encoded once for every subscriber (fan-out): the compressed frame when this
+    /// connection negotiated deflate, else the plain one.
+    func send(encodedFrame: FanOutFrame, conflationKey: UInt64? = nil) {
+        send(frame: encodedFrame.frame(deflate: deflate, deflaters: context.deflaters), conflationKey: conflationKey)
+    }
+
+    /// A whole frame; with a conflation key, it replaces a still-unsent frame queued under
+    /// the same key.
+    private func send(frame encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
         guard canSend else { return }
         framesSent &+= 1
         bytesSent &+= UInt64(encodedFrame.count)

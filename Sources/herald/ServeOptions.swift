@@ -55,6 +55,9 @@ struct ServeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
     var maxMessage = 1 << 20
 
+    @Flag(help: "Never negotiate permessage-deflate (RFC 7692), even when a client offers it.")
+    var noDeflate = false
+
     @Option(help: ArgumentHelp(
         "Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused); with --workers, start one there unless one runs.",
         valueName: "path"))
@@ -137,6 +140,7 @@ struct ServeOptions: ParsableArguments {
         config.pongTimeout = pongTimeout
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
+        config.deflate = !noDeflate
         config.brokerPath = broker
         config.tasks = tasks.configuration
         config.allowedOrigins = allowedOrigins
@@ -157,6 +161,7 @@ struct ServeOptions: ParsableArguments {
         if let publicDirectory { arguments += ["--public", publicDirectory] }
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
+        if noDeflate { arguments.append("--no-deflate") }
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
 
