@@ -1,4 +1,7 @@
 import CHeraldZlib
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The payload transform of permessage-deflate (RFC 7692 §7.2), without context takeover in
 /// either direction: raw DEFLATE, sync-flushed, with the final `00 00 ff ff` removed.
@@ -25,23 +28,19 @@ public enum PerMessageDeflate {
         defer { inflateEnd(stream) }
 
         let input = compressed + tail
-        var output: [UInt8] = []
+        var output = ZlibOutput()
         var status = Z_OK
-        // The buffers are only touched by zlib inside the closure that pins them.
+        // The input is only touched by zlib inside the closure that pins it.
         input.withUnsafeBufferPointer { source in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
             stream.pointee.avail_in = uInt(source.count)
             while status == Z_OK {
                 // One byte past the cap is enough to know the message is too big.
                 let room = min(chunk, cap + 1 - output.count)
-                let start = output.count
-                output.append(contentsOf: repeatElement(0, count: room))
-                output.withUnsafeMutableBufferPointer { out in
-                    stream.pointee.next_out = out.baseAddress! + start
-                    stream.pointee.avail_out = uInt(room)
-                    status = CHeraldZlib.inflate(stream, Z_SYNC_FLUSH)
-                }
-                output.removeLast(Int(stream.pointee.avail_out))
+                stream.pointee.next_out = output.reserve(room)
+                stream.pointee.avail_out = uInt(room)
+                status = CHeraldZlib.inflate(stream, Z_SYNC_FLUSH)
+                output.count += room - Int(stream.pointee.avail_out)
                 if output.count > cap { return }
                 // Everything was read and the output had room: the message is complete.
                 if status == Z_OK && stream.pointee.avail_in == 0 && stream.pointee.avail_out > 0 { return }
@@ -53,8 +52,31 @@ public enum PerMessageDeflate {
         guard status == Z_OK || status == Z_STREAM_END else {
             throw .invalidPayload("compressed payload is not valid DEFLATE")
         }
-        return output
+        return output.bytes
     }
+}
+
+/// zlib's output: a growing malloc'd buffer, copied into an array once at the end (growing an
+/// array chunk by chunk costs a per-byte loop in debug builds, which run Autobahn).
+struct ZlibOutput: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>?
+    private var capacity = 0
+    var count = 0
+
+    /// Room for `room` more bytes after `count`; valid until the next call.
+    mutating func reserve(_ room: Int) -> UnsafeMutablePointer<UInt8> {
+        if count + room > capacity {
+            capacity = max(count + room, capacity * 2)
+            // realloc keeps the bytes so far; failure to allocate is fatal, as for any array.
+            guard let grown = realloc(base, capacity) else { fatalError("out of memory") }
+            base = grown.assumingMemoryBound(to: UInt8.self)
+        }
+        return base! + count
+    }
+
+    var bytes: [UInt8] { base.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [] }
+
+    deinit { free(base) }
 }
 
 /// A raw-DEFLATE compressor for whole messages without context takeover (RFC 7692 §7.2.1): it
@@ -84,24 +106,22 @@ public final class MessageDeflater {
     /// The compressed payload of one message (the sync flush's tail removed).
     public func compress(_ message: [UInt8]) -> [UInt8] {
         defer { deflateReset(stream) }
-        var output: [UInt8] = []
+        var output = ZlibOutput()
         message.withUnsafeBufferPointer { source in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
             stream.pointee.avail_in = uInt(source.count)
+            // deflateBound is for a finished stream; a sync flush adds a few bytes more.
+            var room = Int(deflateBound(stream, uLong(source.count))) + 16
             repeat {
-                // deflateBound is for a finished stream; a sync flush adds a few bytes more.
-                let room = max(64, min(PerMessageDeflate.chunk, Int(deflateBound(stream, uLong(source.count))) + 16))
-                let start = output.count
-                output.append(contentsOf: repeatElement(0, count: room))
-                output.withUnsafeMutableBufferPointer { out in
-                    stream.pointee.next_out = out.baseAddress! + start
-                    stream.pointee.avail_out = uInt(room)
-                    _ = deflate(stream, Z_SYNC_FLUSH)  // cannot fail on a valid stream with room
-                }
-                output.removeLast(Int(stream.pointee.avail_out))
+                stream.pointee.next_out = output.reserve(room)
+                stream.pointee.avail_out = uInt(room)
+                _ = deflate(stream, Z_SYNC_FLUSH)  // cannot fail on a valid stream with room
+                output.count += room - Int(stream.pointee.avail_out)
+                room = PerMessageDeflate.chunk
             } while stream.pointee.avail_out == 0
         }
-        if output.count >= 4 && Array(output.suffix(4)) == PerMessageDeflate.tail { output.removeLast(4) }
-        return output
+        var bytes = output.bytes
+        if bytes.count >= 4 && bytes[(bytes.count - 4)...].elementsEqual(PerMessageDeflate.tail) { bytes.removeLast(4) }
+        return bytes
     }
 }
