@@ -55,8 +55,8 @@ struct ServeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
     var maxMessage = 1 << 20
 
-    @Flag(help: "Never negotiate permessage-deflate (RFC 7692), even when a client offers it.")
-    var noDeflate = false
+    @Flag(inversion: .prefixedNo, help: "Negotiate permessage-deflate (RFC 7692) when a client offers it; --no-deflate never does.")
+    var deflate = true
 
     @Option(help: ArgumentHelp(
         "Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused); with --workers, start one there unless one runs.",
@@ -140,7 +140,7 @@ struct ServeOptions: ParsableArguments {
         config.pongTimeout = pongTimeout
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
-        config.deflate = !noDeflate
+        config.deflate = deflate
         config.brokerPath = broker
         config.tasks = tasks.configuration
         config.allowedOrigins = allowedOrigins
@@ -161,7 +161,7 @@ struct ServeOptions: ParsableArguments {
         if let publicDirectory { arguments += ["--public", publicDirectory] }
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
-        if noDeflate { arguments.append("--no-deflate") }
+        arguments.append(deflate ? "--deflate" : "--no-deflate")
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
 
