@@ -3,9 +3,9 @@ import HeraldTasks
 import HeraldWire
 
 /// Who is subscribed to what, on one loop. Each event arrives once per topic as JSON; it is
-/// framed once into a `FanOutFrame` (plain, and deflated once for deflate subscribers) and queued on every subscriber of that topic. A slow
-/// subscriber's queued progress events are conflated per task; past the hard cap it is closed
-/// with 1008 and can resume with `since=`.
+/// framed once into a `FanOutFrame` (plain, and deflated once for deflate subscribers) and
+/// queued on every subscriber of that topic. A slow subscriber's queued progress events are
+/// conflated per task; past the hard cap it is closed with 1008 and can resume with `since=`.
 final class TopicRegistry {
     private var subscribers: [String: [ObjectIdentifier: WebSocketConnection]] = [:]
     private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
