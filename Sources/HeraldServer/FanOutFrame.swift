@@ -18,8 +18,8 @@ final class FanOutFrame {
     }
 
     /// The frame for a connection: plain without deflate, else the shared compressed one.
-    func frame(deflate: PerMessageDeflateParameters?, deflaters: MessageDeflaters) -> SharedBytes {
-        guard let bits = deflate?.serverMaxWindowBits else { return plain }
+    func frame(windowBits: Int?, deflaters: MessageDeflaters) -> SharedBytes {
+        guard let bits = windowBits else { return plain }
         if let made = compressed.first(where: { $0.windowBits == bits }) { return made.frame }
         let frame = deflaters.compress(json, windowBits: bits).map {
             MessageDeflaters.frame(opcode: .text, payload: $0, compressed: true)

@@ -9,8 +9,9 @@ final class WebSocketConnection: ConnectionDelegate {
     private let context: ServerContext
     private let endpoint: WebSocketEndpoint
     private var session: WebSocketSession
-    /// permessage-deflate as negotiated in the handshake; nil: plain frames only.
-    let deflate: PerMessageDeflateParameters?
+    /// The window our compressed messages may use, when permessage-deflate was negotiated
+    /// (only this is kept: an idle connection carries nothing else of it); nil: plain frames.
+    let deflateWindowBits: Int?
     private var input = ByteBuffer()
     private var lastHeard: UInt64
     private var pingSentAt: UInt64?
@@ -39,7 +40,7 @@ final class WebSocketConnection: ConnectionDelegate {
         self.connection = connection
         self.context = context
         endpoint = route.makeEndpoint(head)
-        deflate = route.deflate
+        deflateWindowBits = route.deflate?.serverMaxWindowBits
         session = WebSocketSession(maxMessageSize: route.maxMessageSize, compression: route.deflate != nil)
         lastHeard = connection.loop.now
         startedAt = connection.loop.now
@@ -63,7 +64,7 @@ final class WebSocketConnection: ConnectionDelegate {
     func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
         guard canSend else { return }
         let opcode: WebSocketOpcode = kind == .text ? .text : .binary
-        if let deflate, let compressed = context.deflaters.compress(payload, windowBits: deflate.serverMaxWindowBits) {
+        if let deflateWindowBits, let compressed = context.deflaters.compress(payload, windowBits: deflateWindowBits) {
             return send(frame: MessageDeflaters.frame(opcode: opcode, payload: compressed, compressed: true))
         }
         let frame = WebSocketFrameEncoder.encode(opcode: opcode, payload: payload)
@@ -75,7 +76,7 @@ final class WebSocketConnection: ConnectionDelegate {
     /// An event encoded once for every subscriber (fan-out): the compressed frame when this
     /// connection negotiated deflate, else the plain one.
     func send(encodedFrame: FanOutFrame, conflationKey: UInt64? = nil) {
-        send(frame: encodedFrame.frame(deflate: deflate, deflaters: context.deflaters), conflationKey: conflationKey)
+        send(frame: encodedFrame.frame(windowBits: deflateWindowBits, deflaters: context.deflaters), conflationKey: conflationKey)
     }
 
     /// A whole frame; with a conflation key, it replaces a still-unsent frame queued under

@@ -163,19 +163,19 @@ def idle(args, deflate):
         socks.append(s)
     time.sleep(3)
     r1 = rss_kib(p.pid)
-    r2 = None
+    # Every connection sends one op (compressed with deflate): nothing of it may stay once answered.
+    op = b'{"op":"ping"}'
     if deflate:
-        # Every connection sends one compressed op: nothing of it may stay once answered.
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
-        op = c.compress(b'{"op":"ping"}') + c.flush(zlib.Z_SYNC_FLUSH)
-        for s in socks:
-            s.sendall(masked(0x1, op[:-4], rsv1=True))
-        time.sleep(3)
-        r2 = rss_kib(p.pid)
+        op = (c.compress(op) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    for s in socks:
+        s.sendall(masked(0x1, op, rsv1=deflate))
+    time.sleep(3)
+    r2 = rss_kib(p.pid)
     p.terminate(); p.wait()
     for s in socks:
         s.close()
-    per = lambda r: None if r is None else (r - r0) / args.idle
+    per = lambda r: (r - r0) / args.idle
     return {"rss0": r0, "kib": per(r1), "kib_after_message": per(r2)}
 
 
@@ -204,9 +204,9 @@ def main():
         print(f"| {name} | {r['published']:,} | {r['deliveries']:,}{'' if r['complete'] else ' (incomplete)'} | "
               f"{r['compressed']:,} | {r['us_per_delivery']:.3f} | {r['bytes_per_event']:.1f} |")
     print(f"\nIdle: {args.idle} /ws subscribers (one task topic each), RSS delta per connection.\n")
-    print("| connections | KiB per idle connection | after one compressed message each |")
+    print("| connections | KiB per idle connection | after one message each (compressed with deflate) |")
     print("|---|---|---|")
-    print(f"| plain | {idle_plain['kib']:.2f} | — |")
+    print(f"| plain | {idle_plain['kib']:.2f} | {idle_plain['kib_after_message']:.2f} |")
     print(f"| deflate negotiated | {idle_deflate['kib']:.2f} | {idle_deflate['kib_after_message']:.2f} |")
 
 
