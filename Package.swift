@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
         .target(name: "CHeraldRedis", linkerSettings: [.linkedLibrary("hiredis")]),  // hiredis's RESP reader only
-        .target(name: "HeraldWire", dependencies: ["CHeraldSSL"], swiftSettings: hotPath),
+        .target(name: "HeraldWire", dependencies: ["CHeraldSSL", "CHeraldZlib"], swiftSettings: hotPath),  // zlib: permessage-deflate
         .target(
             name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),

@@ -11,7 +11,7 @@ struct ConflationTable {
         let seq: UInt64
         let version: UInt64
         /// Nil once a newer frame of the same key superseded it.
-        var frame: SharedBytes?
+        var frame: FanOutFrame?
     }
 
     /// In version order; superseded entries stay (frame nil) until the next compaction.
@@ -25,7 +25,7 @@ struct ConflationTable {
     /// Superseded slots outnumber the live ones (and are worth a pass).
     var wantsCompaction: Bool { superseded > 64 && superseded > indexOf.count }
 
-    mutating func update(key: UInt64, seq: UInt64, frame: SharedBytes) {
+    mutating func update(key: UInt64, seq: UInt64, frame: FanOutFrame) {
         version += 1
         if let index = indexOf[key] {
             entries[index].frame = nil

@@ -299,6 +299,11 @@ struct HTTPConnectionStateMachine {
     private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute) -> [Action] {
         guard case .accept(let responseHeaders) = WebSocketHandshake.evaluate(head) else { return [] }
         var headers = responseHeaders
+        var route = route
+        if configuration.deflate, let deflate = PerMessageDeflateOffer.negotiate(head.headers.values(name: "sec-websocket-extensions")) {
+            headers.add(name: "Sec-WebSocket-Extensions", value: deflate.response)
+            route.deflate = deflate
+        }
         headers.add(name: "Date", value: dates.current)
         headers.add(name: "Server", value: configuration.serverName)
         closed = true

@@ -23,6 +23,8 @@ struct WebSocketRoute {
     let maxMessageSize: Int
     /// Builds the endpoint from the handshake request (its query names topics, for example).
     let makeEndpoint: (HTTPRequestHead) -> WebSocketEndpoint
+    /// Set by the handshake when permessage-deflate was negotiated.
+    var deflate: PerMessageDeflateParameters? = nil
 }
 
 /// What the router decides once a request's head is known.

@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var maxMessageBytes = 1 << 20
     /// Largest message on /echo: Autobahn's 9.* cases send up to 16 MiB.
     public var maxEchoMessageBytes = 16 << 20
+    /// permessage-deflate (RFC 7692) when a client offers it; `--no-deflate` turns it off.
+    public var deflate = true
     /// Output queued on one HTTP connection past which we stop reading its pipelined requests.
     public var maxPipelinedOutputBytes = 1 << 20
     public var serverName = "herald/\(HeraldVersion.string)"

@@ -6,6 +6,8 @@ final class ServerContext {
     let configuration: ServerConfiguration
     let router: Router
     let dates = HTTPDateCache()
+    /// permessage-deflate compressors shared by this loop's connections.
+    let deflaters = MessageDeflaters()
     var httpConnections: [ObjectIdentifier: HTTPConnectionHandler] = [:]
     var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
     /// Nil when access logging is off: connections then build no record at all.

@@ -3,12 +3,13 @@ import HeraldTasks
 import HeraldWire
 
 /// Who is subscribed to what, on one loop. Each event arrives once per topic as JSON; it is
-/// framed once into `SharedBytes` and queued on every subscriber of that topic. A subscriber far
-/// behind stops getting that topic's progress events queued: the topic keeps the newest one per
-/// task (`TopicSubscribers.table`) and the subscriber takes them, in seq order, before its next
-/// lifecycle event or when its queue drains, so superseded progress is skipped at a cost per
-/// event that does not grow with the number of such subscribers. Past the hard cap a subscriber
-/// is closed with 1008 and can resume with `since=`.
+/// framed once into a `FanOutFrame` (plain, and deflated once for deflate subscribers) and
+/// queued on every subscriber of that topic. A subscriber far behind stops getting that topic's
+/// progress events queued: the topic keeps the newest one per task (`TopicSubscribers.table`)
+/// and the subscriber takes them, in seq order, before its next lifecycle event or when its
+/// queue drains, so superseded progress is skipped at a cost per event that does not grow with
+/// the number of such subscribers. Past the hard cap a subscriber is closed with 1008 and can
+/// resume with `since=`.
 final class TopicRegistry {
     private var topics: [String: TopicSubscribers] = [:]
     private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
@@ -113,7 +114,7 @@ final class TopicRegistry {
     private func fanOut(_ json: [UInt8], topic: String, seq: UInt64, conflationKey key: UInt64?,
                         closeReason: @autoclosure () -> String) {
         guard let subscribers = topics[topic] else { return }
-        let frame = Self.textFrame(json)
+        let frame = FanOutFrame(json: json)
         guard let key else {
             for socket in subscribers.normal.values {
                 catchUp(socket)
@@ -148,7 +149,7 @@ final class TopicRegistry {
         }
     }
 
-    private func queue(_ frame: SharedBytes, on socket: WebSocketConnection, _ closeReason: @autoclosure () -> String) {
+    private func queue(_ frame: FanOutFrame, on socket: WebSocketConnection, _ closeReason: @autoclosure () -> String) {
         socket.send(encodedFrame: frame)
         framesDelivered += 1
         if socket.connection.pendingOutputBytes > maxQueuedBytes {
@@ -205,15 +206,6 @@ final class TopicRegistry {
         subscribers.conflating.removeValue(forKey: ObjectIdentifier(socket))
         socket.conflatingTopics.remove(topic)
         if subscribers.conflating.isEmpty { subscribers.table.removeAll() }
-    }
-
-    /// One unmasked text frame (RFC 6455 §5.2), built in place.
-    static func textFrame(_ json: [UInt8]) -> SharedBytes {
-        let header = WebSocketFrameEncoder.header(opcode: .text, payloadLength: json.count)
-        return SharedBytes(count: header.count + json.count) { buffer in
-            header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
-            json.withUnsafeBytes { (buffer.baseAddress! + header.count).copyMemory(from: $0.baseAddress!, byteCount: json.count) }
-        }
     }
 
     /// FNV-1a over topic and task id: one slot per (topic, task) in a subscriber's queue.

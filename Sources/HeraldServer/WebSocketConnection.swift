@@ -9,6 +9,9 @@ final class WebSocketConnection: ConnectionDelegate {
     private let context: ServerContext
     private let endpoint: WebSocketEndpoint
     private var session: WebSocketSession
+    /// The window our compressed messages may use, when permessage-deflate was negotiated
+    /// (only this is kept: an idle connection carries nothing else of it); nil: plain frames.
+    let deflateWindowBits: Int?
     private var input = ByteBuffer()
     private var lastHeard: UInt64
     private var pingSentAt: UInt64?
@@ -41,7 +44,8 @@ final class WebSocketConnection: ConnectionDelegate {
         self.connection = connection
         self.context = context
         endpoint = route.makeEndpoint(head)
-        session = WebSocketSession(maxMessageSize: route.maxMessageSize)
+        deflateWindowBits = route.deflate?.serverMaxWindowBits
+        session = WebSocketSession(maxMessageSize: route.maxMessageSize, compression: route.deflate != nil)
         lastHeard = connection.loop.now
         startedAt = connection.loop.now
         self.head = context.accessLog == nil ? nil : head
@@ -63,15 +67,25 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func send(_ kind: WebSocketMessageKind, _ payload: [UInt8]) {
         guard canSend else { return }
-        let frame = WebSocketFrameEncoder.encode(opcode: kind == .text ? .text : .binary, payload: payload)
+        let opcode: WebSocketOpcode = kind == .text ? .text : .binary
+        if let deflateWindowBits, let compressed = context.deflaters.compress(payload, windowBits: deflateWindowBits) {
+            return send(frame: MessageDeflaters.frame(opcode: opcode, payload: compressed, compressed: true))
+        }
+        let frame = WebSocketFrameEncoder.encode(opcode: opcode, payload: payload)
         framesSent &+= 1
         bytesSent &+= UInt64(frame.count)
         connection.write(frame)
     }
 
-    /// A frame encoded once and shared by every subscriber (fan-out); with a conflation key, it
-    /// replaces a still-unsent frame queued under the same key.
-    func send(encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
+    /// An event encoded once for every subscriber (fan-out): the compressed frame when this
+    /// connection negotiated deflate, else the plain one.
+    func send(encodedFrame: FanOutFrame, conflationKey: UInt64? = nil) {
+        send(frame: encodedFrame.frame(windowBits: deflateWindowBits, deflaters: context.deflaters), conflationKey: conflationKey)
+    }
+
+    /// A whole frame; with a conflation key, it replaces a still-unsent frame queued under
+    /// the same key.
+    private func send(frame encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
         guard canSend else { return }
         framesSent &+= 1
         bytesSent &+= UInt64(encodedFrame.count)

@@ -19,6 +19,9 @@ public struct WebSocketFrameHeader: Equatable, Sendable {
 public struct WebSocketFrameDecoder: Sendable {
     public let maxFramePayload: Int
     public let requireMasked: Bool
+    /// permessage-deflate was negotiated (RFC 7692 §6): RSV1 marks the first frame of a
+    /// compressed message; it stays an error on control frames and continuations (§6.1).
+    public var allowsCompressedFrames = false
     /// The header of the frame whose payload is still incomplete (its bytes are consumed).
     public private(set) var pendingHeader: WebSocketFrameHeader?
 
@@ -71,11 +74,13 @@ public struct WebSocketFrameDecoder: Sendable {
         guard let b0 = input.peek(at: 0), let b1 = input.peek(at: 1) else { return nil }
 
         // RFC 6455 §5.2: RSV1–3 must be 0 unless an extension defining them was negotiated
-        // (permessage-deflate is handled outside this decoder).
-        if b0 & 0x70 != 0 { throw .protocolError("reserved bits set") }
+        // (permessage-deflate's RSV1: `allowsCompressedFrames`).
+        if b0 & 0x30 != 0 || (b0 & 0x40 != 0 && !allowsCompressedFrames) { throw .protocolError("reserved bits set") }
         guard let opcode = WebSocketOpcode(rawValue: b0 & 0x0F) else {
             throw .protocolError("reserved opcode \(b0 & 0x0F)")
         }
+        if b0 & 0x40 != 0 && opcode.isControl { throw .protocolError("compressed control frame") }
+        if b0 & 0x40 != 0 && opcode == .continuation { throw .protocolError("RSV1 set on a continuation frame") }
         let fin = b0 & 0x80 != 0
         let masked = b1 & 0x80 != 0
         let length7 = Int(b1 & 0x7F)

@@ -52,15 +52,22 @@ public struct WebSocketSession: Sendable {
     struct PartialMessage: Sendable {
         var kind: WebSocketMessageKind
         var bytes: [UInt8]
+        /// Its first frame had RSV1 (RFC 7692 §6.1): the bytes are DEFLATE until the last frame.
+        var compressed = false
     }
 
     /// `maxMessageSize` is the caller's policy (e.g. 1 MiB for subscribers, 16 MiB for the
     /// echo endpoint, which Autobahn 9.* needs). A single frame can't be larger than a message,
     /// so it is also the decoder's frame limit.
-    public init(maxMessageSize: Int) {
+    ///
+    /// `compression`: permessage-deflate was negotiated (RFC 7692), without client context
+    /// takeover: a compressed message is inflated on its own once whole, held to
+    /// `maxMessageSize` after inflating (a bomb fails with 1009), its text validated then.
+    public init(maxMessageSize: Int, compression: Bool = false) {
         precondition(maxMessageSize >= 0)
         self.maxMessageSize = maxMessageSize
         decoder = WebSocketFrameDecoder(maxFramePayload: maxMessageSize, requireMasked: true)
+        decoder.allowsCompressedFrames = compression
     }
 
     /// True while the server may still send messages.
@@ -127,7 +134,9 @@ public struct WebSocketSession: Sendable {
         case .binary: kind = .binary
         default: kind = message!.kind  // a continuation; sequenceError checked there is one
         }
-        if kind == .text {
+        // The decoder let RSV1 through only on a first frame with deflate negotiated.
+        let compressed = frame.opcode == .continuation ? message!.compressed : frame.rsv1
+        if kind == .text && !compressed {
             let alreadySeen = validatedPrefix
             validatedPrefix = 0
             if !utf8.feed(frame.payload[alreadySeen...]) {
@@ -139,7 +148,7 @@ public struct WebSocketSession: Sendable {
         }
         guard frame.fin else {
             if message == nil {
-                message = PartialMessage(kind: kind, bytes: frame.payload)
+                message = PartialMessage(kind: kind, bytes: frame.payload, compressed: compressed)
             } else {
                 message!.bytes.append(contentsOf: frame.payload)
             }
@@ -151,6 +160,17 @@ public struct WebSocketSession: Sendable {
             payload = partial.bytes
         }
         utf8.reset()
+        if compressed {
+            do {
+                payload = try PerMessageDeflate.inflate(message: payload, cap: maxMessageSize)
+            } catch {
+                return fail(error, into: &actions)
+            }
+            var text = UTF8StreamValidator()
+            if kind == .text && !(text.feed(payload) && text.isAtBoundary) {
+                return fail(.invalidPayload("invalid UTF-8 in text message"), into: &actions)
+            }
+        }
         actions.append(.deliver(kind: kind, payload: payload))
     }
 
@@ -180,7 +200,9 @@ public struct WebSocketSession: Sendable {
             return fail(error, into: &actions)
         }
         let isText = header.opcode == .text || (header.opcode == .continuation && message?.kind == .text)
-        guard isText, decoder.pendingPayloadBytes(in: input) > validatedPrefix else { return }
+        // Compressed text can only be checked once inflated, at the end of the message.
+        let compressed = header.opcode == .continuation ? message?.compressed == true : header.rsv1
+        guard isText, !compressed, decoder.pendingPayloadBytes(in: input) > validatedPrefix else { return }
         let arrived = decoder.partialPayload(in: input, from: validatedPrefix)
         validatedPrefix += arrived.count
         if !utf8.feed(arrived) {

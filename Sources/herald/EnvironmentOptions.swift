@@ -68,6 +68,15 @@ enum EnvironmentOptions {
             let longNames = names.filter { $0.kind == "long" }.map(\.name)
             if longNames.contains(where: excluded.contains) { continue }
             let kindName = argument["kind"]?.stringValue
+            // ArgumentParser describes `--x/--no-x` (inversion: .prefixedNo) as two flags: the
+            // second is how the first's variable turns it off.
+            if kindName == "flag", longNames.count == 1, let i = options.firstIndex(where: { "no-" + $0.name == longNames[0] }) {
+                let option = options[i]
+                options[i] = EnvironmentOption(
+                    name: option.name, kind: option.kind, isRepeating: option.isRepeating,
+                    spellings: option.spellings, inversion: "--" + longNames[0])
+                continue
+            }
             guard kindName == "option" || kindName == "flag", let long = longNames.first(where: { !$0.hasPrefix("no-") }) else {
                 unmapped.append(argument["valueName"]?.stringValue ?? names.first?.name ?? "?")
                 continue

@@ -56,6 +56,9 @@ struct ServeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes (→ close 1009); /echo allows 16 MiB.", valueName: "bytes"))
     var maxMessage = 1 << 20
 
+    @Flag(inversion: .prefixedNo, help: "Negotiate permessage-deflate (RFC 7692) when a client offers it; --no-deflate never does.")
+    var deflate = true
+
     @Option(help: ArgumentHelp(
         "Use the `herald broker` listening on this Unix socket instead of owning the tasks (--data is then unused); with --workers, start one there unless one runs.",
         valueName: "path"))
@@ -159,6 +162,7 @@ struct ServeOptions: ParsableArguments {
         config.pongTimeout = pongTimeout
         config.maxBodyBytes = maxBody
         config.maxMessageBytes = maxMessage
+        config.deflate = deflate
         config.brokerPath = broker
         config.redis = redisEndpoint
         config.redisPrefix = redisPrefix
@@ -194,6 +198,7 @@ struct ServeOptions: ParsableArguments {
         if let publicDirectory { arguments += ["--public", publicDirectory] }
         if echo { arguments.append("--echo") }
         if bench { arguments.append("--bench") }
+        arguments.append(deflate ? "--deflate" : "--no-deflate")
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
 

@@ -126,6 +126,14 @@ import Testing
         #expect(serve.options.publishToken == nil)
     }
 
+    /// `--deflate/--no-deflate` is one option: HERALD_DEFLATE=0 turns it off, the command line wins.
+    @Test func anInvertedFlagIsTurnedOffByItsVariable() throws {
+        #expect(try Self.serve([], [:]).options.configuration.deflate)
+        #expect(try Self.serve([], ["HERALD_DEFLATE": "0"]).options.configuration.deflate == false)
+        #expect(try Self.serve(["--deflate"], ["HERALD_DEFLATE": "off"]).options.configuration.deflate)
+        #expect(try Self.serve(["--no-deflate"], ["HERALD_DEFLATE": "1"]).options.configuration.deflate == false)
+    }
+
     @Test(arguments: [
         ("HERALD_PORT", "abc", "'abc'"),
         ("HERALD_PORT", "70000", "--port must be between 0 and 65535"),

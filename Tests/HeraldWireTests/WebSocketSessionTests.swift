@@ -5,11 +5,11 @@ import Testing
 /// Runs a fresh session over `bytes` fed whole, byte by byte and in seeded random splits;
 /// every split must give the same actions, which are returned.
 func sessionActions(
-    _ bytes: [UInt8], maxMessageSize: Int = 1 << 20, sourceLocation: SourceLocation = #_sourceLocation
+    _ bytes: [UInt8], maxMessageSize: Int = 1 << 20, compression: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
 ) -> [WebSocketAction] {
     var first: [WebSocketAction]?
     for (label, chunks) in FeedSplits.all(bytes) {
-        var session = WebSocketSession(maxMessageSize: maxMessageSize)
+        var session = WebSocketSession(maxMessageSize: maxMessageSize, compression: compression)
         var input = ByteBuffer()
         var actions: [WebSocketAction] = []
         for chunk in chunks {

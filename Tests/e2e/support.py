@@ -322,6 +322,7 @@ class Frame:
     opcode: int
     payload: bytes
     masked: bool = False
+    rsv1: bool = False  # permessage-deflate's "compressed" bit (RFC 7692 §6)
 
     @property
     def close_code(self) -> int | None:
@@ -398,7 +399,7 @@ class RawWS(RawHTTP):
         payload = self.read_exact(n, t)
         if masked:
             payload = _xor(payload, key)
-        return Frame(bool(b0 & 0x80), b0 & 0x0F, payload, masked)
+        return Frame(bool(b0 & 0x80), b0 & 0x0F, payload, masked, bool(b0 & 0x40))
 
     def recv_message(self, timeout: float | None = None) -> tuple[int, bytes]:
         """Reassembles one data message (answers nothing, skips no control frame)."""

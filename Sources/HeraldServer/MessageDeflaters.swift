@@ -1,0 +1,38 @@
+import HeraldLoop
+import HeraldWire
+
+/// The loop's compressors for permessage-deflate, one per window size in use (usually one,
+/// 15 bits), made on first use. Every message is compressed without context takeover and the
+/// stream reset after it, so connections share them and an idle one holds no zlib state.
+final class MessageDeflaters {
+    private var byWindowBits: [Int: MessageDeflater] = [:]
+
+    /// Messages shorter than this go uncompressed (RSV1 clear, RFC 7692 §6 lets each message
+    /// choose): without context takeover a few dozen bytes of JSON gain nothing.
+    static let minimumSize = 64
+
+    /// `payload` compressed for a peer that accepts `windowBits`, or nil when it is too short
+    /// to gain or did not shrink.
+    func compress(_ payload: [UInt8], windowBits: Int) -> [UInt8]? {
+        guard payload.count >= Self.minimumSize else { return nil }
+        let deflater = byWindowBits[windowBits] ?? {
+            let made = MessageDeflater(windowBits: windowBits)
+            byWindowBits[windowBits] = made
+            return made
+        }()
+        let compressed = deflater.compress(payload)
+        return compressed.count < payload.count ? compressed : nil
+    }
+
+    /// One unmasked frame of `payload`, with RSV1 set when it is `compressed` (RFC 7692 §6).
+    static func frame(opcode: WebSocketOpcode, payload: [UInt8], compressed: Bool) -> SharedBytes {
+        var header = WebSocketFrameEncoder.header(opcode: opcode, payloadLength: payload.count)
+        if compressed { header[0] |= 0x40 }
+        return SharedBytes(count: header.count + payload.count) { buffer in
+            header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
+            payload.withUnsafeBytes { bytes in
+                if bytes.count > 0 { (buffer.baseAddress! + header.count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            }
+        }
+    }
+}
