@@ -23,12 +23,12 @@ let package = Package(
     targets: [
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
+        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("ssl")]),  // SHA-1, HMAC-SHA256, TLS
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL"], swiftSettings: hotPath),
         .target(
-            name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
+            name: "HeraldLoop", dependencies: ["CHeraldLinux", "CHeraldSSL", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),
-        .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
+        .target(name: "HeraldClient", dependencies: ["HeraldWire", "CHeraldSSL"]),
         // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.
         .target(name: "HeraldAccess", dependencies: ["HeraldWire", "HeraldTasks", "CHeraldSSL"]),
         // The task model and actor: pure with respect to I/O, never imports the loop.

@@ -48,6 +48,8 @@ public struct SupervisorConfiguration: Sendable {
     /// Workers, and then the broker, get this long after SIGTERM before SIGKILL: twice a
     /// server's own 5 s drain, so a graceful stop is never cut short.
     public var stopTimeout = 10.0
+    /// Workers speak TLS (`--tls-cert`): the URL reads https, and SIGHUP is passed on to them.
+    public var tls = false
     /// How often an external broker's lock is checked, to start ours when it is gone.
     public var externalBrokerCheckInterval = 1.0
 
