@@ -272,7 +272,10 @@ public final class Connection: IOHandler {
         case .wantWrite:
             updateInterest(wantWrite: true)
         case .closed, .failed:
-            close()  // OpenSSL already sent the alert (RFC 8446 6.2) where one applies
+            // OpenSSL has sent the alert (RFC 8446 6.2) where one applies. Read what is left
+            // first: closing with unread input sends an RST, which can destroy the alert.
+            _ = recv(fd, loop.readBuffer.baseAddress, loop.readBuffer.count, Int32(MSG_DONTWAIT))
+            close()
         }
     }
 

@@ -60,7 +60,7 @@ public final class TLSContext: @unchecked Sendable {  // only read after init; S
             if ASN1_TIME_print(bio, X509_get0_notAfter(cert)) == 1 {
                 var text = [CChar](repeating: 0, count: 64)
                 let n = BIO_read(bio, &text, Int32(text.count - 1))
-                if n > 0 { notAfter = String(cString: text) }
+                if n > 0 { notAfter = text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
             }
             BIO_free(bio)
         }

@@ -16,7 +16,7 @@ public struct TLSError: Error, CustomStringConvertible, Sendable {
             if code == 0 { break }
             var text = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &text, text.count)
-            reasons.append(String(cString: text))
+            reasons.append(text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
         return reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")
     }
