@@ -66,7 +66,7 @@ public final class Connection: IOHandler {
         if let tls {
             handshakeTimer = loop.scheduleTimer(afterSeconds: tls.handshakeTimeout) { [weak self] in
                 guard let self, self.tls?.isEstablished == false else { return }
-                tls.handshakeFailures += 1
+                tls.statistics.failedHandshakes += 1
                 self.close()
             }
         }
@@ -326,6 +326,7 @@ public final class Connection: IOHandler {
         do {
             let result = try tls.map { tls throws(SystemError) in try output.flush(tls: tls, scratch: loop.tlsRecordBuffer) }
                 ?? output.flush(fd: fd)
+            if tls != nil { updateInterest() }  // the write's want of a read may be over
             switch result {
             case .drained:
                 if interest.contains(.write) { updateInterest(wantWrite: false) }
@@ -345,8 +346,10 @@ public final class Connection: IOHandler {
     private func updateInterest(wantWrite: Bool? = nil) {
         guard state != .closed else { return }
         var next: IOInterest = []
-        if !readPaused && !readEOF { next.insert(.read) }
-        if wantWrite ?? interest.contains(.write) { next.insert(.write) }
+        // TLS's cross wants: a write waiting for input reads even while paused, a read
+        // waiting for room watches writability.
+        if (!readPaused || tls?.writeWantsRead == true) && !readEOF { next.insert(.read) }
+        if wantWrite ?? interest.contains(.write) || tls?.readWantsWrite == true { next.insert(.write) }
         if next != interest {
             interest = next
             loop.reregister(fd: fd, interest: next, id: registrationID)

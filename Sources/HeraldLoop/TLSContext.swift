@@ -12,17 +12,19 @@ public final class TLSContext: @unchecked Sendable {  // only read after init; S
     let ctx: OpaquePointer
     public let certificatePath: String
     public let keyPath: String
-    /// Handshakes that failed (garbage, a refused version, a stall); shared by every connection of this context.
-    public var handshakeFailures: UInt64 = 0
+    /// Where handshakes are counted (shared with the contexts before and after a reload).
+    public let statistics: TLSStatistics
     /// How long a handshake may take before the connection is closed (`--header-timeout`).
     public let handshakeTimeout: Double
 
-    public init(certificatePath: String, keyPath: String, ticketKeys: TLSTicketKeys, handshakeTimeout: Double) throws(TLSError) {
+    public init(certificatePath: String, keyPath: String, ticketKeys: TLSTicketKeys, handshakeTimeout: Double,
+                statistics: TLSStatistics = TLSStatistics()) throws(TLSError) {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("cannot create a TLS context") }
         self.ctx = ctx
         self.certificatePath = certificatePath
         self.keyPath = keyPath
         self.handshakeTimeout = handshakeTimeout
+        self.statistics = statistics
         guard herald_ssl_ctx_set_versions(ctx) == 1 else { throw TLSError("cannot limit TLS to 1.2 and 1.3") }
         herald_ssl_ctx_set_server_options(ctx)
         herald_ssl_ctx_set_modes(ctx)

@@ -54,11 +54,12 @@ final class TLSSession {
         if r == 1 {
             isEstablished = true
             handshakeWantsWrite = false
+            if isResumed { context.statistics.resumedHandshakes += 1 } else { context.statistics.fullHandshakes += 1 }
             return .done(0)
         }
         let step = step(ssl, r)
         handshakeWantsWrite = step == .wantWrite
-        if step == .failed || step == .closed { context.handshakeFailures += 1 }
+        if step == .failed || step == .closed { context.statistics.failedHandshakes += 1 }
         return step
     }
 

@@ -25,6 +25,7 @@ public final class HeraldServer {
     private var tlsContext: TLSContext?
     /// Kept across reloads, so tickets issued before a SIGHUP still resume after it.
     private var ticketKeys: TLSTicketKeys?
+    private let tlsStatistics: TLSStatistics
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "herald")) throws(ServerStartupError) {
         self.configuration = configuration
@@ -44,10 +45,12 @@ public final class HeraldServer {
         } catch {
             throw ServerStartupError(description: "cannot create the event loop: \(error)")
         }
+        let tlsStatistics = TLSStatistics()
+        self.tlsStatistics = tlsStatistics
         if configuration.tlsCertificatePath != nil {
             ticketKeys = TLSTicketKeys.inheritedOrRandom()
             do {
-                tlsContext = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys!)
+                tlsContext = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys!, statistics: tlsStatistics)
             } catch {
                 throw ServerStartupError(description: error.description)
             }
@@ -102,7 +105,8 @@ public final class HeraldServer {
                 authRefusals: router.refusals.counts,
                 refusedServerBusy: admission?.refusedServerBusy ?? 0,
                 refusedTooManyConnections: admission?.refusedTooManyConnections ?? 0,
-                acceptPauses: acceptPauses.listener?.pauses.total ?? 0)
+                acceptPauses: acceptPauses.listener?.pauses.total ?? 0,
+                tls: configuration.tlsCertificatePath == nil ? nil : tlsStatistics)
         }
         self.services = services
         let local = self.local
@@ -189,10 +193,12 @@ public final class HeraldServer {
     }
 
     /// The TLS context of `configuration`; the handshake counts against --header-timeout.
-    public static func makeTLSContext(_ configuration: ServerConfiguration, ticketKeys: TLSTicketKeys) throws(TLSError) -> TLSContext {
+    public static func makeTLSContext(
+        _ configuration: ServerConfiguration, ticketKeys: TLSTicketKeys, statistics: TLSStatistics = TLSStatistics()
+    ) throws(TLSError) -> TLSContext {
         try TLSContext(
             certificatePath: configuration.tlsCertificatePath ?? "", keyPath: configuration.tlsKeyPath ?? "",
-            ticketKeys: ticketKeys, handshakeTimeout: configuration.headerTimeout)
+            ticketKeys: ticketKeys, handshakeTimeout: configuration.headerTimeout, statistics: statistics)
     }
 
     /// SIGHUP: a new context from the files as they are now, for new connections; open ones keep
@@ -201,7 +207,7 @@ public final class HeraldServer {
     private func reloadTLS() {
         guard let ticketKeys, tlsContext != nil else { return }
         do {
-            let fresh = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys)
+            let fresh = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys, statistics: tlsStatistics)
             tlsContext = fresh
             listener?.tls = fresh
             logger.info("SIGHUP: reloaded TLS certificate \(fresh.certificatePath): \(fresh.certificateSummary)")
