@@ -56,12 +56,13 @@ public final class Supervisor {
         signal(SIGPIPE, SIG_IGN)
         do {
             // Before any child exists, so no SIGCHLD can be lost.
-            signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT, SIGCHLD, SIGHUP]) { [unowned self] signo in
+            // SIGHUP only with TLS (a certificate reload); otherwise it keeps its default action, as in a single process.
+            let watched = configuration.tls ? [SIGTERM, SIGINT, SIGCHLD, SIGHUP] : [SIGTERM, SIGINT, SIGCHLD]
+            signals = try SignalWatcher(loop: loop, signals: watched) { [unowned self] signo in
                 if signo == SIGCHLD {
                     reap()
                 } else if signo == SIGHUP {
                     // Each worker reloads its own TLS context; the broker has nothing to reload.
-                    guard configuration.tls else { return }
                     logger.info("SIGHUP: passed on to \(roster.liveWorkerPIDs.count) workers")
                     for pid in roster.liveWorkerPIDs { ChildProcess.signal(pid, SIGHUP) }
                 } else {
