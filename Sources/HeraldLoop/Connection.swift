@@ -306,7 +306,8 @@ public final class Connection: IOHandler {
     /// Bytes OpenSSL already decrypted (or read ahead) never wake epoll again: read them after
     /// this turn, unless reading is paused (resumeReading comes back here).
     private func scheduleReadOfPendingInput() {
-        guard let tls, tls.isEstablished, !pendingReadScheduled, state != .closed, !readPaused, !readEOF else { return }
+        guard let tls, tls.isEstablished, tls.hasPendingInput, !pendingReadScheduled, state != .closed, !readPaused, !readEOF
+        else { return }
         pendingReadScheduled = true
         loop.scheduleTimer(afterSeconds: 0) { [weak self] in
             guard let self else { return }
@@ -336,7 +337,9 @@ public final class Connection: IOHandler {
                     delegate?.connectionDidDrain(self)
                 }
             case .wouldBlock, .budgetSpent:
-                if !interest.contains(.write) { updateInterest(wantWrite: true) }
+                // A TLS write that wants a read waits for EPOLLIN, not for a socket already writable.
+                let wantWrite = tls?.writeWantsRead != true
+                if interest.contains(.write) != wantWrite { updateInterest(wantWrite: wantWrite) }
             }
         } catch {
             close()  // EPIPE, ECONNRESET: the peer is gone

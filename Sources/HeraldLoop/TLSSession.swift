@@ -40,7 +40,7 @@ final class TLSSession {
     /// True when OpenSSL holds decrypted bytes no epoll event will announce.
     var hasPendingInput: Bool {
         guard let ssl else { return false }
-        return SSL_pending(ssl) > 0
+        return SSL_has_pending(ssl) == 1  // decrypted bytes, or a record read but not yet processed
     }
 
     var isResumed: Bool {

@@ -189,7 +189,7 @@ import Testing
         let values = ["workers": "2", "max-connections": "5", "max-connections-per-ip": "2", "broker": "/tmp/b.sock",
                       "publish-token": "t", "auth-secret-file": "/tmp/secret", "allow-origin": "https://a.example",
                       "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30",
-                      "public": "/srv/public"]
+                      "public": "/srv/public", "tls-cert": "/tmp/cert.pem", "tls-key": "/tmp/key.pem"]
         var commandLine: [String] = []
         for option in options {
             if option.kind == .flag { commandLine.append("--" + option.name) }

@@ -63,6 +63,24 @@ def test_curl_with_cacert_http_static_and_keep_alive(tls_server, ca, site):
     assert "ALPN: server accepted http/1.1" in err or "ALPN, server accepted to use http/1.1" in err, err
 
 
+def test_slow_reader_gets_every_byte_of_a_big_file(tls_server, ca, site):
+    """The socket fills: SSL_write wants a write, and the same record is retried later."""
+    with tls_connect(ca.context(), tls_server.port, timeout=20) as s:
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        pauses = 0
+        while b"hello from herald e2e" not in data[-200:]:
+            if len(data) >= (pauses + 1) * 1_000_000 and pauses < 4:
+                pauses += 1
+                time.sleep(0.5)                          # the socket buffers fill meanwhile
+            chunk = s.recv(7000)                         # small reads: many partial records
+            assert chunk, len(data)
+            data += chunk
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert rest[:len(site.files["big.bin"])] == site.files["big.bin"]
+    assert rest.endswith(site.files["small.txt"])
+
+
 def test_certificate_is_verified(tls_server):
     """Without the test CA curl must refuse: the server really presents a chain to verify."""
     p = curl(f"https://localhost:{tls_server.port}/healthz")
