@@ -72,9 +72,6 @@ public final class Connection: IOHandler {
         }
     }
 
-    /// True once a TLS handshake resumed a session (always false on a plain socket).
-    public var isTLSResumed: Bool { tls?.isResumed ?? false }
-
     /// Adopts an already connected socket (made non-blocking here).
     public static func adopt(fd: Int32, on loop: EventLoop, peer: String = "") throws(SystemError) -> Connection {
         let flags = fcntl(fd, F_GETFL)

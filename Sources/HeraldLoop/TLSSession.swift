@@ -14,8 +14,6 @@ final class TLSSession {
     var readWantsWrite = false
     /// The last SSL_write asked for a read: retry writing when the socket is readable.
     var writeWantsRead = false
-    /// The last handshake step's want, for the epoll interest.
-    private(set) var handshakeWantsWrite = false
     /// Bytes an SSL_write returned a want for: OpenSSL has already sealed them into a record,
     /// and requires the retry to offer the same bytes (ACCEPT_MOVING_WRITE_BUFFER lets them live
     /// here, out of the shared staging buffer). Empty when no write is pending.
@@ -53,12 +51,10 @@ final class TLSSession {
         let r = SSL_do_handshake(ssl)
         if r == 1 {
             isEstablished = true
-            handshakeWantsWrite = false
             if isResumed { context.statistics.resumedHandshakes += 1 } else { context.statistics.fullHandshakes += 1 }
             return .done(0)
         }
         let step = step(ssl, r)
-        handshakeWantsWrite = step == .wantWrite
         if step == .failed || step == .closed { context.statistics.failedHandshakes += 1 }
         return step
     }
