@@ -23,13 +23,13 @@ let package = Package(
     targets: [
         .target(name: "CHeraldLinux"),
         .target(name: "CHeraldZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto")]),  // SHA-1, HMAC-SHA256
+        .target(name: "CHeraldSSL", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("ssl")]),  // SHA-1, HMAC-SHA256, TLS
         .target(name: "CHeraldRedis", linkerSettings: [.linkedLibrary("hiredis")]),  // hiredis's RESP reader only
         .target(name: "HeraldWire", dependencies: ["CHeraldSSL", "CHeraldZlib"], swiftSettings: hotPath),  // zlib: permessage-deflate
         .target(
-            name: "HeraldLoop", dependencies: ["CHeraldLinux", .product(name: "HeapModule", package: "swift-collections")],
+            name: "HeraldLoop", dependencies: ["CHeraldLinux", "CHeraldSSL", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),
-        .target(name: "HeraldClient", dependencies: ["HeraldWire"]),
+        .target(name: "HeraldClient", dependencies: ["HeraldWire", "CHeraldSSL"]),
         // A Redis client on the loop (several hosts, issue 15): hiredis parses, HeraldLoop does the I/O.
         .target(name: "HeraldRedis", dependencies: ["HeraldLoop", "CHeraldRedis", "CHeraldSSL"]),
         // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.

@@ -1,9 +1,12 @@
-/// An `http://` or `ws://` URL split into what a socket and a request line need. Only what the
-/// CLI meets: no user info (refused, it would end up in logs), no TLS (`https`/`wss` are refused
-/// with a clear message: put Herald behind a TLS proxy and talk plain HTTP to it locally).
+/// An `http(s)://` or `ws(s)://` URL split into what a socket and a request line need. Only what
+/// the CLI meets: no user info (refused, it would end up in logs).
 public struct ClientURL: Equatable, Sendable, CustomStringConvertible {
     public enum Scheme: String, Sendable {
-        case http, ws
+        case http, ws, https, wss
+
+        /// TLS: https and wss.
+        public var isSecure: Bool { self == .https || self == .wss }
+        var defaultPort: Int { isSecure ? 443 : 80 }
     }
 
     public var scheme: Scheme
@@ -34,10 +37,10 @@ public struct ClientURL: Equatable, Sendable, CustomStringConvertible {
             switch name {
             case "http": scheme = .http
             case "ws": scheme = .ws
-            case "https", "wss":
-                throw .invalidURL(text, "\(name):// is not supported: herald speaks plain HTTP; use http:// to a local port or a TLS proxy")
+            case "https": scheme = .https
+            case "wss": scheme = .wss
             default:
-                throw .invalidURL(text, "unsupported scheme '\(name)' (use http:// or ws://)")
+                throw .invalidURL(text, "unsupported scheme '\(name)' (use http://, https://, ws:// or wss://)")
             }
             rest = rest[range.upperBound...]
         }
@@ -69,7 +72,7 @@ public struct ClientURL: Equatable, Sendable, CustomStringConvertible {
             guard host.allSatisfy(Self.isHostCharacter) else { throw .invalidURL(text, "invalid host '\(host)'") }
         }
         guard !host.isEmpty else { throw .invalidURL(text, "no host") }
-        var port = 80
+        var port = scheme.defaultPort
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit), let p = Int(portText),
                 (1...65535).contains(p)
@@ -93,10 +96,11 @@ public struct ClientURL: Equatable, Sendable, CustomStringConvertible {
         query.map { "\(path)?\($0)" } ?? path
     }
 
-    /// The `Host` header value (RFC 9110 §7.2): brackets for IPv6, the port unless it is 80.
+    /// The `Host` header value (RFC 9110 §7.2): brackets for IPv6, the port unless it is the
+    /// scheme's default.
     public var hostHeader: String {
         let h = host.contains(":") ? "[\(host)]" : host
-        return port == 80 ? h : "\(h):\(port)"
+        return port == scheme.defaultPort ? h : "\(h):\(port)"
     }
 
     /// `scheme://host:port` with no path, as in messages ("cannot reach http://…").
@@ -124,6 +128,11 @@ public struct ClientURL: Equatable, Sendable, CustomStringConvertible {
         copy.scheme = scheme
         return copy
     }
+
+    /// The WebSocket URL of the same place: `ws`, or `wss` over TLS.
+    public var webSocket: ClientURL { with(scheme: scheme.isSecure ? .wss : .ws) }
+    /// The HTTP URL of the same place: `http`, or `https` over TLS.
+    public var http: ClientURL { with(scheme: scheme.isSecure ? .https : .http) }
 
     private static func firstRange(of needle: String, in s: Substring) -> Range<Substring.Index>? {
         var i = s.startIndex

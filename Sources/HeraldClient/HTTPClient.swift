@@ -28,11 +28,12 @@ public enum HTTPClient {
     /// POST/PUT/PATCH so a server never waits for one), User-Agent and `Connection: close`.
     public static func request(
         method: String, url: ClientURL, body: [UInt8]? = nil, headers: HTTPHeaders = HTTPHeaders(),
-        timeout: Double = defaultTimeout, limits: HTTPResponseParserLimits = .default
+        timeout: Double = defaultTimeout, limits: HTTPResponseParserLimits = .default, tls: ClientTLS = ClientTLS()
     ) throws(ClientError) -> HTTPClientResponse {
         let deadline = Deadline.after(seconds: timeout)
-        let origin = url.with(scheme: .http).origin
-        let connection = try TCPConnection.connect(host: url.host, port: url.port, origin: origin, deadline: deadline)
+        let origin = url.http.origin
+        let connection = try TCPConnection.connect(
+            host: url.host, port: url.port, origin: origin, deadline: deadline, tls: url.scheme.isSecure ? tls : nil)
         defer { connection.close() }
         try connection.write(encodeRequest(method: method, url: url, body: body, headers: headers), deadline: deadline)
 

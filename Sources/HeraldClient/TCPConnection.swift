@@ -60,6 +60,8 @@ public final class TCPConnection {
     /// `http://host:port`, for messages.
     public let origin: String
     private var isClosed = false
+    /// Set for https/wss: reads and writes go through it.
+    private var tls: ClientTLSSession?
 
     /// Largest read per recv(2) call.
     static let readChunkBytes = 64 * 1024
@@ -74,7 +76,37 @@ public final class TCPConnection {
     /// Resolves `host` (names, IPv4 and IPv6 literals, via getaddrinfo) and connects to the
     /// first address that answers, trying each in turn (so `localhost` works whether the
     /// server listens on ::1 or 127.0.0.1).
-    public static func connect(host: String, port: Int, origin: String, deadline: Deadline) throws(ClientError) -> TCPConnection {
+    public static func connect(
+        host: String, port: Int, origin: String, deadline: Deadline, tls: ClientTLS? = nil
+    ) throws(ClientError) -> TCPConnection {
+        let connection = try connectTCP(host: host, port: port, origin: origin, deadline: deadline)
+        if let tls { try connection.startTLS(host: host, settings: tls, deadline: deadline) }
+        return connection
+    }
+
+    private func startTLS(host: String, settings: ClientTLS, deadline: Deadline) throws(ClientError) {
+        let session = try ClientTLSSession(fd: fd, host: host, settings: settings)
+        tls = session
+        while true {
+            switch session.handshake() {
+            case .done: return
+            case .wantRead: try wait(Int16(POLLIN), deadline: deadline, doing: "in the TLS handshake with")
+            case .wantWrite: try wait(Int16(POLLOUT), deadline: deadline, doing: "in the TLS handshake with")
+            case .closed: throw .cannotConnect(origin, "TLS handshake failed: the server closed the connection")
+            case .failed(let why): throw .cannotConnect(origin, "TLS handshake failed: \(why)")
+            }
+        }
+    }
+
+    private func wait(_ events: Int16, deadline: Deadline, doing what: String) throws(ClientError) {
+        switch Self.waitFor(fd: fd, events: events, deadline: deadline) {
+        case .ready: return
+        case .timedOut: throw .timedOut("\(what) \(origin)")
+        case .failed(let e): throw .io("\(what) \(origin): \(SystemErrorText.describe(e))")
+        }
+    }
+
+    private static func connectTCP(host: String, port: Int, origin: String, deadline: Deadline) throws(ClientError) -> TCPConnection {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -125,6 +157,20 @@ public final class TCPConnection {
 
     /// Writes every byte or throws.
     public func write(_ bytes: [UInt8], deadline: Deadline) throws(ClientError) {
+        if let tls {
+            var offset = 0
+            while offset < bytes.count {
+                let step = bytes.withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                switch step {
+                case .done(let n): offset += n
+                case .wantRead: try wait(Int16(POLLIN), deadline: deadline, doing: "sending to")
+                case .wantWrite: try wait(Int16(POLLOUT), deadline: deadline, doing: "sending to")
+                case .closed: throw .io("cannot send to \(origin): the connection is closed")
+                case .failed(let why): throw .io("cannot send to \(origin): \(why)")
+                }
+            }
+            return
+        }
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
@@ -151,6 +197,7 @@ public final class TCPConnection {
     /// the deadline passed first.
     public func read(into buffer: inout ByteBuffer, deadline: Deadline) throws(ClientError) -> Int? {
         var chunk = [UInt8](repeating: 0, count: Self.readChunkBytes)
+        if let tls { return try readTLS(tls, into: &buffer, chunk: &chunk, deadline: deadline) }
         while true {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
@@ -171,14 +218,40 @@ public final class TCPConnection {
         }
     }
 
+    /// A read that only processed a session ticket wants another read: not the end of input.
+    private func readTLS(_ tls: ClientTLSSession, into buffer: inout ByteBuffer, chunk: inout [UInt8], deadline: Deadline) throws(ClientError) -> Int? {
+        while true {
+            let step = chunk.withUnsafeMutableBytes { tls.read($0) }
+            switch step {
+            case .done(let n):
+                chunk.withUnsafeBytes { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                return n
+            case .closed:
+                return 0
+            case .failed(let why):
+                throw .io("cannot read from \(origin): \(why)")
+            case .wantRead, .wantWrite:
+                var events = Int16(POLLIN)
+                if case .wantWrite = step { events = Int16(POLLOUT) }
+                switch Self.waitFor(fd: fd, events: events, deadline: deadline) {
+                case .ready: continue
+                case .timedOut: return nil
+                case .failed(let e): throw .io("cannot read from \(origin): \(SystemErrorText.describe(e))")
+                }
+            }
+        }
+    }
+
     /// Half-closes the sending side (after a WebSocket close frame) so the server sees EOF.
     public func shutdownWrite() {
+        tls?.shutdown()
         _ = shutdown(fd, Int32(SHUT_WR))
     }
 
     public func close() {
         guard !isClosed else { return }
         isClosed = true
+        tls = nil  // SSL_free before the fd goes
         _ = Glibc.close(fd)
     }
 

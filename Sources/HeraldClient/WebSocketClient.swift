@@ -47,10 +47,11 @@ public final class WebSocketClient {
     /// server's status and answer.
     public static func connect(
         url: ClientURL, headers: HTTPHeaders = HTTPHeaders(), timeout: Double = defaultTimeout,
-        maxMessageBytes: Int = defaultMaxMessageBytes
+        maxMessageBytes: Int = defaultMaxMessageBytes, tls: ClientTLS = ClientTLS()
     ) throws(ClientError) -> WebSocketClient {
         let deadline = Deadline.after(seconds: timeout)
-        let connection = try TCPConnection.connect(host: url.host, port: url.port, origin: url.origin, deadline: deadline)
+        let connection = try TCPConnection.connect(
+            host: url.host, port: url.port, origin: url.origin, deadline: deadline, tls: url.scheme.isSecure ? tls : nil)
         var generator = SystemRandomNumberGenerator()
         let nonce = (0..<WebSocketHandshake.keyByteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let key = Base64.encode(nonce)

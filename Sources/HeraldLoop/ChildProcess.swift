@@ -107,7 +107,7 @@ public enum ChildProcess {
     /// the process "herald": exec of /proc/self/exe would otherwise leave it called "exe" in
     /// `ps -o comm` and `pgrep`. False: the supervisor is gone.
     public static func bindLifetime(toSupervisor supervisor: pid_t) -> Bool {
-        SignalWatcher.block([SIGTERM, SIGINT])
+        SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])  // SIGHUP: a TLS reload, passed on by the supervisor
         _ = herald_linux_set_thread_name("herald")  // on the main thread: the process's name
         _ = herald_linux_set_parent_death_signal(SIGTERM)
         return getppid() == supervisor

@@ -44,12 +44,32 @@ public final class Connection: IOHandler {
     /// The gate that admitted this connection and the address it counted, told when the fd is
     /// closed so its counts follow the open connections exactly.
     var admission: (gate: ConnectionGate, address: PeerAddress)?
+    /// The transport seam: nil for a plain socket; with TLS every read and write goes through
+    /// the session, and the delegate sees only plaintext, once the handshake is done.
+    private let tls: TLSSession?
+    /// Closes a connection whose handshake does not finish in time.
+    private var handshakeTimer: TimerID?
+    /// A turn's read stopped with decrypted bytes still inside OpenSSL: read again soon.
+    private var pendingReadScheduled = false
 
-    init(loop: EventLoop, fd: Int32, peer: String) throws(SystemError) {
+    init(loop: EventLoop, fd: Int32, peer: String, tls: TLSContext? = nil) throws(SystemError) {
         self.loop = loop
         self.fd = fd
         self.peer = peer
+        if let tls {
+            guard let session = TLSSession(context: tls, fd: fd) else { throw SystemError("SSL_new", errno: ENOMEM) }
+            self.tls = session
+        } else {
+            self.tls = nil
+        }
         registrationID = try loop.register(fd: fd, interest: .read, handler: self)
+        if let tls {
+            handshakeTimer = loop.scheduleTimer(afterSeconds: tls.handshakeTimeout) { [weak self] in
+                guard let self, self.tls?.isEstablished == false else { return }
+                tls.statistics.failedHandshakes += 1
+                self.close()
+            }
+        }
     }
 
     /// Adopts an already connected socket (made non-blocking here).
@@ -59,7 +79,7 @@ public final class Connection: IOHandler {
         return try Connection(loop: loop, fd: fd, peer: peer)
     }
 
-    public var pendingOutputBytes: Int { output.pendingBytes }
+    public var pendingOutputBytes: Int { output.pendingBytes + (tls?.pendingWriteBytes ?? 0) }
     /// True when a flush left output behind (the peer's receive buffer is full) and we wait
     /// for it to drain: what tells a slow reader from a burst queued during this turn.
     public var isWaitingForWritable: Bool { interest.contains(.write) }
@@ -126,6 +146,7 @@ public final class Connection: IOHandler {
         guard readPaused else { return }
         readPaused = false
         updateInterest()
+        scheduleReadOfPendingInput()
     }
 
     // MARK: Closing
@@ -147,6 +168,7 @@ public final class Connection: IOHandler {
 
     private func startLingering() {
         state = .lingering
+        tls?.shutdown()  // close_notify before the FIN
         _ = shutdown(fd, Int32(SHUT_WR))
         if readEOF {
             close()
@@ -160,6 +182,8 @@ public final class Connection: IOHandler {
     /// Called by the loop at the end of the turn for closed connections.
     func free() {
         if let lingerTimer { loop.cancelTimer(lingerTimer) }
+        if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+        tls?.free()
         loop.deregister(fd: fd, id: registrationID)
         Syscall.close(fd)
         if let admission { admission.gate.release(admission.address) }
@@ -175,6 +199,13 @@ public final class Connection: IOHandler {
             close()
             return
         }
+        if let tls, !tls.isEstablished {
+            handshake(tls)
+            return
+        }
+        // The cross cases: a write waiting for input, a read waiting for room.
+        if let tls, tls.writeWantsRead, events & EPOLLIN.rawValue != 0 { flushNow() }
+        if let tls, tls.readWantsWrite, events & EPOLLOUT.rawValue != 0 && state != .closed { readable() }
         if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue) != 0 && state != .closed {
             if readEOF {
                 // Already saw FIN: only a full hang-up matters now (the peer can't read either).
@@ -189,21 +220,96 @@ public final class Connection: IOHandler {
     }
 
     private func readable() {
+        if let tls {
+            readTLS(tls)
+            return
+        }
         let buffer = loop.readBuffer
         let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
         if n > 0 {
             if state == .lingering { return }  // discarding until EOF or the linger timer
             delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         } else if n == 0 {
-            readEOF = true
-            if state == .lingering {
+            sawEOF()
+        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+            close()  // ECONNRESET and friends
+        }
+    }
+
+    private func sawEOF() {
+        readEOF = true
+        if state == .lingering {
+            close()
+            return
+        }
+        updateInterest()
+        delegate?.connectionDidReadEOF(self)
+    }
+
+    // MARK: TLS
+
+    /// SSL_read calls per readiness event, as the plain path reads once: one busy peer cannot
+    /// keep the loop; what is left inside OpenSSL is read on a timer right after this turn.
+    static let tlsReadsPerEvent = 4
+
+    private func handshake(_ tls: TLSSession) {
+        guard state == .open || state == .closingAfterFlush else {
+            close()  // no HTTP answer can go out before the handshake: nothing to linger for
+            return
+        }
+        switch tls.handshake() {
+        case .done:
+            if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+            handshakeTimer = nil
+            updateInterest(wantWrite: false)
+            if !output.isEmpty { markDirty() }
+            readTLS(tls)  // the client's first request may already sit in the same packet
+        case .wantRead:
+            updateInterest(wantWrite: false)
+        case .wantWrite:
+            updateInterest(wantWrite: true)
+        case .closed, .failed:
+            // OpenSSL has sent the alert (RFC 8446 6.2) where one applies. Read what is left
+            // first: closing with unread input sends an RST, which can destroy the alert.
+            _ = recv(fd, loop.readBuffer.baseAddress, loop.readBuffer.count, Int32(MSG_DONTWAIT))
+            close()
+        }
+    }
+
+    private func readTLS(_ tls: TLSSession) {
+        let buffer = loop.readBuffer
+        for _ in 0..<Self.tlsReadsPerEvent {
+            guard state != .closed, !readPaused, !readEOF else { return }
+            switch tls.read(into: buffer) {
+            case .done(let n):
+                if state == .lingering { continue }  // discarding until EOF or the linger timer
+                delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            case .wantRead:
+                return
+            case .wantWrite:
+                updateInterest(wantWrite: true)
+                return
+            case .closed:
+                sawEOF()
+                return
+            case .failed:
                 close()
                 return
             }
-            updateInterest()
-            delegate?.connectionDidReadEOF(self)
-        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
-            close()  // ECONNRESET and friends
+        }
+        scheduleReadOfPendingInput()
+    }
+
+    /// Bytes OpenSSL already decrypted (or read ahead) never wake epoll again: read them after
+    /// this turn, unless reading is paused (resumeReading comes back here).
+    private func scheduleReadOfPendingInput() {
+        guard let tls, tls.isEstablished, tls.hasPendingInput, !pendingReadScheduled, state != .closed, !readPaused, !readEOF
+        else { return }
+        pendingReadScheduled = true
+        loop.scheduleTimer(afterSeconds: 0) { [weak self] in
+            guard let self else { return }
+            self.pendingReadScheduled = false
+            if self.state != .closed { self.readable() }
         }
     }
 
@@ -211,8 +317,15 @@ public final class Connection: IOHandler {
     func flushNow() {
         isDirty = false
         guard state == .open || state == .closingAfterFlush else { return }
+        if let tls, !tls.isEstablished {
+            if state == .closingAfterFlush { close() }  // an answer before the handshake cannot be sent
+            return
+        }
         do {
-            switch try output.flush(fd: fd) {
+            let result = try tls.map { tls throws(SystemError) in try output.flush(tls: tls, scratch: loop.tlsRecordBuffer) }
+                ?? output.flush(fd: fd)
+            if tls != nil { updateInterest() }  // the write's want of a read may be over
+            switch result {
             case .drained:
                 if interest.contains(.write) { updateInterest(wantWrite: false) }
                 if state == .closingAfterFlush {
@@ -221,7 +334,9 @@ public final class Connection: IOHandler {
                     delegate?.connectionDidDrain(self)
                 }
             case .wouldBlock, .budgetSpent:
-                if !interest.contains(.write) { updateInterest(wantWrite: true) }
+                // A TLS write that wants a read waits for EPOLLIN, not for a socket already writable.
+                let wantWrite = tls?.writeWantsRead != true
+                if interest.contains(.write) != wantWrite { updateInterest(wantWrite: wantWrite) }
             }
         } catch {
             close()  // EPIPE, ECONNRESET: the peer is gone
@@ -231,8 +346,10 @@ public final class Connection: IOHandler {
     private func updateInterest(wantWrite: Bool? = nil) {
         guard state != .closed else { return }
         var next: IOInterest = []
-        if !readPaused && !readEOF { next.insert(.read) }
-        if wantWrite ?? interest.contains(.write) { next.insert(.write) }
+        // TLS's cross wants: a write waiting for input reads even while paused, a read
+        // waiting for room watches writability.
+        if (!readPaused || tls?.writeWantsRead == true) && !readEOF { next.insert(.read) }
+        if wantWrite ?? interest.contains(.write) || tls?.readWantsWrite == true { next.insert(.write) }
         if next != interest {
             interest = next
             loop.reregister(fd: fd, interest: next, id: registrationID)

@@ -42,6 +42,8 @@ public final class EventLoop: @unchecked Sendable {
     /// which copies what it keeps.
     let readBuffer: UnsafeMutableRawBufferPointer
     public static let readBufferSize = 64 * 1024
+    /// Where a TLS connection's queued bytes are gathered into one record before SSL_write.
+    let tlsRecordBuffer: UnsafeMutableRawBufferPointer
 
     /// Monotonic nanoseconds, read once per turn (cheap "now" for timeouts).
     public private(set) var now: UInt64 = MonotonicClock.now()
@@ -51,6 +53,7 @@ public final class EventLoop: @unchecked Sendable {
         wakeFD = try Syscall.retrying("eventfd") { herald_linux_eventfd() }
         timerFD = try Syscall.retrying("timerfd_create") { herald_linux_timerfd_create() }
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        tlsRecordBuffer = .allocate(byteCount: TLSSession.recordBytes, alignment: 16)
         pthread_mutex_init(&pendingLock, nil)
         try selector.add(fd: wakeFD, interest: .read, id: Self.wakeID)
         try selector.add(fd: timerFD, interest: .read, id: Self.timerID)
@@ -60,6 +63,7 @@ public final class EventLoop: @unchecked Sendable {
         Syscall.close(wakeFD)
         Syscall.close(timerFD)
         readBuffer.deallocate()
+        tlsRecordBuffer.deallocate()
         pthread_mutex_destroy(&pendingLock)
     }
 

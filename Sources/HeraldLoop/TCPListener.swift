@@ -14,6 +14,9 @@ public final class TCPListener: IOHandler {
     private var closed = false
     /// Asked about every accepted socket before anything is spent on it; nil admits all.
     public var gate: ConnectionGate?
+    /// Set: every accepted connection speaks TLS with this context (swapped on a reload; open
+    /// connections keep the one they started with).
+    public var tls: TLSContext?
     /// Pauses of accepting (out of fds or memory) so far.
     public private(set) var pauses = AcceptPauses()
     /// Told, on the loop thread, when accepting pauses after having worked (an episode of
@@ -68,7 +71,7 @@ public final class TCPListener: IOHandler {
             try? Syscall.setInt(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let peer = SocketAddress.describe(storage)
             do {
-                let connection = try Connection(loop: loop, fd: client, peer: peer)
+                let connection = try Connection(loop: loop, fd: client, peer: peer, tls: tls)
                 connection.admission = gate.map { (gate: $0, address: address) }
                 onAccept(connection)
             } catch {

@@ -21,6 +21,11 @@ public final class HeraldServer {
     private var listener: TCPListener?
     private var signals: SignalWatcher?
     private var shuttingDown = false
+    /// With --tls-cert: the context new connections get, replaced on SIGHUP.
+    private var tlsContext: TLSContext?
+    /// Kept across reloads, so tickets issued before a SIGHUP still resume after it.
+    private var ticketKeys: TLSTicketKeys?
+    private let tlsStatistics: TLSStatistics
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "herald")) throws(ServerStartupError) {
         self.configuration = configuration
@@ -39,6 +44,16 @@ public final class HeraldServer {
             loop = try EventLoop()
         } catch {
             throw ServerStartupError(description: "cannot create the event loop: \(error)")
+        }
+        let tlsStatistics = TLSStatistics()
+        self.tlsStatistics = tlsStatistics
+        if configuration.tlsCertificatePath != nil {
+            ticketKeys = TLSTicketKeys.inheritedOrRandom()
+            do {
+                tlsContext = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys!, statistics: tlsStatistics)
+            } catch {
+                throw ServerStartupError(description: error.description)
+            }
         }
         let router = Router(configuration: configuration, staticFiles: staticFiles)
         context = ServerContext(configuration: configuration, router: router)
@@ -108,7 +123,8 @@ public final class HeraldServer {
                 authRefusals: router.refusals.counts,
                 refusedServerBusy: admission?.refusedServerBusy ?? 0,
                 refusedTooManyConnections: admission?.refusedTooManyConnections ?? 0,
-                acceptPauses: acceptPauses.listener?.pauses.total ?? 0)
+                acceptPauses: acceptPauses.listener?.pauses.total ?? 0,
+                tls: configuration.tlsCertificatePath == nil ? nil : tlsStatistics)
         }
         self.services = services
         let local = self.local
@@ -153,7 +169,12 @@ public final class HeraldServer {
         FileLimit.raiseSoftToHard()
         let context = self.context
         do {
-            signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [weak self] signo in
+            let watched = tlsContext == nil ? [SIGTERM, SIGINT] : [SIGTERM, SIGINT, SIGHUP]
+            signals = try SignalWatcher(loop: loop, signals: watched) { [weak self] signo in
+                if signo == SIGHUP {
+                    self?.reloadTLS()
+                    return
+                }
                 self?.logger.info("received signal \(signo), shutting down")
                 self?.beginShutdown()
             }
@@ -161,13 +182,15 @@ public final class HeraldServer {
                 connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
             }
             listener?.gate = admission
+            listener?.tls = tlsContext
             listener?.onPause = { [weak self] error in self?.logAcceptPause(error) }
             acceptPauses.listener = listener
         } catch {
             throw ServerStartupError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error.description.replacingBindPrefix())")
         }
         scheduleLeaseChecks()
-        onListening("http://\(displayHost):\(listener!.port)")
+        if let tlsContext { logger.info("TLS certificate \(tlsContext.certificatePath): \(tlsContext.certificateSummary)") }
+        onListening("\(tlsContext == nil ? "http" : "https")://\(displayHost):\(listener!.port)")
         logRestore()
         do {
             try loop.run()
@@ -185,6 +208,30 @@ public final class HeraldServer {
             }
         }
         if let stopped { logger.error("could not record the clean shutdown: \(stopped)") }
+    }
+
+    /// The TLS context of `configuration`; the handshake counts against --header-timeout.
+    public static func makeTLSContext(
+        _ configuration: ServerConfiguration, ticketKeys: TLSTicketKeys, statistics: TLSStatistics = TLSStatistics()
+    ) throws(TLSError) -> TLSContext {
+        try TLSContext(
+            certificatePath: configuration.tlsCertificatePath ?? "", keyPath: configuration.tlsKeyPath ?? "",
+            ticketKeys: ticketKeys, handshakeTimeout: configuration.headerTimeout, statistics: statistics)
+    }
+
+    /// SIGHUP: a new context from the files as they are now, for new connections; open ones keep
+    /// theirs (each SSL holds a reference to its context). A bad certificate or key is logged
+    /// and the old context stays.
+    private func reloadTLS() {
+        guard let ticketKeys, tlsContext != nil else { return }
+        do {
+            let fresh = try Self.makeTLSContext(configuration, ticketKeys: ticketKeys, statistics: tlsStatistics)
+            tlsContext = fresh
+            listener?.tls = fresh
+            logger.info("SIGHUP: reloaded TLS certificate \(fresh.certificatePath): \(fresh.certificateSummary)")
+        } catch {
+            logger.error("SIGHUP: kept the previous TLS certificate: \(error.description)")
+        }
     }
 
     private var lastAcceptPauseLog: UInt64?

@@ -1,5 +1,6 @@
 import Glibc
 import HeraldBroker
+import HeraldLoop
 import HeraldTasks
 
 /// `/metrics` in the Prometheus text format (version 0.0.4).
@@ -30,6 +31,8 @@ enum MetricsEndpoint {
         var refusedTooManyConnections: UInt64 = 0
         /// Times accepting paused (100 ms each) because the process was out of fds or memory.
         var acceptPauses: UInt64 = 0
+        /// With --tls-cert: handshakes by result.
+        var tls: TLSStatistics? = nil
     }
 
     static func render(_ stats: TaskHubStats?, _ loop: LoopFigures) -> [UInt8] {
@@ -50,6 +53,12 @@ enum MetricsEndpoint {
         metric("herald_accept_pauses_total", "counter",
                "Times accepting paused for 100 ms because the process was out of file descriptors or memory; new connections wait in the backlog meanwhile.",
                [("", "\(loop.acceptPauses)")])
+        if let tls = loop.tls {
+            metric("herald_tls_handshakes_total", "counter",
+                   "TLS handshakes: full, resumed (a session ticket), failed (garbage, a refused version or protocol, a stall past --header-timeout).",
+                   [("{result=\"full\"}", "\(tls.fullHandshakes)"), ("{result=\"resumed\"}", "\(tls.resumedHandshakes)"),
+                    ("{result=\"failed\"}", "\(tls.failedHandshakes)")])
+        }
         metric("herald_websockets", "gauge", "Open WebSocket connections.", [("", "\(loop.webSockets)")])
         metric("herald_subscribers", "gauge", "WebSocket connections subscribed to at least one topic.", [("", "\(loop.subscribers)")])
         metric("herald_subscriptions", "gauge", "Topic subscriptions over all connections.", [("", "\(loop.subscriptions)")])

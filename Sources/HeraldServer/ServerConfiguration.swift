@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var bench = false
     /// Headers must be complete this long after a request's first byte (slowloris) → 408.
     public var headerTimeout = 10.0
+    /// `--tls-cert`/`--tls-key`: both set, the port speaks only TLS; re-read on SIGHUP.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
     /// A body must keep moving: no byte for this long → 408.
     public var bodyTimeout = 10.0
     /// A keep-alive connection with no request in progress is closed after this long.

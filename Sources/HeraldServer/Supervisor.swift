@@ -58,9 +58,15 @@ public final class Supervisor {
         signal(SIGPIPE, SIG_IGN)
         do {
             // Before any child exists, so no SIGCHLD can be lost.
-            signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT, SIGCHLD]) { [unowned self] signo in
+            // SIGHUP only with TLS (a certificate reload); otherwise it keeps its default action, as in a single process.
+            let watched = configuration.tls ? [SIGTERM, SIGINT, SIGCHLD, SIGHUP] : [SIGTERM, SIGINT, SIGCHLD]
+            signals = try SignalWatcher(loop: loop, signals: watched) { [unowned self] signo in
                 if signo == SIGCHLD {
                     reap()
+                } else if signo == SIGHUP {
+                    // Each worker reloads its own TLS context; the broker has nothing to reload.
+                    logger.info("SIGHUP: passed on to \(roster.liveWorkerPIDs.count) workers")
+                    for pid in roster.liveWorkerPIDs { ChildProcess.signal(pid, SIGHUP) }
                 } else {
                     stop(because: "received signal \(signo)")
                 }
@@ -117,7 +123,7 @@ public final class Supervisor {
 
     private var url: String {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-        return "http://\(host):\(port?.port ?? configuration.port)"
+        return "\(configuration.tls ? "https" : "http")://\(host):\(port?.port ?? configuration.port)"
     }
 
     /// For a child of ours (a worker, our broker) at start: SIGTERM when the supervisor dies,

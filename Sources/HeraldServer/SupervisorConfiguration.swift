@@ -51,6 +51,8 @@ public struct SupervisorConfiguration: Sendable {
     /// Where the workers keep the tasks when it is not our broker (`--redis`: "Redis at URL"):
     /// then no broker is started, and the workers start at once.
     public var sharedStore: String?
+    /// Workers speak TLS (`--tls-cert`): the URL reads https, and SIGHUP is passed on to them.
+    public var tls = false
     /// How often an external broker's lock is checked, to start ours when it is gone.
     public var externalBrokerCheckInterval = 1.0
 

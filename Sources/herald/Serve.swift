@@ -44,6 +44,9 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // SIGHUP reloads the TLS certificate through the loop's signalfd: block it before any
+        // thread (the log writer's) starts, or that thread would take it and die of it.
+        if options.tlsCertificate != nil { SignalWatcher.block([SIGHUP]) }
         options.log.bootstrap()
         guard let workers else {
             return try options.runServer(options.configuration, logger: Logger(label: "herald"), onListening: printListening)
@@ -57,11 +60,24 @@ struct Serve: ParsableCommand {
         }
         // Workers inherit the environment: the token reaches them without showing in `ps`.
         if let token = options.effectivePublishToken { setenv("HERALD_PUBLISH_TOKEN", token, 1) }
-        let configuration = SupervisorConfiguration(
+        if options.tlsCertificate != nil {
+            // One set of ticket keys for every worker (a ticket resumes on any of them), handed
+            // over in the environment, never written to disk; the certificate is checked here first.
+            let keys = TLSTicketKeys.random()
+            do {
+                _ = try HeraldServer.makeTLSContext(options.configuration, ticketKeys: keys)
+            } catch {
+                FileDescriptorOutput.standardError("herald: \(error.description)\n")
+                throw ExitCode(1)
+            }
+            setenv(TLSTicketKeys.environmentName, keys.hex, 1)
+        }
+        var configuration = SupervisorConfiguration(
             workers: workers, host: options.host, port: options.port, brokerPath: options.broker,
             dataDirectory: options.dataDirectory,
             workerArguments: { options.workerArguments($0) }, brokerArguments: { options.brokerArguments($0) },
             sharedStore: options.redisEndpoint.map { "Redis at \($0)" })
+        configuration.tls = options.tlsCertificate != nil
         do {
             let supervisor = try Supervisor(configuration: configuration, logger: Logger(label: "herald supervisor"))
             try supervisor.run(onListening: printListening)

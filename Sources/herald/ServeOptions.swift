@@ -35,6 +35,14 @@ struct ServeOptions: ParsableArguments {
         valueName: "on|off"))
     var accessLog: Switch = .on
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(
+        "Serve only TLS (https, wss; TLS 1.2 and 1.3) with this PEM certificate chain; needs --tls-key. SIGHUP re-reads both.",
+        valueName: "path"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "path"))
+    var tlsKey: String?
+
     @Option(help: ArgumentHelp("Seconds for a request's headers to arrive in full (→ 408).", valueName: "seconds"))
     var headerTimeout = 10.0
 
@@ -139,6 +147,7 @@ struct ServeOptions: ParsableArguments {
         for origin in allowedOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--allow-origin must be `*` or an origin like https://ops.example.com, not \(origin)")
         }
+        if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if publishToken?.isEmpty == true { throw ValidationError("--publish-token must not be empty") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be a positive whole number") }
         if let maxConnectionsPerIP, maxConnectionsPerIP < 1 {
@@ -156,6 +165,8 @@ struct ServeOptions: ParsableArguments {
         config.echo = echo
         config.bench = bench
         config.headerTimeout = headerTimeout
+        config.tlsCertificatePath = tlsCertificate
+        config.tlsKeyPath = tlsKey
         config.bodyTimeout = bodyTimeout
         config.idleTimeout = idleTimeout
         config.pingInterval = pingInterval
@@ -202,6 +213,7 @@ struct ServeOptions: ParsableArguments {
         for origin in allowedOrigins { arguments += ["--allow-origin", origin] }
         if let path = effectiveAuthSecretFile { arguments += ["--auth-secret-file", path] }
 
+        if let tlsCertificate, let tlsKey { arguments += ["--tls-cert", tlsCertificate, "--tls-key", tlsKey] }
         if let maxConnections { arguments += ["--max-connections", String(maxConnections)] }
         if let maxConnectionsPerIP { arguments += ["--max-connections-per-ip", String(maxConnectionsPerIP)] }
         arguments += log.arguments

@@ -43,6 +43,13 @@ struct ClientOptions: ParsableArguments {
     var timeout = HTTPClient.defaultTimeout
 
     @Option(help: ArgumentHelp(
+        "For an https:// --server: trust the certificate authorities of this PEM file instead of the system's.",
+        valueName: "path"))
+    var cacert: String?
+
+    var tls: ClientTLS { ClientTLS(caFile: cacert) }
+
+    @Option(help: ArgumentHelp(
         "A token from `herald token` (or your app), or the publish token, sent as `Authorization: Bearer` (default: $HERALD_TOKEN, else $HERALD_PUBLISH_TOKEN).",
         valueName: "token"))
     var token: String?
@@ -62,7 +69,9 @@ struct ClientOptions: ParsableArguments {
         let text = server ?? Environment.nonEmpty("HERALD_SERVER") ?? "http://127.0.0.1:8080"
         do {
             let url = try ClientURL(parsing: text)
-            guard url.scheme == .http else { throw ValidationError("--server must be an http:// URL, not \(text)") }
+            guard url.scheme == .http || url.scheme == .https else {
+                throw ValidationError("--server must be an http:// or https:// URL, not \(text)")
+            }
             return url
         } catch let error as ClientError {
             throw ValidationError("--server: \(error.description)")
@@ -91,7 +100,7 @@ enum TaskAPI {
         do {
             response = try HTTPClient.request(
                 method: method, url: url, body: body.map { Array($0.text.utf8) }, headers: headers,
-                timeout: options.timeout + extraWait)
+                timeout: options.timeout + extraWait, tls: options.tls)
         } catch {
             throw CLIOutput.failure(error.description)
         }

@@ -53,6 +53,11 @@ struct WatchCommand: ParsableCommand {
         valueName: "token"))
     var token: String?
 
+    @Option(help: ArgumentHelp(
+        "For an https:// --server: trust the certificate authorities of this PEM file instead of the system's.",
+        valueName: "path"))
+    var cacert: String?
+
     @Flag(help: "One plain line per event even when stdout is a terminal.")
     var plain = false
 
@@ -75,6 +80,7 @@ struct WatchCommand: ParsableCommand {
         options.token = token
         let session = WatchSession(base: base, topics: topics.isEmpty ? ["tasks"] : topics, token: options.effectiveToken,
                                    screen: terminal ? WatchScreen() : nil, color: color)
+        session.tls = ClientTLS(caFile: cacert)
         session.run()
     }
 }
@@ -86,6 +92,8 @@ final class WatchSession {
     let topics: [String]
     /// Sent as `Authorization: Bearer` on every (re)connect.
     let token: String?
+    /// How an https server's certificate is checked (--cacert).
+    var tls = ClientTLS()
     let screen: WatchScreen?
     let color: Bool
     private var state: WatchState
@@ -128,7 +136,7 @@ final class WatchSession {
             do {
                 var headers = HTTPHeaders()
                 if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
-                let socket = try WebSocketClient.connect(url: url, headers: headers)
+                let socket = try WebSocketClient.connect(url: url, headers: headers, tls: tls)
                 if everConnected && screen == nil {
                     CLIOutput.standardError("herald: connected to \(url.origin)\(resuming.map { " (resuming after seq \($0.since))" } ?? "")\n")
                 }
@@ -153,7 +161,7 @@ final class WatchSession {
             query.append(("since", String(point.since)))
             if !point.epoch.isEmpty { query.append(("epoch", point.epoch)) }
         }
-        return base.with(scheme: .ws).appending(path: "/ws", query: PercentEncoding.query(query))
+        return base.webSocket.appending(path: "/ws", query: PercentEncoding.query(query))
     }
 
     /// Reads frames until the connection fails (it only returns by throwing).

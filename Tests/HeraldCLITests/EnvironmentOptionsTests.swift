@@ -197,7 +197,7 @@ import Testing
         let values = ["workers": "2", "max-connections": "5", "max-connections-per-ip": "2", "broker": "/tmp/b.sock",
                       "publish-token": "t", "auth-secret-file": "/tmp/secret", "allow-origin": "https://a.example",
                       "owner-max-active": "3", "owner-max-rate": "4", "task-timeout": "60", "task-stall": "30",
-                      "public": "/srv/public"]
+                      "public": "/srv/public", "tls-cert": "/tmp/cert.pem", "tls-key": "/tmp/key.pem"]
         // --broker and --redis exclude each other: the options are checked once with each.
         func commandLine(_ values: [String: String]) -> [String] {
             var line: [String] = []

@@ -34,17 +34,19 @@ import Testing
     }
 
     @Test func refusesWhatItCannotDo() {
-        for bad in ["", "https://h", "wss://h", "ftp://h", "http://", "http://:80", "http://h:0", "http://h:65536",
+        for bad in ["", "ftp://h", "http://", "http://:80", "http://h:0", "http://h:65536",
                     "http://h:x", "http://h:", "http://u:p@h", "http://[::1", "http://[::1]x", "http://[host]",
                     "http://h/a b", "http://h h"] {
             #expect(throws: ClientError.self, "\(bad)") { try ClientURL(parsing: bad) }
         }
     }
 
-    @Test func httpsMessageSaysWhy() {
-        #expect(throws: ClientError.invalidURL("https://h", "https:// is not supported: herald speaks plain HTTP; use http:// to a local port or a TLS proxy")) {
-            try ClientURL(parsing: "https://h")
-        }
+    @Test func secureSchemes() throws {
+        let url = try ClientURL(parsing: "https://h/x")
+        #expect(url.scheme.isSecure && url.port == 443 && url.hostHeader == "h")
+        #expect(url.webSocket.description == "wss://h:443/x")
+        #expect(try ClientURL(parsing: "wss://h:8443").hostHeader == "h:8443")
+        #expect(try ClientURL(parsing: "http://h").webSocket.scheme == .ws)
     }
 
     @Test func appendingKeepsAPathPrefix() throws {

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LISTEN_RE = re.compile(r"^listening on http://([0-9.]+|\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d+)$")
+LISTEN_RE = re.compile(r"^listening on (https?)://([0-9.]+|\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d+)$")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0  # the contract: exit 0 within 10 s of SIGTERM
 
@@ -49,6 +49,7 @@ class Herald:
         self.stdout_lines: list[str] = []
         self.port: int | None = None
         self.host: str | None = None
+        self.scheme = "http"  # https with --tls-cert
         self._listening = threading.Event()
         self._eof = threading.Event()
 
@@ -73,7 +74,7 @@ class Herald:
             if is_stderr and self.port is None:
                 m = LISTEN_RE.match(line)
                 if m:
-                    self.host, self.port = m.group(1), int(m.group(2))
+                    self.scheme, self.host, self.port = m.group(1), m.group(2), int(m.group(3))
                     self._listening.set()
         if is_stderr:
             self._eof.set()
@@ -121,11 +122,11 @@ class Herald:
     # -- addresses
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.scheme == 'https' else 'ws'}://127.0.0.1:{self.port}"
 
     def log_tail(self, n: int = 40) -> str:
         lines = self.stderr_lines[-n:]

@@ -45,7 +45,7 @@ def chromedriver() -> str:
     pytest.fail("chromedriver not found (scripts/test installs chromium-driver)")
 
 
-def make_browser(width: int = 1200, height: int = 760, network_log: bool = False):
+def make_browser(width: int = 1200, height: int = 760, network_log: bool = False, extra_args=()):
     """Headless Chromium. Browser console messages are kept (`severe_console_errors`); a
     `confirm()` the page may show before deleting is accepted, as a user would. With
     `network_log`, DevTools network events (WebSocket frames too) are kept: `NetworkLog`."""
@@ -57,7 +57,7 @@ def make_browser(width: int = 1200, height: int = 760, network_log: bool = False
     opts = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               f"--window-size={width},{height}", "--disable-background-networking", "--no-first-run",
-              "--hide-scrollbars"):
+              "--hide-scrollbars", *extra_args):
         opts.add_argument(a)
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary:

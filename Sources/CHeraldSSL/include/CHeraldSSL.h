@@ -22,3 +22,38 @@ static inline int herald_ssl_hmac_sha256(const void *key, size_t key_len, const 
 static inline int herald_ssl_memcmp(const void *a, const void *b, size_t len) {
     return CRYPTO_memcmp(a, b, len);
 }
+
+// TLS (libssl): the macros Swift cannot call, each wrapped as one call. No logic here.
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+/// TLS 1.2 and 1.3 only.
+static inline int herald_ssl_ctx_set_versions(SSL_CTX *ctx) {
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) && SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+}
+/// No renegotiation at all (RFC 5746 lets a server refuse it), no TLS compression (CRIME),
+/// the server's cipher order; a TCP FIN without close_notify reads as end of input, as on a
+/// plain socket (HTTP frames its own bodies, so a cut is still seen).
+static inline void herald_ssl_ctx_set_server_options(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+/// SSL_write may be retried from another address with the same bytes; idle connections give
+/// their 34 KB of record buffers back.
+static inline void herald_ssl_ctx_set_modes(SSL_CTX *ctx) {
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+}
+/// Session tickets only (stateless: any worker holding the same keys resumes), no server cache.
+static inline void herald_ssl_ctx_set_session_cache_off(SSL_CTX *ctx) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+/// The 80 bytes of ticket keys: 16 name, 32 HMAC, 32 AES.
+static inline int herald_ssl_ctx_set_ticket_keys(SSL_CTX *ctx, unsigned char keys[80]) {
+    return (int)SSL_CTX_set_tlsext_ticket_keys(ctx, keys, 80);
+}
+static inline int herald_ssl_set_sni(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+static inline int herald_ssl_session_reused(SSL *ssl) { return SSL_session_reused(ssl); }
