@@ -13,6 +13,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
+        // The pure decoders, for the libFuzzer targets in Fuzz/ (a package of its own, so this
+        // build never compiles fuzz code; see docs/fuzzing.md).
+        .library(name: "HeraldFuzzSurface", targets: ["HeraldWire", "HeraldTasks", "CHeraldZlib"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
