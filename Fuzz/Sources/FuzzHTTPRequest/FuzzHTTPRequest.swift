@@ -2,7 +2,7 @@ import FuzzSupport
 import HeraldWire
 
 // HTTPRequestParser (RFC 9112): bytes fed whole and in two pieces must give the same events
-// and the same error; bodies match their framing and stay within the limits; nothing past
+// (body pieces joined) and the same error; bodies match their framing and stay within the limits; nothing past
 // the last `.end` is consumed. Small limits, so inputs reach them.
 let limits = HTTPParserLimits(maxHeadBytes: 1024, maxHeaderCount: 16, maxBodyBytes: 2048)
 
@@ -47,7 +47,13 @@ func parse(_ pieces: [ArraySlice<UInt8>]) -> Outcome {
                     framing = nil
                     bodyBytes = 0
                 }
-                out.events.append(event)
+                // How a body arrives in pieces depends on how the bytes did: consecutive
+                // pieces are compared joined (a split may cut one in two).
+                if case .body(let bytes) = event, case .body(let before)? = out.events.last {
+                    out.events[out.events.count - 1] = .body(before + bytes)
+                } else {
+                    out.events.append(event)
+                }
             }
         } catch {
             // After a throw every call throws the same error.
@@ -89,4 +95,10 @@ public func initialize(_ argc: FuzzArgc, _ argv: FuzzArgv) -> Int32 {
         ].map { Array($0.utf8) }
     }
     return 0
+}
+
+/// The executable's entry as SwiftPM links it (see `Fuzz.runDriver`).
+@_cdecl("FuzzHTTPRequest_main")
+public func fuzzHTTPRequestMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Fuzz.runDriver(argc, argv, fuzz)
 }

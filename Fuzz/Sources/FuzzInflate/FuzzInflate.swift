@@ -1,12 +1,11 @@
 import CHeraldZlib
 import FuzzSupport
+import HeraldWire
 
 // The inflate path of permessage-deflate (RFC 7692 §7.2.2): raw DEFLATE with the 00 00 FF FF
 // tail appended, inflated with an output cap so a small message cannot expand without bound.
 // Checked: never more than the cap; an inflated message deflates and inflates back to itself.
 //
-// `inflateCapped` stands in for the WebSocket extension's own inflate entry point (branch
-// `deflate`); once it exists, call it here instead and keep the checks.
 let cap = 64 * 1024
 
 enum InflateResult: Equatable {
@@ -15,34 +14,14 @@ enum InflateResult: Equatable {
     case invalid
 }
 
+/// Herald's own inflate (HeraldWire `PerMessageDeflate.inflate`, what `/ws` and `/echo` use):
+/// 1009 past the cap, 1007 for what is not DEFLATE.
 func inflateCapped(_ input: [UInt8], cap: Int) -> InflateResult {
-    var stream = z_stream()
-    guard herald_zlib_inflate_init2(&stream, -15) == Z_OK else { return .invalid }
-    defer { inflateEnd(&stream) }
-    var data = input + [0x00, 0x00, 0xff, 0xff]
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    // Sound: `data` and `chunk` outlive every inflate call that reads or writes through them.
-    return data.withUnsafeMutableBufferPointer { inBuf in
-        stream.next_in = inBuf.baseAddress
-        stream.avail_in = UInt32(inBuf.count)
-        while true {
-            let produced: Int
-            let rc: Int32 = chunk.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(outBuf.count)
-                return inflate(&stream, Z_SYNC_FLUSH)
-            }
-            produced = chunk.count - Int(stream.avail_out)
-            guard out.count + produced <= cap else { return .tooBig }
-            out += chunk[..<produced]
-            switch rc {
-            case Z_STREAM_END: return .message(out)
-            case Z_OK: if stream.avail_in == 0 && stream.avail_out > 0 { return .message(out) }
-            case Z_BUF_ERROR: return stream.avail_in == 0 ? .message(out) : .invalid
-            default: return .invalid
-            }
-        }
+    do {
+        return .message(try PerMessageDeflate.inflate(message: input, cap: cap))
+    } catch {
+        Fuzz.check(error.closeCode == 1009 || error.closeCode == 1007, "inflate threw \(error)")
+        return error.closeCode == 1009 ? .tooBig : .invalid
     }
 }
 
@@ -93,4 +72,10 @@ public func initialize(_ argc: FuzzArgc, _ argv: FuzzArgv) -> Int32 {
         ]
     }
     return 0
+}
+
+/// The executable's entry as SwiftPM links it (see `Fuzz.runDriver`).
+@_cdecl("FuzzInflate_main")
+public func fuzzInflateMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Fuzz.runDriver(argc, argv, fuzz)
 }

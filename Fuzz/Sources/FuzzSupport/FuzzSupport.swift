@@ -53,3 +53,22 @@ public func printError(_ text: String) {
 /// The `LLVMFuzzerInitialize` argument types, so each target's hook is one line.
 public typealias FuzzArgc = UnsafeMutablePointer<Int32>
 public typealias FuzzArgv = UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+
+
+/// libFuzzer's driver (from libclang_rt.fuzzer_no_main): the executable's own `main` calls it.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+
+extension Fuzz {
+    /// Runs libFuzzer over `testOneInput`. SwiftPM links an executable target's entry as
+    /// `<Target>_main`; each target defines that and calls this (so only the fuzz executables
+    /// carry a fuzzer, and Herald's own build tool keeps its main).
+    public static func runDriver(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                                 _ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32 {
+        var count = argc
+        var vector: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&count, &vector, testOneInput)
+    }
+}

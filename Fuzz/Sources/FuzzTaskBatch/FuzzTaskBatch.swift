@@ -81,3 +81,9 @@ public func initialize(_ argc: FuzzArgc, _ argv: FuzzArgv) -> Int32 {
     }
     return 0
 }
+
+/// The executable's entry as SwiftPM links it (see `Fuzz.runDriver`).
+@_cdecl("FuzzTaskBatch_main")
+public func fuzzTaskBatchMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Fuzz.runDriver(argc, argv, fuzz)
+}
