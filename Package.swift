@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "HeraldLoop", dependencies: ["CHeraldLinux", "CHeraldSSL", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: hotPath),
-        .target(name: "HeraldClient", dependencies: ["HeraldWire", "CHeraldSSL"]),
+        .target(name: "HeraldClient", dependencies: ["HeraldWire", "HeraldLoop", "CHeraldSSL"]),
         // A Redis client on the loop (several hosts, issue 15): hiredis parses, HeraldLoop does the I/O.
         .target(name: "HeraldRedis", dependencies: ["HeraldLoop", "CHeraldRedis", "CHeraldSSL"]),
         // Access control: JWT HS256 verification on OpenSSL's HMAC, principals and roles. Pure.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CHeraldSSL
+import HeraldLoop
 
 /// How the CLI checks a server's certificate: against `--cacert` when given, else the system's
 /// trust store; always with the host name (or IP address) of the URL.
@@ -89,7 +90,7 @@ final class ClientTLSSession {
         case SSL_ERROR_ZERO_RETURN: return .closed
         case let error:
             let verify = SSL_get_verify_result(ssl)
-            var why = TLSErrorText.drainQueue()
+            var why = OpenSSLErrorQueue.drain().joined(separator: "; ")
             if verify != X509_V_OK {
                 why = "certificate verify failed: " + String(cString: X509_verify_cert_error_string(verify))
             } else if why.isEmpty {
@@ -106,17 +107,3 @@ final class ClientTLSSession {
     }
 }
 
-enum TLSErrorText {
-    /// OpenSSL's error queue as text, emptied.
-    static func drainQueue() -> String {
-        var reasons: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var text = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &text, text.count)
-            reasons.append(text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
-        return reasons.joined(separator: "; ")
-    }
-}

@@ -63,14 +63,7 @@ public final class HeraldServer {
         let broker: Broker
         if let redis = configuration.redis {
             // Tasks live in Redis; the connections get a loop of their own (as a broker link does).
-            let connectionLoop: EventLoop
-            do {
-                connectionLoop = try EventLoop()
-            } catch {
-                throw ServerStartupError(description: "cannot create the Redis connection loop: \(error)")
-            }
-            SignalWatcher.block([SIGTERM, SIGINT])
-            EventLoopThread.start(connectionLoop, name: "herald-redis")
+            let connectionLoop = try Self.startConnectionLoop(name: "herald-redis", for: "the Redis connection")
             let redisLogger = logger
             broker = RedisBroker(
                 configuration: .init(endpoint: redis, prefix: configuration.redisPrefix, timeout: configuration.redisTimeout,
@@ -81,16 +74,7 @@ public final class HeraldServer {
         } else if let brokerPath = configuration.brokerPath {
             // Tasks live in `herald broker`; its connection gets a loop of its own, so it can
             // connect (and events can flow) before this server's loop runs.
-            let connectionLoop: EventLoop
-            do {
-                connectionLoop = try EventLoop()
-            } catch {
-                throw ServerStartupError(description: "cannot create the broker connection loop: \(error)")
-            }
-            // Threads inherit the signal mask: block SIGTERM/SIGINT before this one starts, or
-            // it could take the signal (default action: die) instead of our signalfd.
-            SignalWatcher.block([SIGTERM, SIGINT])
-            EventLoopThread.start(connectionLoop, name: "herald-broker")
+            let connectionLoop = try Self.startConnectionLoop(name: "herald-broker", for: "the broker connection")
             broker = UnixSocketBroker(path: brokerPath, loop: connectionLoop)
             local = nil
         } else {
@@ -145,6 +129,21 @@ public final class HeraldServer {
     }
 
     private var restoreReport: RestoreReport?
+
+    /// A loop on a thread of its own for the link to the tasks (the broker, Redis).
+    private static func startConnectionLoop(name: String, for what: String) throws(ServerStartupError) -> EventLoop {
+        let loop: EventLoop
+        do {
+            loop = try EventLoop()
+        } catch {
+            throw ServerStartupError(description: "cannot create the loop for \(what): \(error)")
+        }
+        // Threads inherit the signal mask: block SIGTERM/SIGINT before this one starts, or it
+        // could take the signal (default action: die) instead of our signalfd.
+        SignalWatcher.block([SIGTERM, SIGINT])
+        EventLoopThread.start(loop, name: name)
+        return loop
+    }
 
     private func logRestore() {
         guard let report = restoreReport else { return }
