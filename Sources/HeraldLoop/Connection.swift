@@ -272,6 +272,11 @@ public final class Connection: IOHandler {
             // OpenSSL has sent the alert (RFC 8446 6.2) where one applies. Read what is left
             // first: closing with unread input sends an RST, which can destroy the alert.
             _ = recv(fd, loop.readBuffer.baseAddress, loop.readBuffer.count, Int32(MSG_DONTWAIT))
+            if tls.peerSpokePlainHTTP {
+                // As nginx does: a plain request to the TLS port learns why, in plain HTTP (one
+                // small send; a full socket buffer just loses the hint, the close still happens).
+                TLSContext.plainHTTPAnswer.withUnsafeBytes { _ = send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            }
             close()
         }
     }

@@ -9,6 +9,13 @@ public final class TLSContext: @unchecked Sendable {  // only read after init; S
     /// suites are all AEAD and stay OpenSSL's default.
     public static let tls12Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+    /// What a plain HTTP request to the TLS port gets before the close (the contract's error shape).
+    static let plainHTTPAnswer: [UInt8] = {
+        let body = #"{"error":{"code":"tls_required","message":"this port speaks HTTPS: use https:// (or wss://)"}}"#
+        return Array(("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body).utf8)
+    }()
+
     let ctx: OpaquePointer
     public let certificatePath: String
     public let keyPath: String

@@ -19,6 +19,9 @@ final class TLSSession {
     /// here, out of the shared staging buffer). Empty when no write is pending.
     private(set) var pendingWrite: [UInt8] = []
 
+    /// The handshake failed because the peer sent a plain HTTP request (or a proxy CONNECT).
+    private(set) var peerSpokePlainHTTP = false
+
     /// Plaintext per SSL_write: one full record (RFC 8446 5.1: at most 2^14 bytes).
     static let recordBytes = 16 * 1024
 
@@ -117,6 +120,7 @@ final class TLSSession {
         default:
             // SSL_ERROR_SSL (bad record, alert, refused version), SSL_ERROR_SYSCALL (reset):
             // the queue must be emptied or the next call on this thread would be blamed.
+            if error == SSL_ERROR_SSL && !isEstablished && herald_ssl_error_is_plain_http() == 1 { peerSpokePlainHTTP = true }
             ERR_clear_error()
             return .failed
         }

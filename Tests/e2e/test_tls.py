@@ -107,7 +107,7 @@ def test_alpn(tls_server, ca):
 
 
 def test_garbage_hello_gets_an_alert_and_harms_no_one(tls_server, ca):
-    for garbage in (b"\x16\x03\x01\x00\x05hello" + bytes(50), os.urandom(3000), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"):
+    for garbage in (b"\x16\x03\x01\x00\x05hello" + bytes(50), os.urandom(3000)):
         s = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
         s.sendall(garbage)
         answer = b""
@@ -120,6 +120,28 @@ def test_garbage_hello_gets_an_alert_and_harms_no_one(tls_server, ca):
         assert answer == b"" or answer[:1] == b"\x15", answer      # an alert record, or nothing
     assert b"\x15\x03\x03\x00\x02\x02\x0a" in _first_answer(tls_server.port, b"\x16\x03\x01\x00\x05hello" + bytes(50))
     with tls_connect(ca.context(), tls_server.port) as s:
+        assert b" 200 " in get(s)
+
+
+def test_plain_http_to_the_tls_port_gets_a_400_that_says_why(tls_server, ca):
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+                    b"CONNECT example.com:443 HTTP/1.1\r\n\r\n"):
+        s = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
+        s.sendall(request)
+        answer = b""
+        try:
+            while chunk := s.recv(1000):
+                answer += chunk
+        except ConnectionResetError:
+            pytest.fail(f"RST instead of the 400 and FIN for {request[:20]!r}")
+        s.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), answer
+        assert json.loads(body)["error"]["code"] == "tls_required"
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{tls_server.port}/"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.stdout == "400"
+    with tls_connect(ca.context(), tls_server.port) as s:   # and the port still speaks TLS
         assert b" 200 " in get(s)
 
 

@@ -57,3 +57,10 @@ static inline int herald_ssl_set_sni(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
 static inline int herald_ssl_session_reused(SSL *ssl) { return SSL_session_reused(ssl); }
+/// True when the oldest queued error says the peer spoke plain HTTP (or an HTTPS proxy's
+/// CONNECT) to the TLS port: OpenSSL recognises the first bytes and fails with no alert.
+static inline int herald_ssl_error_is_plain_http(void) {
+    unsigned long e = ERR_peek_error();
+    return ERR_GET_LIB(e) == ERR_LIB_SSL &&
+           (ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST);
+}
