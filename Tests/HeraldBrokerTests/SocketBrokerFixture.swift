@@ -34,12 +34,20 @@ enum SocketBrokerFixture {
         }
         started.wait()
         if let error = box.error { throw error }
-        servers.append(box.server!)
+        keepAlive(box.server!)
         return (UnixSocketBroker(path: path, loop: loop), box.server!)
     }
 
-    /// Kept alive for the test process's lifetime.
+    /// Kept alive for the test process's lifetime. Tests run in parallel: every access holds
+    /// `serversLock` (ThreadSanitizer caught two fixtures appending at once).
     nonisolated(unsafe) static var servers: [BrokerServer] = []
+    static let serversLock = NSLock()
+
+    static func keepAlive(_ server: BrokerServer) {
+        serversLock.lock()
+        defer { serversLock.unlock() }
+        servers.append(server)
+    }
 
     /// The socket directories, removed when the test process exits (the servers live until then).
     nonisolated(unsafe) static var directories: [String] = []
