@@ -18,7 +18,7 @@
  * With --server-pid the server's utime+stime (/proc/PID/stat, all threads) is read when
  * publishing starts and when the drain ends, so the handshakes stay out of `server_cpu_s`.
  *
- * The default body is a task progress event as `/ws` pushes it (~600 bytes of JSON, its seq
+ * The default body is a task progress event as `/ws` pushes it (697 bytes of JSON, its seq
  * varying): S1a's own 40-byte body is below Herald's 64-byte floor for compressing a message.
  *
  * One thread, one epoll loop, every socket non-blocking; OpenSSL's WANT_READ / WANT_WRITE are
@@ -589,7 +589,7 @@ static void usage(void) {
             "  --cafile FILE      CA to verify the server certificate against (wss)\n"
             "  --insecure         do not verify the certificate\n"
             "  --pub PATH         publish path (default: /pub/TOPIC from the URL)\n"
-            "  --body FILE        body to publish (default: a ~600-byte task progress event)\n"
+            "  --body FILE        body to publish (default: a 697-byte task progress event)\n"
             "  --server-pid PID   read the server's CPU time around the publishing and the drain\n"
             "  --inflight N       handshakes in flight while opening (default 100)\n"
             "  --drain SECONDS    wait at most this long for outstanding deliveries (default 10)\n"
