@@ -1,7 +1,7 @@
 /// The actor's tasks by id, with the dictionary API the hub uses. Records are boxed: a
-/// `TaskRecord` is ~350 bytes, and a dictionary stores its values inline in a power-of-two
-/// table kept under 75 % full — 100,000 tasks sit in 262,144 slots, so inline records cost
-/// ~96 MB where boxes cost 8 bytes a slot plus one exact allocation per task (~40 MB).
+/// `TaskRecord` is 240 bytes, and a dictionary stores its values inline in a power-of-two
+/// table kept under 75 % full — 100,000 tasks sit in 262,144 slots, so inline records would
+/// cost ~63 MB where boxes cost 8 bytes a slot plus one 272-byte chunk per task (~27 MB).
 /// Reads still hand out copies, so a record taken out, changed and refused by a transition
 /// leaves the table as it was.
 ///
