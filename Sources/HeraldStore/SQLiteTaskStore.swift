@@ -128,12 +128,19 @@ public final class SQLiteTaskStore: TaskStore {
     // MARK: TaskStore
 
     public func load() throws(StoreError) -> StoredState {
+        var tasks: [StoredTask] = []
+        var state = try load(expecting: { tasks.reserveCapacity($0) }, each: { tasks.append($0) })
+        state.tasks = tasks
+        return state
+    }
+
+    public func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws(StoreError) -> StoredState {
         do {
             return try dbQueue.writeWithoutTransaction { db in
                 // One read transaction: a consistent snapshot of tasks, events and meta.
                 var state: StoredState?
                 try db.inTransaction(.deferred) {
-                    state = try Self.read(db)
+                    state = try Self.read(db, expecting, eachTask)
                     return .commit
                 }
                 // From here until markCleanShutdown() the store counts as running: a crash
@@ -244,7 +251,7 @@ public final class SQLiteTaskStore: TaskStore {
             """).execute(arguments: [Int64(bitPattern: seq), epoch])
     }
 
-    static func read(_ db: Database) throws -> StoredState {
+    static func read(_ db: Database, _ expecting: (Int) -> Void, _ eachTask: (StoredTask) -> Void) throws -> StoredState {
         var seq: UInt64 = 0
         var epoch: String?
         var cleanShutdown = false
@@ -256,11 +263,10 @@ public final class SQLiteTaskStore: TaskStore {
             default: break
             }
         }
-        var tasks: [StoredTask] = []
-        tasks.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks") ?? 0)
+        expecting(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks") ?? 0)
         let taskRows = try Row.fetchCursor(db, sql: "SELECT id, json, status, seq, updated_at_ms FROM tasks")
         while let row = try taskRows.next() {
-            tasks.append(StoredTask(
+            eachTask(StoredTask(
                 id: try row.decode(String.self, atIndex: 0),
                 json: try bytes(row, 1),
                 status: try row.decode(String.self, atIndex: 2),
@@ -276,7 +282,7 @@ public final class SQLiteTaskStore: TaskStore {
                 owner: try row.decode(String?.self, atIndex: 2),
                 payload: try bytes(row, 3)))
         }
-        return StoredState(tasks: tasks, events: events, seq: seq, epoch: epoch, cleanShutdown: cleanShutdown)
+        return StoredState(tasks: [], events: events, seq: seq, epoch: epoch, cleanShutdown: cleanShutdown)
     }
 
     /// A BLOB column as bytes, copied once straight from SQLite's buffer. SQLite returns NULL

@@ -89,6 +89,11 @@ public protocol TaskStore: AnyObject, Sendable {
     /// Reads everything back; called once at start-up. Also marks the store as running (not
     /// cleanly shut down) durably before returning.
     func load() throws -> StoredState
+    /// `load()`, handing each task to `eachTask` as it is read instead of returning them in
+    /// `tasks` (left empty): a restart then never holds every task's JSON at once (100,000
+    /// tasks: ~60 MB that malloc would keep, fragmented, after the load).
+    /// `expecting` is told how many tasks follow first, to make room once.
+    func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws -> StoredState
     /// Applies the changes in ONE transaction and records `seq` and `epoch` with them.
     /// `durable: true` = the commit is on disk (fsync'd) when this returns — for lifecycle
     /// changes before their 2xx; `durable: false` is cheaper (progress batches).
@@ -100,6 +105,16 @@ public protocol TaskStore: AnyObject, Sendable {
     func trimEvents(keep: Int) throws
     /// Records a clean shutdown, durably (the last call before exit).
     func markCleanShutdown() throws
+}
+
+extension TaskStore {
+    public func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws -> StoredState {
+        var state = try load()
+        expecting(state.tasks.count)
+        for task in state.tasks { eachTask(task) }
+        state.tasks = []
+        return state
+    }
 }
 
 /// A store failure, as one line for the CLI and the logs:

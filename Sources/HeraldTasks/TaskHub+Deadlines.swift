@@ -53,7 +53,7 @@ extension TaskHub {
     /// After a restart: every running or cancelling task's deadlines, so one whose lease,
     /// timeout or stall passed while the server was down fires on the first tick.
     func scheduleAllDeadlines() {
-        for task in tasks.values where task.status.holdsLease { scheduleDeadlines(of: task) }
+        for box in tasks.allBoxes where box.record.status.holdsLease { scheduleDeadlines(of: box.record) }
     }
 
     /// Rebuilds the heap from the active tasks once entries of finished tasks dominate it: an

@@ -197,8 +197,7 @@ extension TaskHub {
         guard let current = tasks[id], let value = try? JSONParser.parse(json), var task = TaskRecord.decode(value),
               task.seq == current.seq, task.id == id else { return }
         task.rateSamples = current.rateSamples
-        tasks[id] = task
-        encoded[id] = json
+        tasks.set(task, json: json)
         if task.status.holdsLease { scheduleDeadlines(of: task) }
     }
 }

@@ -7,9 +7,13 @@ extension TaskHub {
     /// events published just before the crash may not have reached the disk: a client resuming
     /// from one of them must get a `recovered: false` snapshot, never a wrong state.
     public func restore() throws -> RestoreReport {
-        let state = try store.load()
-        let skipped = load(tasks: state.tasks.map(\.json))
-        seq = max(state.seq, tasks.values.map(\.seq).max() ?? 0)
+        // Tasks are put in place as the store reads them: a restart never holds all their
+        // JSON at once next to the records made from it.
+        var loader = beginLoad()
+        let state = try store.load(expecting: { self.tasks.reserveCapacity($0) },
+                                   each: { stored in self.loadOne(stored.json, into: &loader) })
+        let skipped = finishLoad(loader)
+        seq = max(state.seq, loader.maxSeq)
         let continued = state.cleanShutdown && state.epoch != nil
         epoch = continued ? state.epoch! : Self.newEpoch()
         var restoredEvents = 0
@@ -34,24 +38,46 @@ extension TaskHub {
     /// Puts stored tasks in place (a start, or a mirror loaded from its authority); returns how
     /// many could not be read.
     func load(tasks stored: [[UInt8]]) -> Int {
+        var loader = beginLoad()
+        tasks.reserveCapacity(stored.count)
+        for json in stored { loadOne(json, into: &loader) }
+        return finishLoad(loader)
+    }
+
+    /// What a load gathers on the way: the order finished tasks finished in is sorted once at
+    /// the end, from (time, seq, id) triples rather than whole records.
+    struct Loader {
         var skipped = 0
-        for json in stored {
-            guard let value = try? JSONParser.parse(json), let task = TaskRecord.decode(value) else {
-                skipped += 1
-                continue
-            }
-            tasks[task.id] = task
-            encoded[task.id] = json
-            statusCounts[task.status, default: 0] += 1
-            noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
-            if !task.status.isTerminal { activeSeq[task.id] = task.seq }
-            if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+        var maxSeq: UInt64 = 0
+        var finished: [(at: Int64, seq: UInt64, id: String)] = []
+    }
+
+    func beginLoad() -> Loader { Loader() }
+
+    func loadOne(_ json: [UInt8], into loader: inout Loader) {
+        guard let task = TaskRecord.decode(json: json) else {
+            loader.skipped += 1
+            return
         }
-        terminalOrder = tasks.values.filter { $0.status.isTerminal }
-            .sorted { ($0.finishedAt ?? $0.updatedAt, $0.seq) < ($1.finishedAt ?? $1.updatedAt, $1.seq) }
-            .map { (id: $0.id, seq: $0.seq) }
+        // The stored bytes are the task's JSON: an active task keeps them (TaskTable).
+        tasks.set(task, json: json)
+        statusCounts[task.status, default: 0] += 1
+        noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
+        if task.status.isTerminal {
+            loader.finished.append((task.finishedAt ?? task.updatedAt, task.seq, task.id))
+        } else {
+            activeSeq[task.id] = task.seq
+        }
+        if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+        loader.maxSeq = max(loader.maxSeq, task.seq)
+    }
+
+    func finishLoad(_ loader: Loader) -> Int {
+        var finished = loader.finished
+        finished.sort { ($0.at, $0.seq) < ($1.at, $1.seq) }
+        terminalOrder = finished.map { (id: $0.id, seq: $0.seq) }
         terminalOrderStart = 0
-        return skipped
+        return loader.skipped
     }
 
     /// The last call before exit: the next start continues this epoch.

@@ -14,7 +14,7 @@ import HeraldStore
 ///
 /// What the journal restores, and why that is everything a turn changes:
 /// - every task the turn touched (its record and JSON as before its first change: `journal` is
-///   called before each of the three places that change `tasks`/`encoded` — `commit`, `remove`
+///   called before each of the three places that change `tasks` — `commit`, `remove`
 ///   and the plain heartbeat), and with it the structures derived from each task: `statusCounts`,
 ///   `activeSeq`, `ownerIndex`, the owner status counts and active-task sets;
 /// - `seq`; `terminalOrder` (the turn only appends to it; compaction waits until after a
@@ -60,7 +60,7 @@ extension TaskHub {
     /// Records the task as it was before the turn's first change to it.
     func journal(_ id: String) {
         guard turn.priors[id] == nil else { return }
-        turn.priors[id] = (tasks[id], encoded[id])
+        turn.priors[id] = (tasks[id], tasks.box(id)?.json)
     }
 
     /// Commits the turn; on failure rolls it back, enters failing mode and returns the error.
@@ -90,8 +90,7 @@ extension TaskHub {
                     if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }
                 }
             }
-            tasks[id] = prior.record
-            encoded[id] = prior.json
+            tasks.restore(id, record: prior.record, json: prior.json)
             activeSeq.removeValue(forKey: id)
             if let task = prior.record {
                 statusCounts[task.status, default: 0] += 1

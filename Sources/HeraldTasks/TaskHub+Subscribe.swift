@@ -70,7 +70,7 @@ extension TaskHub {
         out.append(contentsOf: #"},"tasks":["#.utf8)
         for (i, entry) in chosen.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            if let json = encoded[entry.id] { out.append(contentsOf: json) }
+            if let json = tasks.json(entry.id) { out.append(contentsOf: json) }
         }
         out.append(contentsOf: "]}".utf8)
         return out
@@ -115,7 +115,7 @@ extension TaskHub {
         var out = Array(#"{"tasks":["#.utf8)
         for (i, entry) in chosen.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: encoded[entry.id] ?? tasks[entry.id]?.json ?? [])
+            out.append(contentsOf: tasks.json(entry.id) ?? [])
         }
         out.append(contentsOf: #"],"seq":"#.utf8)
         out.append(contentsOf: String(seq).utf8)

@@ -7,9 +7,8 @@ import HeraldWire
 /// in one call. Requests arrive in batches too (one hop per loop turn).
 public actor TaskHub {
     let configuration: TaskHubConfiguration
+    /// Every task, with the JSON of the active ones (TaskTable).
     var tasks = TaskTable()
-    /// Each task's JSON as of its last change, so snapshots and reads concatenate bytes.
-    var encoded: [String: [UInt8]] = [:]
     var ownerIndex: [String: Set<String>] = [:]
     var statusCounts: [TaskStatus: Int] = [:]
     /// Ids in the order they became terminal (stale entries are skipped lazily).
@@ -165,8 +164,8 @@ public actor TaskHub {
         case .operation(let op):
             do { return try apply(op, now: now) } catch { return .failure(error) }
         case .get(let id):
-            guard let task = tasks[id], let json = encoded[id] else { return .failure(.notFound(id)) }
-            return .task(json: json, seq: task.seq, status: task.status)
+            guard let box = tasks.box(id) else { return .failure(.notFound(id)) }
+            return .task(json: box.json ?? box.record.json, seq: box.record.seq, status: box.record.status)
         case .list(let owner, let statuses, let limit):
             return .list(json: list(owner: owner, statuses: statuses, limit: limit))
         case .subscribe(let topic, let since, let epoch):
@@ -214,6 +213,7 @@ public actor TaskHub {
             let before = task.status
             let wasStale = task.stale
             let event: TaskEventName?
+            let json: [UInt8]
             switch op {
             case .start: event = try task.start(now: now)
             case .progress(_, let input): event = try task.report(input, now: now)
@@ -227,18 +227,18 @@ public actor TaskHub {
             }
             if let event {
                 try admitTransition(of: task, from: before)
-                commit(&task, event: event, previous: before)
+                json = commit(&task, event: event, previous: before)
             } else {
                 // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
                 // answer and later reads show the renewed heartbeat_at.
                 journal(id)
-                tasks[id] = task
-                encoded[id] = task.json
-                staging?.noteHeartbeat(task, json: encoded[id]!)
+                json = task.json
+                tasks.set(task, json: json)
+                staging?.noteHeartbeat(task, json: json)
             }
             // The heap only held the expiry deadline while the task was stale: watch the lease again.
             if wasStale && !task.stale, let deadline = task.leaseDeadline { deadlines.push(deadline, id, .lease) }
-            return .task(json: encoded[id]!, seq: task.seq, status: task.status)
+            return .task(json: json, seq: task.seq, status: task.status)
         }
     }
 
@@ -258,9 +258,9 @@ public actor TaskHub {
         task.timeoutSeconds = input.timeout.resolved(default: configuration.defaultTimeoutSeconds)
         task.stallSeconds = input.stall.resolved(default: configuration.defaultStallSeconds)
         if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
-        commit(&task, event: .created, previous: nil)
+        let json = commit(&task, event: .created, previous: nil)
         recordCreate(owner: task.owner, now: now)
-        return .task(json: encoded[id]!, seq: task.seq, status: task.status)
+        return .task(json: json, seq: task.seq, status: task.status)
     }
 
     func generateID() -> String {
@@ -272,21 +272,22 @@ public actor TaskHub {
     }
 
     /// Assigns the next seq, stores and encodes the task, records the event for resume and
-    /// queues it for publishing.
-    func commit(_ task: inout TaskRecord, event: TaskEventName, previous: TaskStatus?) {
+    /// queues it for publishing. Returns the task's JSON.
+    @discardableResult
+    func commit(_ task: inout TaskRecord, event: TaskEventName, previous: TaskStatus?) -> [UInt8] {
         journal(task.id)
         seq += 1
         task.seq = seq
         let json = task.json
         staging?.note(task, json: json, event: event, previous: previous)
         install(task, json: json, event: event, previous: previous)
+        return json
     }
 
     /// Puts a changed task in place, its seq (`self.seq`) already assigned: a change made here,
     /// or one another host committed (TaskHub+Follower).
     func install(_ task: TaskRecord, json: [UInt8], event: TaskEventName, previous: TaskStatus?) {
-        tasks[task.id] = task
-        encoded[task.id] = json
+        tasks.set(task, json: json)
         if task.status.isTerminal { activeSeq.removeValue(forKey: task.id) } else { activeSeq[task.id] = seq }
         if previous != task.status {
             if let previous { statusCounts[previous, default: 0] -= 1 }
@@ -321,7 +322,6 @@ public actor TaskHub {
     func uninstall(_ task: TaskRecord) {
         let id = task.id
         tasks.removeValue(forKey: id)
-        encoded.removeValue(forKey: id)
         activeSeq.removeValue(forKey: id)
         statusCounts[task.status, default: 0] -= 1
         noteOwnerStatus(of: id, owner: task.owner, from: task.status, to: nil)

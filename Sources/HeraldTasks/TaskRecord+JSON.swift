@@ -57,7 +57,7 @@ extension TaskRecord {
             }
         }
         out.append(contentsOf: #","meta":"#.utf8)
-        JSONWriter.write(.object(meta), into: &out)
+        out.append(contentsOf: metaJSON.isEmpty ? Self.emptyObject : metaJSON)
         out.append(contentsOf: #","seq":"#.utf8)
         out.append(contentsOf: String(seq).utf8)
         out.append(UInt8(ascii: "}"))

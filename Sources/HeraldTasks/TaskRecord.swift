@@ -18,49 +18,116 @@ struct RateSample: Sendable, Equatable {
 
 /// One task, as the contract's task object plus what the server needs to compute `rate`.
 /// Times are milliseconds since 1970 (wall clock: leases survive a restart).
+///
+/// Laid out for 100,000 held tasks (issue 18): the optional numbers and times are stored in 8
+/// bytes each (`PackedDouble`, `PackedTime`) where `Double?`/`Int64?` take 9, padded to 16, and
+/// the rare `error` and `result` are boxed (8 bytes where they took 32 and 24). The record went
+/// from 360 to 240 bytes; the public API is unchanged (computed properties over the packing).
 public struct TaskRecord: Sendable, Equatable {
     public var id: String
     public var title: String
     public var owner: String?
-    public var status: TaskStatus = .queued
-    public var stale = false
-    public var done: Double = 0
-    public var total: Double?
-    /// Set directly only while `total` is unknown; otherwise derived from done/total.
-    public var directPercent: Double?
     public var message = ""
-    public var rate: Double?
-    public var etaSeconds: Double?
-    public var error: TaskFailure?
-    public var result: JSONValue?
-    public var attempt = 1
-    public var leaseSeconds: Double
-    public var expireSeconds: Double
-    /// `timeout_s` and `stall_s` (nil: none); see TaskRecord+Deadlines.
-    public var timeoutSeconds: Double?
-    public var stallSeconds: Double?
-    public var createdAt: Int64
-    public var updatedAt: Int64
-    public var startedAt: Int64?
-    public var finishedAt: Int64?
-    public var heartbeatAt: Int64?
-    /// When done, percent or message last changed in this attempt (heartbeats do not count).
-    public var progressAt: Int64?
-    public var meta: JSONObject
-    public var seq: UInt64 = 0
-
+    private var storedError: Boxed<TaskFailure>?
+    private var storedResult: Boxed<JSONValue>?
+    /// `meta` as the JSON it is served as, written once when set ([] for `{}`): a record's meta
+    /// is only ever written out, and its text takes less room than the parsed members.
+    private(set) var metaJSON: [UInt8]
     /// Recent (time, done) samples the rate is computed from (not part of the JSON).
     var rateSamples: [RateSample] = []
+    public var done: Double = 0
+    private var storedTotal = PackedDouble(nil)
+    private var storedDirectPercent = PackedDouble(nil)
+    private var storedRate = PackedDouble(nil)
+    private var storedEta = PackedDouble(nil)
+    public var leaseSeconds: Double
+    public var expireSeconds: Double
+    private var storedTimeout = PackedDouble(nil)
+    private var storedStall = PackedDouble(nil)
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    private var storedStartedAt = PackedTime(nil)
+    private var storedFinishedAt = PackedTime(nil)
+    private var storedHeartbeatAt = PackedTime(nil)
+    private var storedProgressAt = PackedTime(nil)
+    public var attempt = 1
+    public var seq: UInt64 = 0
+    public var status: TaskStatus = .queued
+    public var stale = false
+
+    public var meta: JSONObject {
+        get { metaJSON.isEmpty ? JSONObject() : ((try? JSONParser.parse(metaJSON))?.objectValue ?? JSONObject()) }
+        set { metaJSON = newValue.isEmpty ? [] : JSONWriter.encode(.object(newValue)) }
+    }
+
+    /// Sets `meta` from its JSON text as `JSONWriter` wrote it (a stored task being read back).
+    mutating func setMetaJSON(_ json: [UInt8]) {
+        metaJSON = json == Self.emptyObject ? [] : json
+    }
+
+    static let emptyObject: [UInt8] = Array("{}".utf8)
+
+    public var total: Double? {
+        get { storedTotal.value }
+        set { storedTotal = PackedDouble(newValue) }
+    }
+    /// Set directly only while `total` is unknown; otherwise derived from done/total.
+    public var directPercent: Double? {
+        get { storedDirectPercent.value }
+        set { storedDirectPercent = PackedDouble(newValue) }
+    }
+    public var rate: Double? {
+        get { storedRate.value }
+        set { storedRate = PackedDouble(newValue) }
+    }
+    public var etaSeconds: Double? {
+        get { storedEta.value }
+        set { storedEta = PackedDouble(newValue) }
+    }
+    public var error: TaskFailure? {
+        get { storedError?.value }
+        set { storedError = newValue.map(Boxed.init) }
+    }
+    public var result: JSONValue? {
+        get { storedResult?.value }
+        set { storedResult = newValue.map(Boxed.init) }
+    }
+    /// `timeout_s` and `stall_s` (nil: none); see TaskRecord+Deadlines.
+    public var timeoutSeconds: Double? {
+        get { storedTimeout.value }
+        set { storedTimeout = PackedDouble(newValue) }
+    }
+    public var stallSeconds: Double? {
+        get { storedStall.value }
+        set { storedStall = PackedDouble(newValue) }
+    }
+    public var startedAt: Int64? {
+        get { storedStartedAt.value }
+        set { storedStartedAt = PackedTime(newValue) }
+    }
+    public var finishedAt: Int64? {
+        get { storedFinishedAt.value }
+        set { storedFinishedAt = PackedTime(newValue) }
+    }
+    public var heartbeatAt: Int64? {
+        get { storedHeartbeatAt.value }
+        set { storedHeartbeatAt = PackedTime(newValue) }
+    }
+    /// When done, percent or message last changed in this attempt (heartbeats do not count).
+    public var progressAt: Int64? {
+        get { storedProgressAt.value }
+        set { storedProgressAt = PackedTime(newValue) }
+    }
 
     public init(id: String, title: String, owner: String?, total: Double?, leaseSeconds: Double, expireSeconds: Double,
                 meta: JSONObject, now: Int64) {
         self.id = id
         self.title = title
         self.owner = owner
-        self.total = total
+        storedTotal = PackedDouble(total)
         self.leaseSeconds = leaseSeconds
         self.expireSeconds = expireSeconds
-        self.meta = meta
+        metaJSON = meta.isEmpty ? [] : JSONWriter.encode(.object(meta))
         createdAt = now
         updatedAt = now
     }
@@ -91,4 +158,39 @@ public struct TaskRecord: Sendable, Equatable {
         if let owner { topics.append(.owner(owner)) }
         return topics
     }
+}
+
+/// A `Double?` in 8 bytes: nil is one NaN bit pattern (a quiet NaN with a payload). Nothing
+/// stores that pattern as a number: JSON has no NaN, and arithmetic makes the default NaN
+/// (payload 0), which is kept as the number it is, exactly as `Double?` kept it.
+struct PackedDouble: Sendable, Equatable {
+    static let noneBits: UInt64 = 0x7FF8_4E4F_4E45_0001  // "NONE" in a quiet NaN's payload
+    private var bits: UInt64
+
+    init(_ value: Double?) { bits = value.map(\.bitPattern) ?? Self.noneBits }
+
+    var value: Double? { bits == Self.noneBits ? nil : Double(bitPattern: bits) }
+
+    /// As `Double?` compares (0 equals -0, NaN equals nothing).
+    static func == (lhs: PackedDouble, rhs: PackedDouble) -> Bool { lhs.value == rhs.value }
+}
+
+/// An `Int64?` time in 8 bytes: nil is `Int64.min` (no time in milliseconds since 1970 is
+/// 292 million years before it; `RFC3339.parse` reads 4-digit years only).
+struct PackedTime: Sendable, Equatable {
+    private var raw: Int64
+
+    init(_ value: Int64?) { raw = value ?? .min }
+
+    var value: Int64? { raw == .min ? nil : raw }
+}
+
+/// A rarely set value behind one pointer (`error`, `result`): 8 bytes in every record instead
+/// of its full size. Immutable, so sharing it between copies of a record is safe.
+final class Boxed<Value: Sendable & Equatable>: Sendable, Equatable {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    static func == (lhs: Boxed, rhs: Boxed) -> Bool { lhs === rhs || lhs.value == rhs.value }
 }

@@ -17,6 +17,34 @@ import Testing
         #expect(state.cleanShutdown == false)
     }
 
+    /// The streaming load (a restart puts each task in place as it is read) gives the same
+    /// tasks, events, seq, epoch and mark as `load()`, and the count before the tasks.
+    @Test(arguments: StoreKind.allCases)
+    func streamingLoadGivesWhatLoadGives(_ kind: StoreKind) throws {
+        let h = try StoreHarness(kind)
+        _ = try h.store.load()
+        try h.store.commit([
+            .upsertTask(task("a", seq: 1)), .appendEvent(event(1, task: "a")),
+            .upsertTask(task("b", status: "running", seq: 2)), .appendEvent(event(2, task: "b", owner: nil)),
+        ], seq: 2, epoch: "E1", durable: true)
+        try h.store.markCleanShutdown()
+        try h.reopen()
+        var expected: [Int] = []
+        var streamed: [StoredTask] = []
+        let state = try h.store.load(expecting: { count in expected.append(count) }, each: { task in
+            #expect(expected.count == 1)
+            streamed.append(task)
+        })
+        #expect(expected == [2])
+        #expect(state.tasks.isEmpty)
+        #expect(Dictionary(uniqueKeysWithValues: streamed.map { ($0.id, $0) }) == ["a": task("a", seq: 1), "b": task("b", status: "running", seq: 2)])
+        #expect(state.events == [event(1, task: "a"), event(2, task: "b", owner: nil)])
+        #expect(state.seq == 2 && state.epoch == "E1" && state.cleanShutdown)
+        try h.reopen()
+        let again = try h.store.load()
+        #expect(again.tasksByID == ["a": task("a", seq: 1), "b": task("b", status: "running", seq: 2)])
+    }
+
     @Test(arguments: StoreKind.allCases)
     func commitThenReloadKeepsUpsertsUpdatesDeletesEventsSeqAndEpoch(_ kind: StoreKind) throws {
         let h = try StoreHarness(kind)

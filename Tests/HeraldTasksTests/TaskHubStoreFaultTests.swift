@@ -300,7 +300,8 @@ extension TaskHub {
     func fingerprint() -> HubFingerprint {
         let owners = ["bob", "alice"]
         return HubFingerprint(
-            seq: seq, epoch: epoch, encoded: encoded,
+            // The JSON each task is served with (kept for an active task, written for a finished one).
+            seq: seq, epoch: epoch, encoded: Dictionary(uniqueKeysWithValues: tasks.values.map { ($0.id, self.tasks.json($0.id) ?? []) }),
             records: Dictionary(uniqueKeysWithValues: tasks.values.map { ($0.id, $0.json) }),
             statusCounts: statusCounts.filter { $0.value != 0 }, ownerIndex: ownerIndex, activeSeq: activeSeq,
             terminalOrder: terminalOrder.map { "\($0.id):\($0.seq)" }, terminalOrderStart: terminalOrderStart,
