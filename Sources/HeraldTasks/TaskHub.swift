@@ -31,6 +31,8 @@ public actor TaskHub {
     /// `herald_task_duration_seconds`, observed at each terminal transition of a started task.
     var durationHistograms = TaskDurationHistograms()
     var sinks: [TaskEventSink] = []
+    /// Where each changed task is encoded before its exact-size copy (capacity kept between events).
+    var encodeScratch: [UInt8] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
     let clock: @Sendable () -> Int64
@@ -233,7 +235,7 @@ public actor TaskHub {
                 // answer and later reads show the renewed heartbeat_at.
                 journal(id)
                 tasks[id] = task
-                encoded[id] = task.json
+                encoded[id] = task.json(scratch: &encodeScratch)
                 staging?.noteHeartbeat(task, json: encoded[id]!)
             }
             // The heap only held the expiry deadline while the task was stale: watch the lease again.
@@ -277,7 +279,7 @@ public actor TaskHub {
         journal(task.id)
         seq += 1
         task.seq = seq
-        let json = task.json
+        let json = task.json(scratch: &encodeScratch)
         staging?.note(task, json: json, event: event, previous: previous)
         install(task, json: json, event: event, previous: previous)
     }
