@@ -338,7 +338,7 @@ public actor TaskHub {
     }
 
     private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
-        if history.count == history.capacity, let overwritten = history.oldest { turn.historyOverwritten.append(overwritten) }
+        if history.count == history.capacity, journaling, let overwritten = history.oldest { turn.historyOverwritten.append(overwritten) }
         history.append(entry)
         pendingOutputs.append(.event(PublishedEvent(entry, taskJSON: taskJSON)))
     }

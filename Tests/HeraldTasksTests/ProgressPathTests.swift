@@ -4,8 +4,8 @@ import Testing
 @testable import HeraldTasks
 
 /// What issue 18 made cheaper on a progress report keeps its bytes: timestamps written in
-/// place, topic texts written on demand (here and across the broker), no store changes built
-/// for `NullTaskStore`.
+/// place, topic texts written on demand (here and across the broker), no store changes nor
+/// journal built for `NullTaskStore`.
 @Suite struct ProgressPathTests {
     static func body(_ s: String) -> [UInt8] { Array(s.utf8) }
 
@@ -110,6 +110,15 @@ import Testing
         let out = await dropped.handle(requests)
         #expect(Self.events(out).map(\.seq) == [1, 2, 3])
         #expect(await dropped.pendingChanges.isEmpty)
+        // Nor a journal: a commit that cannot fail is never rolled back (a staged turn is).
+        let droppedPriors = await dropped.turn.priors.count
+        let keptPriors = await kept.turn.priors.count
+        #expect(droppedPriors == 0 && keptPriors > 0)
+        let staged = await dropped.stage([.operation(.progress(id: "a", try TaskValidation.progress(Self.body(#"{"done":2}"#))))])
+        #expect(staged.taskSeqs["a"] == 3)
+        let afterStage = await dropped.reply(to: .get(id: "a"), now: 0)
+        guard case .task(_, let seqAfterStage, _) = afterStage else { Issue.record("no task"); return }
+        #expect(seqAfterStage == 3)  // the staged change was undone
         // History (resume) does not depend on the store.
         let resumed = await dropped.handle([.subscribe(topic: .task("a"), since: 1, epoch: await dropped.epoch)])
         guard case .reply(_, .subscription(let messages)) = try #require(resumed.last) else { Issue.record("no subscription"); return }
