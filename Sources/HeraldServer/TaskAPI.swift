@@ -34,7 +34,10 @@ final class TaskAPI {
     /// own tasks, where another owner's task is 404 like a missing one.
     func route(_ head: HTTPRequestHead, as principal: Principal) -> RouteDecision {
         if head.path == "/api/batch" { return batchRoute(head, as: principal) }
-        let parts = head.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // "", "api", "tasks", …
+        // Split on the bytes: the same split, since a request target is visible ASCII only
+        // (HTTPRequestParser.parseTarget), without walking the String by Characters.
+        let parts = head.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+            .map { Substring($0) }  // "api", "tasks", …
         guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else {
             return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
         }
@@ -61,13 +64,14 @@ final class TaskAPI {
             }
         case 2:
             guard let id = Self.decodeID(rest[0]) else { return .respond(Self.badID) }
-            guard let makeOperation = Self.actions[String(rest[1])] else {
+            let action = String(rest[1])
+            guard let makeOperation = Self.actions[action] else {
                 return .respond(.error(status: 404, code: "not_found", message: "no such action: \(rest[1])"))
             }
             guard head.method == "POST" else { return .respond(.methodNotAllowed(allow: "POST")) }
-            guard principal.role.may(action: String(rest[1])) else { return .respond(Self.forbidden(String(rest[1]), principal)) }
+            guard principal.role.may(action: action) else { return .respond(Self.forbidden(action, principal)) }
             // Workers learn that someone asked to cancel from their progress and heartbeat answers.
-            let tellsWorker = rest[1] == "progress" || rest[1] == "heartbeat"
+            let tellsWorker = action == "progress" || action == "heartbeat"
             return async(flagCancelRequest: tellsWorker, as: principal) { body throws(TaskError) in .operation(try makeOperation(id, body)) }
         default:
             return .respond(.error(status: 404, code: "not_found", message: "no such endpoint: \(head.path)"))
@@ -206,9 +210,22 @@ final class TaskAPI {
     /// body must still parse as JSON). Forms, multipart and other types are refused with 415.
     static func checkContentType(_ head: HTTPRequestHead, body: [UInt8]) -> HTTPResponse? {
         guard !body.isEmpty, let type = head.headers["content-type"] else { return nil }
+        // What nearly every client sends, compared byte by byte (any case): no split, trim or
+        // lower-cased copy per request.
+        if Self.isBare(type, "application/json") || Self.isBare(type, "text/plain") { return nil }
         let mediaType = type.split(separator: ";").first.map { $0.trimmingHTTPWhitespace().lowercased() } ?? ""
         if mediaType == "application/json" || mediaType.hasSuffix("+json") || mediaType == "text/plain" { return nil }
         return .error(status: 415, code: "unsupported_media_type", message: "send the body as Content-Type: application/json (got \(type))")
+    }
+
+    /// `type` is `expected` (lower-case ASCII) in any case, with nothing around it.
+    static func isBare(_ type: String, _ expected: StaticString) -> Bool {
+        expected.withUTF8Buffer { expected in
+            guard type.utf8.count == expected.count else { return false }
+            return zip(type.utf8, expected).allSatisfy { byte, want in
+                byte == want || (want >= UInt8(ascii: "a") && want <= UInt8(ascii: "z") && byte == want - 0x20)
+            }
+        }
     }
 
     /// A create by a viewer's or worker's token: its tasks are its own (none given → its `sub`).
@@ -233,6 +250,11 @@ final class TaskAPI {
     }
 
     private static func decodeID(_ segment: Substring) -> String? {
+        // Without an escape, decoding is the identity (the path is ASCII): no byte array.
+        if !segment.utf8.contains(UInt8(ascii: "%")) {
+            let id = String(segment)
+            return TaskValidation.isValidID(id) ? id : nil
+        }
         guard let bytes = PercentDecoding.decode(segment), let id = String(validating: bytes, as: UTF8.self),
               TaskValidation.isValidID(id) else { return nil }
         return id

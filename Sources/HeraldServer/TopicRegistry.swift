@@ -84,14 +84,18 @@ final class TopicRegistry {
     }
 
     func deliver(_ event: PublishedEvent) {
-        for message in event.messages {
-            let key = event.isProgress ? Self.conflationKey(topic: message.topic, taskID: event.taskID) : nil
-            fanOut(message.json, topic: message.topic, seq: event.seq, conflationKey: key,
-                   closeReason: "subscriber too slow: resume with since=\(event.seq)")
-            if event.taskJSON == nil, let scoped = ownerScopedTaskTopics.removeValue(forKey: message.topic) {
+        for index in 0..<event.topicCount {
+            let topic = event.topic(at: index)
+            // A topic nobody here subscribes to costs a lookup: its text is never written.
+            if topics[topic] != nil {
+                let key = event.isProgress ? Self.conflationKey(topic: topic, taskID: event.taskID) : nil
+                fanOut(event.message(at: index), topic: topic, seq: event.seq, conflationKey: key,
+                       closeReason: "subscriber too slow: resume with since=\(event.seq)")
+            }
+            if event.taskJSON == nil, let scoped = ownerScopedTaskTopics.removeValue(forKey: topic) {
                 // `removed`: the task these subscribers owned is gone (see ownerScopedTaskTopics).
                 for id in scoped {
-                    if let socket = topics[message.topic]?[id] { remove(socket, topic: message.topic) }
+                    if let socket = topics[topic]?[id] { remove(socket, topic: topic) }
                 }
             }
         }

@@ -15,6 +15,8 @@ public final class NullTaskStore: TaskStore {
     public func trimEvents(keep: Int) throws(StoreError) {}
 
     public func markCleanShutdown() throws(StoreError) {}
+
+    public var keepsNothing: Bool { true }
 }
 
 /// How `--data` chooses the store, for `herald serve` and `herald broker` alike.

@@ -105,6 +105,13 @@ public protocol TaskStore: AnyObject, Sendable {
     func trimEvents(keep: Int) throws
     /// Records a clean shutdown, durably (the last call before exit).
     func markCleanShutdown() throws
+    /// True for a store that drops every commit (`NullTaskStore`): the actor then builds no
+    /// changes for it at all (no stored copy of each event per report).
+    var keepsNothing: Bool { get }
+}
+
+extension TaskStore {
+    public var keepsNothing: Bool { false }
 }
 
 extension TaskStore {

@@ -168,10 +168,20 @@ extension TaskBatchCodec {
         w.string(event.taskID)
         w.bool(event.isProgress)
         writeOptional(event.taskJSON, &w) { $0.bytes($1) }
-        w.u32(UInt32(event.messages.count))
-        for message in event.messages {
-            w.string(message.topic)
-            w.bytes(message.json)
+        switch event.content {
+        case .shared(let kind, let owner, let body):
+            // The actor's event: its shared body once; the server process writes each topic's
+            // text only for topics someone subscribes to there (protocol 4).
+            w.u8(kind == .removed ? 2 : 1)
+            writeOptional(owner, &w) { $0.string($1) }
+            w.bytes(body)
+        case .messages(let messages):
+            w.u8(0)
+            w.u32(UInt32(messages.count))
+            for message in messages {
+                w.string(message.topic)
+                w.bytes(message.json)
+            }
         }
     }
 
@@ -180,12 +190,22 @@ extension TaskBatchCodec {
         let taskID = try r.string("task id")
         let isProgress = try r.bool("progress flag")
         let taskJSON = try readOptional(&r, "task") { (r: inout BrokerPayloadReader) throws(BrokerFrameError) in try r.bytes("task") }
-        var messages: [(topic: String, json: [UInt8])] = []
-        for _ in 0..<(try r.u32("message count")) {
-            let topic = try r.string("topic")
-            messages.append((topic: topic, json: try r.bytes("message")))
+        switch try r.u8("event form") {
+        case 0:
+            var messages: [(topic: String, json: [UInt8])] = []
+            for _ in 0..<(try r.u32("message count")) {
+                let topic = try r.string("topic")
+                messages.append((topic: topic, json: try r.bytes("message")))
+            }
+            return PublishedEvent(seq: seq, taskID: taskID, isProgress: isProgress, taskJSON: taskJSON, messages: messages)
+        case let form where form == 1 || form == 2:
+            let owner = try readOptional(&r, "owner") { (r: inout BrokerPayloadReader) throws(BrokerFrameError) in try r.string("owner") }
+            let body = try r.bytes("body")
+            return PublishedEvent(seq: seq, taskID: taskID, isProgress: isProgress, taskJSON: taskJSON,
+                                  content: .shared(kind: form == 2 ? .removed : .task, owner: owner, body: body))
+        case let form:
+            throw BrokerFrameError("\(r.context) has an unknown event form \(form)")
         }
-        return PublishedEvent(seq: seq, taskID: taskID, isProgress: isProgress, taskJSON: taskJSON, messages: messages)
     }
 
     static func write(_ reply: TaskReply, _ w: inout BrokerPayloadWriter) {

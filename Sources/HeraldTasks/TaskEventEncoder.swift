@@ -88,7 +88,10 @@ struct HistoryEntry: Sendable {
     }
 }
 
-/// An event on its way to the loops: one JSON text per topic, ready to frame.
+/// An event on its way to the loops: one JSON text per topic it belongs to, ready to frame.
+/// An event made by the actor carries its shared body only and writes a topic's text when a
+/// loop asks for it (`message(at:)`): a loop asks only for topics someone subscribes to, so
+/// a progress report nobody watches on `tasks` or `owner:…` costs no copy of the task there.
 public struct PublishedEvent: Sendable {
     public let seq: UInt64
     public let taskID: String
@@ -96,16 +99,73 @@ public struct PublishedEvent: Sendable {
     public let isProgress: Bool
     /// The task's JSON after the change (nil for `removed`), for long-polls waiting on it.
     public let taskJSON: [UInt8]?
-    public let messages: [(topic: String, json: [UInt8])]
+    let content: Content
+
+    enum Content: Sendable {
+        /// Texts given as they are (an event read from a broker frame, tests).
+        case messages([(topic: String, json: [UInt8])])
+        /// The history entry's body, shared by its topics (`tasks`, `task:<id>`, `owner:<o>`).
+        case shared(kind: HistoryEntry.Kind, owner: String?, body: [UInt8])
+    }
+
+    public init(seq: UInt64, taskID: String, isProgress: Bool, taskJSON: [UInt8]?, messages: [(topic: String, json: [UInt8])]) {
+        self.init(seq: seq, taskID: taskID, isProgress: isProgress, taskJSON: taskJSON, content: .messages(messages))
+    }
+
+    init(seq: UInt64, taskID: String, isProgress: Bool, taskJSON: [UInt8]?, content: Content) {
+        self.seq = seq
+        self.taskID = taskID
+        self.isProgress = isProgress
+        self.taskJSON = taskJSON
+        self.content = content
+    }
+
+    /// How many topics the event belongs to.
+    public var topicCount: Int {
+        switch content {
+        case .messages(let messages): return messages.count
+        case .shared(_, let owner, _): return owner == nil ? 2 : 3
+        }
+    }
+
+    /// The name of topic `index` (< `topicCount`): `tasks`, `task:<id>`, then `owner:<o>`.
+    public func topic(at index: Int) -> String {
+        switch content {
+        case .messages(let messages): return messages[index].topic
+        case .shared(_, let owner, _): return Self.taskTopic(at: index, taskID: taskID, owner: owner).description
+        }
+    }
+
+    /// The JSON text for topic `index`, written now for an actor's event.
+    public func message(at index: Int) -> [UInt8] {
+        switch content {
+        case .messages(let messages): return messages[index].json
+        case .shared(let kind, let owner, let body):
+            return TaskEventEncoder.message(kind: kind, topic: Self.taskTopic(at: index, taskID: taskID, owner: owner), body: body)
+        }
+    }
+
+    /// Every topic's text (broker frames, tests): `message(at:)` for each.
+    public var messages: [(topic: String, json: [UInt8])] {
+        if case .messages(let messages) = content { return messages }
+        return (0..<topicCount).map { (topic: topic(at: $0), json: message(at: $0)) }
+    }
+
+    /// `HistoryEntry.topics`, one at a time.
+    private static func taskTopic(at index: Int, taskID: String, owner: String?) -> TaskTopic {
+        switch index {
+        case 0: return .all
+        case 1: return .task(taskID)
+        default: return .owner(owner!)
+        }
+    }
 }
 
 extension PublishedEvent {
-    /// The event as the loops need it: one message per topic it belongs to.
+    /// The event as the loops need it: the entry's body, written per topic on demand.
     init(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
-        let messages = entry.topics.map { topic in
-            (topic: topic.description, json: TaskEventEncoder.message(kind: entry.kind, topic: topic, body: entry.body))
-        }
-        self.init(seq: entry.seq, taskID: entry.taskID, isProgress: entry.isProgress, taskJSON: taskJSON, messages: messages)
+        self.init(seq: entry.seq, taskID: entry.taskID, isProgress: entry.isProgress, taskJSON: taskJSON,
+                  content: .shared(kind: entry.kind, owner: entry.owner, body: entry.body))
     }
 }
 

@@ -104,6 +104,7 @@ extension TaskHub {
     }
 
     func storeChange(for task: TaskRecord, json: [UInt8], entry: HistoryEntry) {
+        guard !store.keepsNothing else { return }  // `--data :memory:`: the commit would drop them
         pendingChanges.append(.upsertTask(StoredTask(id: task.id, json: json, status: task.status.rawValue, seq: task.seq,
                                                      updatedAtMs: task.updatedAt)))
         pendingChanges.append(.appendEvent(entry.stored))
@@ -111,6 +112,7 @@ extension TaskHub {
     }
 
     func storeRemoval(of id: String, entry: HistoryEntry) {
+        guard !store.keepsNothing else { return }
         pendingChanges.append(.deleteTask(id: id))
         pendingChanges.append(.appendEvent(entry.stored))
         pendingDurable = true

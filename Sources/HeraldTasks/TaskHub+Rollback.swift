@@ -57,9 +57,14 @@ extension TaskHub {
         turn.historyOverwritten.removeAll(keepingCapacity: true)
     }
 
+    /// Whether the turn needs its journal: a commit to a store that keeps nothing cannot fail,
+    /// so under `--data :memory:` only a staged turn (a mirror's `stage`, undone at its end)
+    /// is ever rolled back.
+    var journaling: Bool { staging != nil || !store.keepsNothing }
+
     /// Records the task as it was before the turn's first change to it.
     func journal(_ id: String) {
-        guard turn.priors[id] == nil else { return }
+        guard journaling, turn.priors[id] == nil else { return }
         turn.priors[id] = (tasks[id], tasks.box(id)?.json)
     }
 

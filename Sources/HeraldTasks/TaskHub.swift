@@ -30,6 +30,8 @@ public actor TaskHub {
     /// `herald_task_duration_seconds`, observed at each terminal transition of a started task.
     var durationHistograms = TaskDurationHistograms()
     var sinks: [TaskEventSink] = []
+    /// Where each changed task is encoded before its exact-size copy (capacity kept between events).
+    var encodeScratch: [UInt8] = []
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
     let clock: @Sendable () -> Int64
@@ -232,7 +234,7 @@ public actor TaskHub {
                 // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
                 // answer and later reads show the renewed heartbeat_at.
                 journal(id)
-                json = task.json
+                json = task.json(scratch: &encodeScratch)
                 tasks.set(task, json: json)
                 staging?.noteHeartbeat(task, json: json)
             }
@@ -278,7 +280,7 @@ public actor TaskHub {
         journal(task.id)
         seq += 1
         task.seq = seq
-        let json = task.json
+        let json = task.json(scratch: &encodeScratch)
         staging?.note(task, json: json, event: event, previous: previous)
         install(task, json: json, event: event, previous: previous)
         return json
@@ -336,7 +338,7 @@ public actor TaskHub {
     }
 
     private func record(_ entry: HistoryEntry, taskJSON: [UInt8]?) {
-        if history.count == history.capacity, let overwritten = history.oldest { turn.historyOverwritten.append(overwritten) }
+        if history.count == history.capacity, journaling, let overwritten = history.oldest { turn.historyOverwritten.append(overwritten) }
         history.append(entry)
         pendingOutputs.append(.event(PublishedEvent(entry, taskJSON: taskJSON)))
     }

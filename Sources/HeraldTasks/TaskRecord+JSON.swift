@@ -45,17 +45,14 @@ extension TaskRecord {
         Self.write(timeoutSeconds, into: &out)
         out.append(contentsOf: #","stall_s":"#.utf8)
         Self.write(stallSeconds, into: &out)
-        for (name, value) in [("created_at", Optional(createdAt)), ("updated_at", updatedAt), ("started_at", startedAt),
-                              ("finished_at", finishedAt), ("heartbeat_at", heartbeatAt), ("progress_at", progressAt)] {
-            out.append(contentsOf: ",\"\(name)\":".utf8)
-            if let value {
-                out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: RFC3339.format(millisecondsSince1970: value).utf8)
-                out.append(UInt8(ascii: "\""))
-            } else {
-                out.append(contentsOf: "null".utf8)
-            }
-        }
+        // Each key a literal and each time written in place: no array, String or interpolation
+        // per field (this runs on every event, for every progress report).
+        Self.write(time: createdAt, key: #","created_at":"#, into: &out)
+        Self.write(time: updatedAt, key: #","updated_at":"#, into: &out)
+        Self.write(time: startedAt, key: #","started_at":"#, into: &out)
+        Self.write(time: finishedAt, key: #","finished_at":"#, into: &out)
+        Self.write(time: heartbeatAt, key: #","heartbeat_at":"#, into: &out)
+        Self.write(time: progressAt, key: #","progress_at":"#, into: &out)
         out.append(contentsOf: #","meta":"#.utf8)
         out.append(contentsOf: metaJSON.isEmpty ? Self.emptyObject : metaJSON)
         out.append(contentsOf: #","seq":"#.utf8)
@@ -69,11 +66,18 @@ extension TaskRecord {
     /// bench/deadlines and heaptrack. The copy of ~500 bytes per change is cheap next to that.
     /// (`Array(out[...])` would not copy: a slice of a whole array hands back its buffer.)
     public var json: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(Self.encodingCapacity)
-        encodeJSON(into: &out)
-        return [UInt8](unsafeUninitializedCapacity: out.count) { buffer, count in
-            count = buffer.initialize(from: out).1
+        var scratch: [UInt8] = []
+        return json(scratch: &scratch)
+    }
+
+    /// `json`, written in `scratch` first (emptied, its capacity kept: the actor passes the same
+    /// buffer for every change, so the only allocation per event is the exact-size copy).
+    func json(scratch: inout [UInt8]) -> [UInt8] {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.reserveCapacity(Self.encodingCapacity)
+        encodeJSON(into: &scratch)
+        return [UInt8](unsafeUninitializedCapacity: scratch.count) { buffer, count in
+            count = buffer.initialize(from: scratch).1
         }
     }
 
@@ -82,6 +86,17 @@ extension TaskRecord {
 
     private static func write(_ s: String?, into out: inout [UInt8]) {
         if let s { JSONWriter.writeString(s, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    private static func write(time: Int64?, key: StaticString, into out: inout [UInt8]) {
+        key.withUTF8Buffer { out.append(contentsOf: $0) }
+        if let time {
+            out.append(UInt8(ascii: "\""))
+            RFC3339.write(millisecondsSince1970: time, into: &out)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
     }
 
     private static func write(_ d: Double?, into out: inout [UInt8]) {

@@ -126,7 +126,8 @@ public enum TaskValidation {
 
     static func string(_ v: JSONValue, _ field: String, max: Int) throws(TaskError) -> String {
         guard let s = v.stringValue else { throw .invalidField(field, "must be a string") }
-        guard s.count <= max else { throw .invalidField(field, "must be at most \(max) characters") }
+        // At most `max` bytes is at most `max` characters: only a longer text is counted.
+        guard s.utf8.count <= max || s.count <= max else { throw .invalidField(field, "must be at most \(max) characters") }
         return s
     }
 

@@ -60,7 +60,8 @@ public enum BrokerFrame: Equatable, Sendable {
 
     /// Sent in hello and welcome; a broker refuses a server speaking another version.
     /// 3: scoped requests (access control) and failures with Retry-After (owner limits).
-    public static let protocolVersion: UInt16 = 3
+    /// 4: an event carries its shared body once, not one text per topic (issue 18).
+    public static let protocolVersion: UInt16 = 4
 
     /// The largest N (type byte + payload) of one frame on the wire that a decoder accepts by
     /// default, checked from the length prefix so a peer cannot make the other buffer without

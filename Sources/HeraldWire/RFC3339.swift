@@ -2,13 +2,35 @@
 /// milliseconds since 1970. Pure arithmetic, like `HTTPDate`.
 public enum RFC3339 {
     public static func format(millisecondsSince1970 ms: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        write(millisecondsSince1970: ms, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `format`'s text appended to `out`, digit by digit: every task event writes five or six
+    /// of these, and building each through Strings was a measurable part of a progress report.
+    public static func write(millisecondsSince1970 ms: Int64, into out: inout [UInt8]) {
         let totalSeconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millis = Int(ms - totalSeconds * 1000)
         let t = Int(totalSeconds)
         let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
         let secs = t - days * 86_400
         let (y, m, d) = HTTPDate.civil(fromDays: days)
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2)).\(pad(millis, 3))Z"
+        pad(y, 4, &out)
+        out.append(UInt8(ascii: "-"))
+        pad(m, 2, &out)
+        out.append(UInt8(ascii: "-"))
+        pad(d, 2, &out)
+        out.append(UInt8(ascii: "T"))
+        pad(secs / 3600, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        pad(secs / 60 % 60, 2, &out)
+        out.append(UInt8(ascii: ":"))
+        pad(secs % 60, 2, &out)
+        out.append(UInt8(ascii: "."))
+        pad(millis, 3, &out)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses what `format` writes (`Z` only, fraction of 0–9 digits); nil otherwise.
@@ -40,8 +62,47 @@ public enum RFC3339 {
         return Int64(days * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + Int64(millis)
     }
 
-    private static func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    /// `v` in decimal, zero-padded to `width` digits (wider values, and the sign of a negative
+    /// one, as `String(v)` writes them: what the String-based version produced).
+    private static func pad(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
+        // The usual fields (2-digit parts, milliseconds, a 4-digit year): digits straight out.
+        let zero = UInt8(ascii: "0")
+        switch width {
+        case 2 where v >= 0 && v < 100:
+            out.append(zero + UInt8(v / 10))
+            out.append(zero + UInt8(v % 10))
+            return
+        case 3 where v >= 0 && v < 1000:
+            out.append(zero + UInt8(v / 100))
+            out.append(zero + UInt8(v / 10 % 10))
+            out.append(zero + UInt8(v % 10))
+            return
+        case 4 where v >= 0 && v < 10000:
+            out.append(zero + UInt8(v / 1000))
+            out.append(zero + UInt8(v / 100 % 10))
+            out.append(zero + UInt8(v / 10 % 10))
+            out.append(zero + UInt8(v % 10))
+            return
+        default:
+            break
+        }
+        guard v >= 0 else {
+            let s = String(v)
+            if s.utf8.count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - s.utf8.count)) }
+            out.append(contentsOf: s.utf8)
+            return
+        }
+        var digits = 1
+        var rest = v / 10
+        while rest > 0 { digits += 1; rest /= 10 }
+        if digits < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits)) }
+        var divisor = 1
+        for _ in 1..<digits { divisor *= 10 }
+        var value = v
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(value / divisor))
+            value %= divisor
+            divisor /= 10
+        }
     }
 }

@@ -38,6 +38,6 @@ import Testing
 
     @Test func typeBytesAreTheProtocolNumbers() {
         #expect(BrokerFrameType.allCases.map(\.rawValue) == Array(1...9))
-        #expect(BrokerFrame.protocolVersion == 3)
+        #expect(BrokerFrame.protocolVersion == 4)
     }
 }
