@@ -189,6 +189,8 @@ public struct HTTPRequestParser: Sendable {
             // into `line` in one copy: appending byte by byte was most of a small request's
             // parsing (perf, S2). Same bytes consumed and same errors as one byte at a time.
             let runEnd = min(end, index + (limit - sectionBytes))
+            // Sound: `i` stays below `runEnd` ≤ `end` = storage.count. Tested at and past every
+            // limit (HTTPRequestParserLimitsTests) and by FuzzHTTPRequest.
             let stop = input.storage.withUnsafeBufferPointer { bytes in
                 var i = index
                 while i < runEnd, bytes[i] != Self.cr, bytes[i] != Self.lf { i += 1 }

@@ -37,6 +37,8 @@ public enum HTTPResponseEncoder {
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        // Sound: 20 bytes hold Int.max's 19 digits; `i` only goes down from the end while
+        // digits remain (HTTPFastPathEquivalenceTests.decimalFieldAsAString covers Int.max).
         withUnsafeMutableBytes(of: &digits) { buffer in
             var n = decimal
             var i = buffer.count
