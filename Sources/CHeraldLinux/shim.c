@@ -16,3 +16,17 @@ int herald_linux_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     return 0;
 }
 int herald_linux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
+
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <errno.h>
+#include <fcntl.h>
+int herald_linux_open_no_symlinks(const char *path, int flags) {
+#ifdef SYS_openat2
+    struct open_how how = { .flags = (unsigned long long)flags, .mode = 0, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

@@ -44,3 +44,12 @@ public enum MonotonicClock {
     @inline(__always)
     public static func now() -> UInt64 { UInt64(herald_linux_monotonic_ns()) }
 }
+
+/// Opening a file only when no component of its path is a symlink.
+public enum NoSymlinkOpen {
+    /// openat2(2) of the absolute `path` with RESOLVE_NO_SYMLINKS; the fd, or -1 with errno set
+    /// (ELOOP: a component is a symlink; ENOSYS: no openat2 here).
+    public static func open(_ path: String, flags: Int32) -> Int32 {
+        herald_linux_open_no_symlinks(path, flags)
+    }
+}

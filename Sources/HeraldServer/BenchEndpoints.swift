@@ -19,7 +19,8 @@ enum BenchEndpoints {
     static func topic(in path: String, prefix: String) -> Substring? {
         guard path.hasPrefix(prefix) else { return nil }
         let name = path.dropFirst(prefix.count)
-        guard !name.isEmpty, name.utf8.count <= maxTopicBytes, !name.contains("/") else { return nil }
+        // On the bytes: `contains("/")` resolved to Foundation's substring search (2 % of S2's CPU).
+        guard !name.isEmpty, name.utf8.count <= maxTopicBytes, !name.utf8.contains(UInt8(ascii: "/")) else { return nil }
         return name
     }
 

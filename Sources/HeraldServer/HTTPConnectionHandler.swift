@@ -59,7 +59,9 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     /// An asynchronous handler answered: write it and go on with pipelined requests.
     private func deliver(slot: UInt64, _ response: HTTPResponse) {
         guard connection.isOpen else { return }
-        if perform(machine.respond(slot: slot, response, now: connection.loop.now)) { return }
+        var actions: [HTTPConnectionStateMachine.Action] = []
+        machine.respond(slot: slot, response, now: connection.loop.now, into: &actions)
+        if perform(actions) { return }
         if !driving { drive() }
     }
 
@@ -68,8 +70,11 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     private func drive() {
         driving = true
         defer { driving = false }
+        // One array for every request of this read (pipelined ones too), not one per request.
+        var actions: [HTTPConnectionStateMachine.Action] = []
         while connection.isOpen {
-            let actions = machine.step(now: connection.loop.now)
+            actions.removeAll(keepingCapacity: true)
+            machine.step(now: connection.loop.now, into: &actions)
             if actions.isEmpty { break }
             if perform(actions) { return }  // upgraded: this handler is finished
             if machine.hasBufferedInput && connection.pendingOutputBytes > context.configuration.maxPipelinedOutputBytes {

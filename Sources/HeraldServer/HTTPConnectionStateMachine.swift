@@ -70,7 +70,7 @@ struct HTTPConnectionStateMachine {
     /// When the request being parsed began: its first byte, or its head's turn when pipelined.
     private var requestStartedAt: UInt64
     /// An upgrade that must wait until the responses before it are written.
-    private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute)?
+    private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute, HTTPHeaders)?
     private var closed = false
     /// Set by a graceful shutdown (or a half-close): close once the outstanding answers are out.
     var closeAfterCurrentRequest = false {
@@ -111,6 +111,13 @@ struct HTTPConnectionStateMachine {
     /// it can stop between pipelined requests when the peer is not reading its responses.
     mutating func step(now: UInt64) -> [Action] {
         var actions: [Action] = []
+        step(now: now, into: &actions)
+        return actions
+    }
+
+    /// `step(now:)` appending to the caller's array, which it can reuse from request to
+    /// request (one array per request, and its concatenations, showed in S2's profile).
+    mutating func step(now: UInt64, into actions: inout [Action]) {
         while !parsingStopped && slots.count < Self.maxInFlight {
             if case .idle = phase, !input.isEmpty {
                 phase = .head(startedAt: now)
@@ -120,7 +127,8 @@ struct HTTPConnectionStateMachine {
             do {
                 event = try parser.next(&input)
             } catch {
-                return actions + fail(status: error.status, code: error.code, message: error.message, now: now)
+                fail(status: error.status, code: error.code, message: error.message, now: now, into: &actions)
+                return
             }
             guard let event else { break }
             switch event {
@@ -133,7 +141,8 @@ struct HTTPConnectionStateMachine {
                     // The client waits for our go-ahead before sending a body we don't want:
                     // answer now and close, since we can't know whether the body will follow.
                     if head.expectsContinue && head.bodyFraming != .none {
-                        return actions + finish(response, for: head, forceClose: true, now: now)
+                        finish(response, for: head, forceClose: true, now: now, into: &actions)
+                        return
                     }
                 case .readBody(let handler):
                     pending = .collect([], handler)
@@ -153,11 +162,11 @@ struct HTTPConnectionStateMachine {
                 switch pending {
                 case .collect(var body, let handler):
                     pending = nil  // keep the array uniquely referenced while appending
-                    body.append(contentsOf: piece)
+                    if body.isEmpty { body = piece } else { body.append(contentsOf: piece) }  // one piece: no copy
                     pending = .collect(body, handler)
                 case .collectAsync(var body, let handler):
                     pending = nil
-                    body.append(contentsOf: piece)
+                    if body.isEmpty { body = piece } else { body.append(contentsOf: piece) }
                     pending = .collectAsync(body, handler)
                 default:
                     break
@@ -171,39 +180,55 @@ struct HTTPConnectionStateMachine {
                 if !head.keepAlive { phase = .done }
                 switch request {
                 case .respond(let response):
-                    return actions + finish(response, for: head, now: now)
+                    finish(response, for: head, now: now, into: &actions)
+                    return
                 case .collect(let body, let handler):
-                    return actions + finish(handler(head, body), for: head, now: now)
+                    finish(handler(head, body), for: head, now: now, into: &actions)
+                    return
                 case .collectAsync(let body, let handler):
                     let id = nextSlot
                     nextSlot += 1
                     slots.append(Slot(id: id, head: head, response: nil, forceClose: false, startedAt: requestStartedAt))
-                    return actions + [.dispatch(AsyncHandler(slot: id, head: head, body: body, run: handler))]
+                    actions.append(.dispatch(AsyncHandler(slot: id, head: head, body: body, run: handler)))
+                    return
                 case .upgrade(let route):
-                    if let refusal = Self.handshakeRefusal(head) {
-                        return actions + finish(refusal, for: head, now: now)  // still plain HTTP: go on parsing
+                    // Evaluated once: the accept key (a SHA-1) was computed twice per upgrade.
+                    let acceptHeaders: HTTPHeaders
+                    switch WebSocketHandshake.evaluate(head) {
+                    case .accept(let headers):
+                        acceptHeaders = headers
+                    case .reject(let status, let headers, let code, let message):
+                        let refusal = Self.handshakeRefusal(status: status, headers: headers, code: code, message: message)
+                        finish(refusal, for: head, now: now, into: &actions)  // still plain HTTP: go on parsing
+                        return
                     }
                     phase = .done
                     guard slots.isEmpty else {
-                        parkedUpgrade = (head, route)
-                        return actions
+                        parkedUpgrade = (head, route, acceptHeaders)
+                        return
                     }
-                    return actions + upgrade(head, route: route)
+                    actions += upgrade(head, route: route, acceptHeaders: acceptHeaders)
+                    return
                 }
             }
         }
-        return actions
     }
 
     /// An asynchronous handler's answer for `slot`; written when every earlier one is.
     mutating func respond(slot: UInt64, _ response: HTTPResponse, now: UInt64) -> [Action] {
-        guard !closed, let index = slots.firstIndex(where: { $0.id == slot }) else { return [] }
+        var actions: [Action] = []
+        respond(slot: slot, response, now: now, into: &actions)
+        return actions
+    }
+
+    mutating func respond(slot: UInt64, _ response: HTTPResponse, now: UInt64, into actions: inout [Action]) {
+        guard !closed, let index = slots.firstIndex(where: { $0.id == slot }) else { return }
         slots[index].response = response
-        var actions = drain(now: now)
+        drain(now: now, into: &actions)
         if slots.isEmpty, !closed {
-            if let (head, route) = parkedUpgrade {
+            if let (head, route, acceptHeaders) = parkedUpgrade {
                 parkedUpgrade = nil
-                actions += upgrade(head, route: route)
+                actions += upgrade(head, route: route, acceptHeaders: acceptHeaders)
             } else if case .done = phase {
                 // Stopped parsing for a close (shutdown, half-close, Connection: close): done now.
                 closed = true
@@ -212,7 +237,6 @@ struct HTTPConnectionStateMachine {
                 phase = .idle(since: now)
             }
         }
-        return actions
     }
 
     /// When the current phase runs out (monotonic ns), if it can. None while answers are
@@ -235,9 +259,13 @@ struct HTTPConnectionStateMachine {
             closed = true
             return [.closeAfterFlush]
         case .head:
-            return fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s", now: now)
+            var actions: [Action] = []
+            fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s", now: now, into: &actions)
+            return actions
         case .body:
-            return fail(status: 408, code: "request_timeout", message: "the request body stalled for \(configuration.bodyTimeout) s", now: now)
+            var actions: [Action] = []
+            fail(status: 408, code: "request_timeout", message: "the request body stalled for \(configuration.bodyTimeout) s", now: now, into: &actions)
+            return actions
         case .done:
             return []
         }
@@ -255,50 +283,60 @@ struct HTTPConnectionStateMachine {
 
     // MARK: Responses
 
-    private mutating func fail(status: Int, code: String, message: String, now: UInt64) -> [Action] {
+    private mutating func fail(status: Int, code: String, message: String, now: UInt64, into actions: inout [Action]) {
         let response = HTTPResponse.error(status: status, code: code, message: message)
-        return finish(response, for: current, forceClose: true, now: now)
+        finish(response, for: current, forceClose: true, now: now, into: &actions)
     }
 
     /// Queues a ready response behind the ones still awaited and writes what can be written.
-    private mutating func finish(_ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false, now: UInt64) -> [Action] {
+    private mutating func finish(
+        _ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false, now: UInt64, into actions: inout [Action]
+    ) {
         if forceClose { phase = .done }
-        slots.append(Slot(id: nextSlot, head: head, response: response, forceClose: forceClose, startedAt: requestStartedAt))
+        let slot = Slot(id: nextSlot, head: head, response: response, forceClose: forceClose, startedAt: requestStartedAt)
         nextSlot += 1
-        return drain(now: now)
+        guard slots.isEmpty, !closed else {
+            slots.append(slot)
+            drain(now: now, into: &actions)
+            return
+        }
+        // Nothing awaited before it (the usual case): written now, never queued.
+        write(slot, response, isLast: true, now: now, into: &actions)
     }
 
     /// Writes every response at the front of the queue that is ready, in order.
-    private mutating func drain(now: UInt64) -> [Action] {
-        var actions: [Action] = []
+    private mutating func drain(now: UInt64, into actions: inout [Action]) {
         while let first = slots.first, let response = first.response, !closed {
             slots.removeFirst()
-            let isLast = slots.isEmpty
-            let head = first.head
-            let keepAlive = !first.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
-            var response = response
-            if let head { crossOrigin.decorate(&response, for: head) }
-            let written = ResponseSerializer.serialize(
-                response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
-                keepAlive: keepAlive, date: dates.current, server: configuration.serverName)
-            actions += written
-            if configuration.accessLog {
-                actions.append(.accessLog(Self.accessRecord(first, response.status, written, now: now), startedAt: first.startedAt))
-            }
-            if !keepAlive {
-                closed = true
-                phase = .done
-                slots.removeAll()
-                actions.append(.closeAfterFlush)
-            }
+            write(first, response, isLast: slots.isEmpty, now: now, into: &actions)
         }
-        return actions
     }
 
-    /// The 101 and the hand-over, for a handshake `handshakeRefusal` accepted.
-    private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute) -> [Action] {
-        guard case .accept(let responseHeaders) = WebSocketHandshake.evaluate(head) else { return [] }
-        var headers = responseHeaders
+    /// Serializes one slot's response (the first unwritten one) and its access line.
+    private mutating func write(_ slot: Slot, _ response: HTTPResponse, isLast: Bool, now: UInt64, into actions: inout [Action]) {
+        let head = slot.head
+        let keepAlive = !slot.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
+        var response = response
+        if let head { crossOrigin.decorate(&response, for: head) }
+        let firstWritten = actions.count
+        ResponseSerializer.serialize(
+            response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
+            keepAlive: keepAlive, date: dates.current, server: configuration.serverName, into: &actions)
+        if configuration.accessLog {
+            let written = Array(actions[firstWritten...])
+            actions.append(.accessLog(Self.accessRecord(slot, response.status, written, now: now), startedAt: slot.startedAt))
+        }
+        if !keepAlive {
+            closed = true
+            phase = .done
+            slots.removeAll()
+            actions.append(.closeAfterFlush)
+        }
+    }
+
+    /// The 101 and the hand-over, for a handshake `WebSocketHandshake.evaluate` accepted.
+    private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute, acceptHeaders: HTTPHeaders) -> [Action] {
+        var headers = acceptHeaders
         var route = route
         if configuration.deflate, let deflate = PerMessageDeflateOffer.negotiate(head.headers.values(name: "sec-websocket-extensions")) {
             headers.add(name: "Sec-WebSocket-Extensions", value: deflate.response)
@@ -307,15 +345,16 @@ struct HTTPConnectionStateMachine {
         headers.add(name: "Date", value: dates.current)
         headers.add(name: "Server", value: configuration.serverName)
         closed = true
-        let leftover = input
+        // Usually nothing follows the upgrade request: hand over an empty buffer, not the read
+        // buffer's storage (a few hundred bytes every idle WebSocket would keep, S3).
+        let leftover = input.isEmpty ? ByteBuffer() : input
         input = ByteBuffer()
         return [.write(HTTPResponseEncoder.encode(HTTPResponseHead(status: 101, headers: headers))),
                 .upgrade(route, head: head, leftover: leftover)]
     }
 
     /// The error response for a bad WebSocket handshake (400, or 426 with the version we speak).
-    private static func handshakeRefusal(_ head: HTTPRequestHead) -> HTTPResponse? {
-        guard case .reject(let status, let headers, let code, let message) = WebSocketHandshake.evaluate(head) else { return nil }
+    private static func handshakeRefusal(status: Int, headers: HTTPHeaders, code: String, message: String) -> HTTPResponse {
         var response = HTTPResponse.error(status: status, code: code, message: message)
         for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
         return response
@@ -341,32 +380,62 @@ struct HTTPConnectionStateMachine {
 }
 
 /// Turns an `HTTPResponse` into wire actions: adds `Date`, `Server`, `Content-Length` and
-/// `Connection`, and leaves the body out for HEAD and for statuses that have none.
+/// `Connection`, and leaves the body out for HEAD and for statuses that have none. The head is
+/// written straight into one array sized for it (with a small body after it): the same bytes
+/// as replacing those fields in an `HTTPHeaders` copy and encoding that, without the copies.
 enum ResponseSerializer {
     static func serialize(
         _ response: HTTPResponse, method: String, version: HTTPVersion, keepAlive: Bool, date: String, server: String
     ) -> [HTTPConnectionStateMachine.Action] {
-        var headers = response.headers
-        headers.replaceOrAdd(name: "Date", value: date)
-        headers.replaceOrAdd(name: "Server", value: server)
+        var actions: [HTTPConnectionStateMachine.Action] = []
+        serialize(response, method: method, version: version, keepAlive: keepAlive, date: date, server: server, into: &actions)
+        return actions
+    }
+
+    static func serialize(
+        _ response: HTTPResponse, method: String, version: HTTPVersion, keepAlive: Bool, date: String, server: String,
+        into actions: inout [HTTPConnectionStateMachine.Action]
+    ) {
         // RFC 9110 §8.6: no Content-Length on 1xx/204; on 304 it would have to be the 200's length.
         let bodyless = response.status < 200 || response.status == 204 || response.status == 304
-        if !bodyless { headers.replaceOrAdd(name: "Content-Length", value: String(response.body.count)) }
-        if !keepAlive {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if version == .http1_0 {
-            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        let connection: String? = !keepAlive ? "close" : version == .http1_0 ? "keep-alive" : nil
+        let sendsBody = method != "HEAD" && !bodyless
+        var inline = 0
+        if sendsBody, case .bytes(let body) = response.body { inline = body.count }
+        var fieldBytes = 0
+        for field in response.headers.fields { fieldBytes += field.name.utf8.count + field.value.utf8.count + 4 }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(96 + fieldBytes + date.utf8.count + server.utf8.count + inline)
+        HTTPResponseEncoder.appendStatusLine(response.status, to: &bytes)
+        // The fields the server sets replace any of the same name (as `replaceOrAdd` did).
+        for field in response.headers.fields {
+            let name = field.name
+            if HTTPHeaders.equalNames(name, "Date") || HTTPHeaders.equalNames(name, "Server")
+                || (!bodyless && HTTPHeaders.equalNames(name, "Content-Length"))
+                || (connection != nil && HTTPHeaders.equalNames(name, "Connection")) {
+                continue
+            }
+            HTTPResponseEncoder.appendField(name: name, value: field.value, to: &bytes)
         }
-        var bytes = HTTPResponseEncoder.encode(HTTPResponseHead(status: response.status, headers: headers))
-        guard method != "HEAD" && !bodyless else { return [.write(bytes)] }
+        HTTPResponseEncoder.appendField(name: "Date", value: date, to: &bytes)
+        HTTPResponseEncoder.appendField(name: "Server", value: server, to: &bytes)
+        if !bodyless { HTTPResponseEncoder.appendField(name: "Content-Length", decimal: response.body.count, to: &bytes) }
+        if let connection { HTTPResponseEncoder.appendField(name: "Connection", value: connection, to: &bytes) }
+        bytes.append(UInt8(ascii: "\r"))
+        bytes.append(UInt8(ascii: "\n"))
+        guard sendsBody else {
+            actions.append(.write(bytes))
+            return
+        }
         switch response.body {
         case .none:
-            return [.write(bytes)]
+            actions.append(.write(bytes))
         case .bytes(let body):
             bytes.append(contentsOf: body)
-            return [.write(bytes)]
+            actions.append(.write(bytes))
         case .file(let region):
-            return [.write(bytes), .writeFile(region)]
+            actions.append(.write(bytes))
+            actions.append(.writeFile(region))
         }
     }
 }

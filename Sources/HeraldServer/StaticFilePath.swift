@@ -31,21 +31,40 @@ struct StaticFilePath: Equatable, Sendable {
         // An encoded `/` or `\` would make the decoded path split differently from the one
         // sent (RFC 3986 §2.2: reserved characters are data when encoded); no file name here
         // needs one, so refuse them rather than guess.
-        let lowered = rawPath.lowercased()
-        guard !lowered.contains("%2f"), !lowered.contains("%5c") else {
-            return .failure(.badRequest("encoded slash or backslash in the path"))
-        }
-        guard let decoded = PercentDecoding.decode(rawPath) else {
-            return .failure(.badRequest("malformed percent-encoding in the path"))
-        }
-        guard !decoded.contains(0) else { return .failure(.badRequest("NUL byte in the path")) }
-        guard !decoded.contains(UInt8(ascii: "\\")) else { return .failure(.badRequest("backslash in the path")) }
-        guard let text = String(validating: decoded, as: UTF8.self) else {
-            return .failure(.badRequest("the path is not UTF-8"))
+        let text: String
+        if rawPath.utf8.contains(UInt8(ascii: "%")) {
+            let lowered = rawPath.lowercased()
+            guard !lowered.contains("%2f"), !lowered.contains("%5c") else {
+                return .failure(.badRequest("encoded slash or backslash in the path"))
+            }
+            guard let decoded = PercentDecoding.decode(rawPath) else {
+                return .failure(.badRequest("malformed percent-encoding in the path"))
+            }
+            guard !decoded.contains(0) else { return .failure(.badRequest("NUL byte in the path")) }
+            guard !decoded.contains(UInt8(ascii: "\\")) else { return .failure(.badRequest("backslash in the path")) }
+            guard let valid = String(validating: decoded, as: UTF8.self) else {
+                return .failure(.badRequest("the path is not UTF-8"))
+            }
+            text = valid
+        } else {
+            // Nothing to decode (the usual path): the same checks on the bytes as sent, without
+            // copies; a String is already valid UTF-8.
+            guard !rawPath.utf8.contains(0) else { return .failure(.badRequest("NUL byte in the path")) }
+            guard !rawPath.utf8.contains(UInt8(ascii: "\\")) else { return .failure(.badRequest("backslash in the path")) }
+            text = rawPath
         }
         // Empty segments (`//`) collapse. Without encoded slashes both splits line up one to one.
-        let segments = text.split(separator: "/").map(String.init)
-        let encoded = rawPath.split(separator: "/")
+        let segments: [String]
+        let encoded: [Substring]
+        if text.utf8.allSatisfy({ $0 < 0x80 }) && rawPath.utf8.allSatisfy({ $0 < 0x80 }) {
+            // ASCII (the usual path): split on the bytes, which for ASCII is what splitting by
+            // Character gives, at a fraction of the cost (callgrind).
+            segments = text.utf8.split(separator: UInt8(ascii: "/")).map { String(Substring($0)) }
+            encoded = rawPath.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
+        } else {
+            segments = text.split(separator: "/").map(String.init)
+            encoded = rawPath.split(separator: "/")
+        }
         guard segments.count == encoded.count else { return .failure(.badRequest("malformed path")) }
         // Checked after decoding, so `..`, `%2e%2e`, `.%2e` and `%2E.` are all caught.
         if segments.contains("..") { return .failure(.badRequest("'..' in the path")) }

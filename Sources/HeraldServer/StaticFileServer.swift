@@ -59,6 +59,7 @@ public final class StaticFileServer: Sendable {
     static func response(_ file: StaticRepresentation, request: HTTPHeaders) -> HTTPResponse {
         // RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
         var headers: HTTPHeaders = [:]
+        headers.reserveCapacity(8)
         headers.add(name: "ETag", value: file.entityTag)
         headers.add(name: "Last-Modified", value: HTTPDate.format(secondsSince1970: file.lastModifiedSeconds))
         headers.add(name: "Cache-Control", value: cacheControl)
@@ -82,7 +83,7 @@ public final class StaticFileServer: Sendable {
     }
 
     static func isJavaScript(_ contentType: String) -> Bool {
-        contentType.split(separator: ";").first?.trimmingHTTPWhitespace().lowercased() == "text/javascript"
+        MIMETypes.knownTypes[contentType]?.javaScript ?? (MIMETypes.mediaType(of: contentType) == "text/javascript")
     }
 
     // MARK: - Responses

@@ -12,7 +12,7 @@ import HeraldWire
 /// resume with `since=`.
 final class TopicRegistry {
     private var topics: [String: TopicSubscribers] = [:]
-    private var topicsOf: [ObjectIdentifier: Set<String>] = [:]
+    private var topicsOf: [ObjectIdentifier: TopicSet] = [:]
     /// Subscribers of `task:<id>` that see only their own tasks. When that task is removed their
     /// subscription ends with the `removed` event: a new task with the same id may belong to
     /// someone else, and they must not hear of it.

@@ -3,7 +3,7 @@
 /// frame in order or when their queue drains: fan-out of a progress event walks the normal
 /// ones and updates the table once.
 final class TopicSubscribers {
-    var normal: [ObjectIdentifier: WebSocketConnection] = [:]
+    var normal = SubscriberMap()
     var conflating: [ObjectIdentifier: ConflatingSubscriber] = [:]
     /// Kept only while some subscriber is conflating.
     var table = ConflationTable()

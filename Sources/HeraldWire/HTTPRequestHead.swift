@@ -49,16 +49,36 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.bodyFraming = bodyFraming
     }
 
+    /// The parser's head: `originForm` is visible ASCII (the parser refused anything else), so
+    /// the `?` is found on the bytes instead of by Character.
+    init(
+        method: String, target: String, originForm: String, version: HTTPVersion, headers: HTTPHeaders,
+        bodyFraming: HTTPBodyFraming
+    ) {
+        self.method = method
+        self.target = target
+        if let q = originForm.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = String(originForm[..<q])
+            query = String(originForm[originForm.utf8.index(after: q)...])
+        } else {
+            path = originForm
+            query = nil
+        }
+        self.version = version
+        self.headers = headers
+        self.bodyFraming = bodyFraming
+    }
+
     /// HTTP/1.1 is persistent unless `Connection: close`; 1.0 only with `Connection: keep-alive`.
     public var keepAlive: Bool {
-        let tokens = headers.tokens(name: "connection")
-        if version == .http1_0 { return tokens.contains("keep-alive") }
-        return !tokens.contains("close")
+        if version == .http1_0 { return headers.containsToken("keep-alive", name: "connection") }
+        return !headers.containsToken("close", name: "connection")
     }
 
     /// `Expect: 100-continue` (RFC 9110 §10.1.1).
     public var expectsContinue: Bool {
-        headers["expect"]?.trimmingHTTPWhitespace().lowercased() == "100-continue"
+        guard let expect = headers["expect"] else { return false }
+        return HTTPHeaders.isToken(Substring(expect), equalTo: "100-continue")
     }
 
     /// The decoded values of the query string's parameter `name`, in order. Works on the bytes:

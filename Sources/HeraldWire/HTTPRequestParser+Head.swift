@@ -12,9 +12,14 @@ extension HTTPRequestParser {
 
     /// `method SP request-target SP HTTP-version`, exactly single spaces (RFC 9112 §3).
     static func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) -> RequestLine {
-        let parts = line.split(separator: sp, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { throw .badRequestLine }
-        let (methodBytes, targetBytes, versionBytes) = (parts[0], parts[1], parts[2])
+        // Split at the two spaces by hand: `split` allocated an array per request.
+        guard let firstSpace = line.firstIndex(of: sp) else { throw .badRequestLine }
+        guard let secondSpace = line[(firstSpace + 1)...].firstIndex(of: sp) else { throw .badRequestLine }
+        let methodBytes = line[..<firstSpace]
+        let targetBytes = line[(firstSpace + 1)..<secondSpace]
+        let versionBytes = line[(secondSpace + 1)...]
+        guard !methodBytes.isEmpty, !targetBytes.isEmpty, !versionBytes.isEmpty, !versionBytes.contains(sp)
+        else { throw .badRequestLine }
 
         // RFC 9110 §9.1: method = token, case-sensitive, kept as sent.
         guard methodBytes.allSatisfy(isTokenChar) else { throw .badMethod }
@@ -26,11 +31,12 @@ extension HTTPRequestParser {
 
     /// RFC 9112 §2.3: `HTTP/` DIGIT `.` DIGIT, case-sensitive. Well-formed but not 1.0/1.1 → 505.
     static func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
-        let b = Array(bytes)
-        guard b.count == 8, b[0..<5].elementsEqual("HTTP/".utf8), isDigit(b[5]), b[6] == UInt8(ascii: "."),
-            isDigit(b[7])
+        let b = bytes.startIndex  // a slice keeps the line's indices
+        guard bytes.count == 8, bytes[b..<(b + 5)].elementsEqual("HTTP/".utf8), isDigit(bytes[b + 5]),
+            bytes[b + 6] == UInt8(ascii: "."), isDigit(bytes[b + 7])
         else { throw .badVersion }
-        let version = HTTPVersion(major: Int(b[5] - UInt8(ascii: "0")), minor: Int(b[7] - UInt8(ascii: "0")))
+        let (major, minor) = (bytes[b + 5], bytes[b + 7])
+        let version = HTTPVersion(major: Int(major - UInt8(ascii: "0")), minor: Int(minor - UInt8(ascii: "0")))
         guard version == .http1_1 || version == .http1_0 else { throw .versionNotSupported }
         return version
     }
@@ -93,10 +99,9 @@ extension HTTPRequestParser {
     mutating func finishHead() throws(HTTPParseError) -> HTTPRequestHead {
         guard let requestLine else { throw .badRequestLine }  // unreachable: the first line set it
         let framing = try Self.bodyFraming(headers: headers, version: requestLine.version, limits: limits)
-        var head = HTTPRequestHead(
-            method: requestLine.method, target: requestLine.originForm, version: requestLine.version,
-            headers: headers, bodyFraming: framing)
-        head.target = requestLine.target
+        let head = HTTPRequestHead(
+            method: requestLine.method, target: requestLine.target, originForm: requestLine.originForm,
+            version: requestLine.version, headers: headers, bodyFraming: framing)
 
         self.requestLine = nil
         headers = HTTPHeaders()
@@ -114,12 +119,24 @@ extension HTTPRequestParser {
         headers: HTTPHeaders, version: HTTPVersion, limits: HTTPParserLimits
     ) throws(HTTPParseError) -> HTTPBodyFraming {
         // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, MUST be 400.
-        let hosts = headers.values(name: "host")
-        if hosts.count > 1 { throw .duplicateHost }
-        if hosts.isEmpty && version == .http1_1 { throw .missingHost }
+        let hosts = headers.count(name: "host").count
+        if hosts > 1 { throw .duplicateHost }
+        if hosts == 0 && version == .http1_1 { throw .missingHost }
+
+        let hasTransferEncoding = headers.contains(name: "transfer-encoding")
+        // The usual case, one Content-Length of plain digits, without building lists: what the
+        // general path below does for it, step by step.
+        let (lengthCount, lengthValue) = headers.count(name: "content-length")
+        if !hasTransferEncoding, lengthCount == 1, let value = lengthValue,
+            !value.utf8.isEmpty, value.utf8.allSatisfy(isDigit) {
+            guard let length = parseDecimal(value.utf8) else { throw .badContentLength }
+            guard length <= limits.maxBodyBytes else { throw .bodyTooLarge }
+            return .contentLength(length)
+        }
+        if !hasTransferEncoding && lengthCount == 0 { return .none }
 
         let contentLengths = headers.values(name: "content-length")
-        if headers.contains(name: "transfer-encoding") {
+        if hasTransferEncoding {
             // RFC 9112 §6.1: a 1.0 recipient may not understand chunked; treat framing as faulty.
             if version == .http1_0 { throw .teInHTTP10 }
             // §6.1: TE with CL is the classic smuggling vector; refuse rather than let TE win.

@@ -6,15 +6,51 @@ public enum HTTPResponseEncoder {
         precondition((100...999).contains(head.status), "HTTP status must be three digits")
         var out: [UInt8] = []
         out.reserveCapacity(64 + head.headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
-        out.append(contentsOf: statusLine(head.status))
-        for field in head.headers {
-            appendSanitized(field.name.utf8, to: &out)
-            out.append(contentsOf: ": ".utf8)
-            appendSanitized(field.value.utf8, to: &out)
-            out.append(contentsOf: "\r\n".utf8)
-        }
+        appendStatusLine(head.status, to: &out)
+        for field in head.headers { appendField(name: field.name, value: field.value, to: &out) }
         out.append(contentsOf: "\r\n".utf8)
         return out
+    }
+
+    /// `HTTP/1.1 <status> <reason>\r\n`, for a caller that writes the head piece by piece.
+    public static func appendStatusLine(_ status: Int, to out: inout [UInt8]) {
+        precondition((100...999).contains(status), "HTTP status must be three digits")
+        out.append(contentsOf: statusLine(status))
+    }
+
+    /// `name: value\r\n`, sanitized as in `encode`.
+    public static func appendField(name: String, value: String, to out: inout [UInt8]) {
+        appendSanitized(name, to: &out)
+        out.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: " "))
+        appendSanitized(value, to: &out)
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// `name: <decimal>\r\n` without formatting a String (Content-Length).
+    public static func appendField(name: StaticString, decimal: Int, to out: inout [UInt8]) {
+        precondition(decimal >= 0, "a decimal field is not negative")
+        name.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: " "))
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        // Sound: 20 bytes hold Int.max's 19 digits; `i` only goes down from the end while
+        // digits remain (HTTPFastPathEquivalenceTests.decimalFieldAsAString covers Int.max).
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var n = decimal
+            var i = buffer.count
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+            } while n > 0
+            out.append(contentsOf: buffer[i...])
+        }
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
     }
 
     /// The interim response to `Expect: 100-continue` (RFC 9110 §10.1.1, §15.2.1).
@@ -23,15 +59,23 @@ public enum HTTPResponseEncoder {
     /// Response splitting guard: a CR, LF or other control byte (HTAB aside) that reached a
     /// field from request data would end the field or the head early, so it becomes a space
     /// (RFC 9110 §5.5 lets a recipient do the same).
-    private static func appendSanitized(_ bytes: String.UTF8View, to out: inout [UInt8]) {
+    private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
         // Nearly always clean: check first, then copy in one go (a byte-by-byte append costs
-        // more than the rest of a small response's encoding).
-        if bytes.allSatisfy({ !($0 < 0x20 && $0 != 0x09 || $0 == 0x7F) }) {
-            out.append(contentsOf: bytes)
-            return
-        }
-        for b in bytes {
-            out.append(b < 0x20 && b != 0x09 || b == 0x7F ? 0x20 : b)
+        // more than the rest of a small response's encoding), on the contiguous bytes.
+        var text = text
+        text.withUTF8 { bytes in
+            var clean = true
+            for b in bytes where b < 0x20 && b != 0x09 || b == 0x7F {
+                clean = false
+                break
+            }
+            if clean {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for b in bytes {
+                out.append(b < 0x20 && b != 0x09 || b == 0x7F ? 0x20 : b)
+            }
         }
     }
 

@@ -20,9 +20,9 @@ public enum WebSocketHandshake {
 
     /// `Sec-WebSocket-Accept`: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2 step 5.4).
     public static func acceptKey(for clientKey: String) -> String {
-        let input = Array((clientKey + guid).utf8)
+        var input = clientKey + guid
         var digest = [UInt8](repeating: 0, count: 20)
-        input.withUnsafeBufferPointer { src in
+        input.withUTF8 { src in
             digest.withUnsafeMutableBufferPointer { out in
                 herald_ssl_sha1(src.baseAddress, src.count, out.baseAddress)
             }
@@ -44,10 +44,10 @@ public enum WebSocketHandshake {
         }
         // §4.2.1 items 3–4: Upgrade contains "websocket", Connection contains "Upgrade", both
         // case-insensitive (tokens() lower-cases).
-        guard head.headers.tokens(name: "upgrade").contains("websocket") else {
+        guard head.headers.containsToken("websocket", name: "upgrade") else {
             return badRequest("missing 'Upgrade: websocket'")
         }
-        guard head.headers.tokens(name: "connection").contains("upgrade") else {
+        guard head.headers.containsToken("upgrade", name: "connection") else {
             return badRequest("missing 'Connection: Upgrade'")
         }
         // §4.2.1 item 5: exactly one key that decodes to 16 bytes.

@@ -22,6 +22,9 @@ static inline int herald_linux_timerfd_settime(int fd, const struct itimerspec *
 // These two need _GNU_SOURCE, which must not leak into the Swift module (it changes fd_set), so they live in shim.c.
 int herald_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len);
 int herald_linux_set_thread_name(const char *name);
+/// openat2(2) of an absolute path with RESOLVE_NO_SYMLINKS: fails (ELOOP) when any component is a
+/// symlink; ENOSYS where the kernel (or a seccomp filter) lacks openat2.
+int herald_linux_open_no_symlinks(const char *path, int flags);
 static inline ssize_t herald_linux_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) { return sendfile(out_fd, in_fd, offset, count); }
 #include <sys/signalfd.h>
 #include <time.h>
