@@ -41,7 +41,10 @@ import Testing
             return
         }
         #expect(error.certainlyNotApplied)
-        #expect(waited >= 0.4 && waited < 2, "waited \(waited) s")
+        // Not before the deadline, and not the reconnect loop going on past it. The upper bound
+        // leaves room for the awaiting task's resumption on a loaded machine: under
+        // AddressSanitizer with every suite in parallel it came back after 2.7 s in a CI run.
+        #expect(waited >= 0.4 && waited < 5, "waited \(waited) s")
     }
 
     @Test func aPausedRedisTimesOutThenTheClientRecovers() async throws {
