@@ -175,7 +175,7 @@ private struct LayoutReader {
            let mi = digits(i + 15, 2), let sec = digits(i + 18, 2), let ms = digits(i + 21, 3),
            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61 {
             i += 26
-            return Int64(Self.days(fromCivil: y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + Int64(ms)
+            return Int64(HTTPDate.days(fromCivil: y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + Int64(ms)
         }
         guard let text = string() else { return nil }
         return RFC3339.parse(text)
@@ -189,18 +189,6 @@ private struct LayoutReader {
             v = v * 10 + Int(digit)
         }
         return v
-    }
-
-    /// Howard Hinnant's days_from_civil, as `HTTPDate.days(fromCivil:)` (HeraldWire-internal)
-    /// computes it for `RFC3339.parse`.
-    private static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 
     /// `{"code":"…","message":"…"}`.

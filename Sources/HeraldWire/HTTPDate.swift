@@ -19,31 +19,19 @@ public enum HTTPDate {
         out.append(contentsOf: weekday.utf8)
         out.append(UInt8(ascii: ","))
         out.append(UInt8(ascii: " "))
-        appendDigits(d, count: 2, to: &out)
+        RFC3339.pad(d, 2, &out)
         out.append(UInt8(ascii: " "))
         out.append(contentsOf: months[m - 1].utf8)
         out.append(UInt8(ascii: " "))
-        appendDigits(y, count: 4, to: &out)
+        RFC3339.pad(y, 4, &out)
         out.append(UInt8(ascii: " "))
-        appendDigits(secs / 3600, count: 2, to: &out)
+        RFC3339.pad(secs / 3600, 2, &out)
         out.append(UInt8(ascii: ":"))
-        appendDigits(secs / 60 % 60, count: 2, to: &out)
+        RFC3339.pad(secs / 60 % 60, 2, &out)
         out.append(UInt8(ascii: ":"))
-        appendDigits(secs % 60, count: 2, to: &out)
+        RFC3339.pad(secs % 60, 2, &out)
         out.append(contentsOf: " GMT".utf8)
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `value` (0 ≤ value < 10^count) as exactly `count` decimal digits.
-    private static func appendDigits(_ value: Int, count: Int, to out: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<count { divisor *= 10 }
-        var v = value
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(v / divisor))
-            v %= divisor
-            divisor /= 10
-        }
     }
 
     /// Parses an IMF-fixdate; the obsolete RFC 850 and asctime forms are not accepted
@@ -63,7 +51,7 @@ public enum HTTPDate {
     private static func pad2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
 
     // Howard Hinnant's days_from_civil / civil_from_days.
-    static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int {
+    public static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

@@ -64,7 +64,7 @@ public enum RFC3339 {
 
     /// `v` in decimal, zero-padded to `width` digits (wider values, and the sign of a negative
     /// one, as `String(v)` writes them: what the String-based version produced).
-    private static func pad(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
+    static func pad(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
         // The usual fields (2-digit parts, milliseconds, a 4-digit year): digits straight out.
         let zero = UInt8(ascii: "0")
         switch width {
