@@ -108,15 +108,7 @@ def test_alpn(tls_server, ca):
 
 def test_garbage_hello_gets_an_alert_and_harms_no_one(tls_server, ca):
     for garbage in (b"\x16\x03\x01\x00\x05hello" + bytes(50), os.urandom(3000)):
-        s = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
-        s.sendall(garbage)
-        answer = b""
-        try:
-            while chunk := s.recv(100):
-                answer += chunk
-        except ConnectionResetError:
-            pytest.fail(f"RST instead of an alert and FIN for {garbage[:20]!r}")
-        s.close()
+        answer = _whole_answer(tls_server.port, garbage, "an alert and FIN")
         assert answer == b"" or answer[:1] == b"\x15", answer      # an alert record, or nothing
     assert b"\x15\x03\x03\x00\x02\x02\x0a" in _first_answer(tls_server.port, b"\x16\x03\x01\x00\x05hello" + bytes(50))
     with tls_connect(ca.context(), tls_server.port) as s:
@@ -126,15 +118,7 @@ def test_garbage_hello_gets_an_alert_and_harms_no_one(tls_server, ca):
 def test_plain_http_to_the_tls_port_gets_a_400_that_says_why(tls_server, ca):
     for request in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
                     b"CONNECT example.com:443 HTTP/1.1\r\n\r\n"):
-        s = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
-        s.sendall(request)
-        answer = b""
-        try:
-            while chunk := s.recv(1000):
-                answer += chunk
-        except ConnectionResetError:
-            pytest.fail(f"RST instead of the 400 and FIN for {request[:20]!r}")
-        s.close()
+        answer = _whole_answer(tls_server.port, request, "the 400 and FIN")
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 400 "), answer
         assert json.loads(body)["error"]["code"] == "tls_required"
@@ -143,6 +127,21 @@ def test_plain_http_to_the_tls_port_gets_a_400_that_says_why(tls_server, ca):
     assert out.stdout == "400"
     with tls_connect(ca.context(), tls_server.port) as s:   # and the port still speaks TLS
         assert b" 200 " in get(s)
+
+
+def _whole_answer(port, data, expected):
+    """Everything the server sends back to raw `data` until its FIN; an RST fails the test."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    answer = b""
+    try:
+        while chunk := s.recv(1000):
+            answer += chunk
+    except ConnectionResetError:
+        pytest.fail(f"RST instead of {expected} for {data[:20]!r}")
+    finally:
+        s.close()
+    return answer
 
 
 def _first_answer(port, data):
