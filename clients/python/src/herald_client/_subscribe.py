@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from types import TracebackType
 from typing import Any, Dict, List, Optional, Sequence, Type
@@ -118,10 +119,7 @@ class Subscription:
     def _close_socket(self) -> None:
         """Closes the socket, if any, and forgets it and its server."""
         if self._ws is not None:
-            try:
-                self._ws.close()
-            except Exception:  # noqa: BLE001
-                pass
+            _close_draining(self._ws)
         self._ws = None
         self.server = None
 
@@ -210,3 +208,30 @@ class Subscription:
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         self.close()
+
+
+def _close_draining(ws: ClientConnection) -> None:
+    """The closing handshake, reading what still arrives until the server's close frame.
+
+    While events flow, frames the caller never read fill `websockets`' queue and pause its
+    reader; the server's close frame then waits behind them unread and `close()` would only
+    return after `close_timeout`, the connection counted as dropped (1006). Closing on a
+    helper thread while this one discards the queued frames lets the reader reach it.
+    """
+    closer = threading.Thread(target=_close_quietly, args=(ws,), name="herald-close", daemon=True)
+    closer.start()
+    while closer.is_alive():
+        try:
+            ws.recv(timeout=0.05)
+        except TimeoutError:
+            continue
+        except Exception:  # noqa: BLE001 - ConnectionClosed is the normal end; anything else ends it too
+            break
+    closer.join()
+
+
+def _close_quietly(ws: ClientConnection) -> None:
+    try:
+        ws.close()
+    except Exception:  # noqa: BLE001
+        pass
