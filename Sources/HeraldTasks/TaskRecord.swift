@@ -25,14 +25,19 @@ struct RateSample: Sendable, Equatable {
 /// from 360 to 240 bytes; the public API is unchanged (computed properties over the packing).
 public struct TaskRecord: Sendable, Equatable {
     public var id: String
-    public var title: String
+    /// The title when Swift keeps it inline (at most 15 UTF-8 bytes: no heap allocation), else
+    /// "" and the title is at the start of `texts`.
+    private var shortTitle: String
     public var owner: String?
     public var message = ""
     private var storedError: Boxed<TaskFailure>?
     private var storedResult: Boxed<JSONValue>?
-    /// `meta` as the JSON it is served as, written once when set ([] for `{}`): a record's meta
-    /// is only ever written out, and its text takes less room than the parsed members.
-    private(set) var metaJSON: [UInt8]
+    /// A longer title as the JSON string it is served as (quotes and escapes included), then
+    /// `meta` as the JSON text it is served as (nothing for `{}`): the record's two free texts
+    /// in one heap allocation instead of two (a title over 15 bytes is a heap string of its
+    /// own; issue 18: −48 bytes per task with a title and meta). Both are only ever written
+    /// out as they are, so they are kept as their JSON.
+    private var texts: [UInt8]
     /// Recent (time, done) samples the rate is computed from (not part of the JSON).
     var rateSamples: [RateSample] = []
     public var done: Double = 0
@@ -55,14 +60,74 @@ public struct TaskRecord: Sendable, Equatable {
     public var status: TaskStatus = .queued
     public var stale = false
 
+    public var title: String {
+        get {
+            let end = titleEnd
+            guard end > 0 else { return shortTitle }
+            let inner = texts[1..<(end - 1)]
+            if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
+            return (try? JSONParser.parse(Array(texts[0..<end])))?.stringValue ?? ""
+        }
+        set { setTexts(title: newValue, metaJSON: metaJSON) }
+    }
+
     public var meta: JSONObject {
-        get { metaJSON.isEmpty ? JSONObject() : ((try? JSONParser.parse(metaJSON))?.objectValue ?? JSONObject()) }
-        set { metaJSON = newValue.isEmpty ? [] : JSONWriter.encode(.object(newValue)) }
+        get { metaJSON.isEmpty ? JSONObject() : ((try? JSONParser.parse(Array(metaJSON)))?.objectValue ?? JSONObject()) }
+        set { replaceMetaJSON(newValue.isEmpty ? [] : JSONWriter.encode(.object(newValue))[...]) }
     }
 
     /// Sets `meta` from its JSON text as `JSONWriter` wrote it (a stored task being read back).
     mutating func setMetaJSON(_ json: [UInt8]) {
-        metaJSON = json == Self.emptyObject ? [] : json
+        replaceMetaJSON(json == Self.emptyObject ? [] : json[...])
+    }
+
+    /// Keeps the title's bytes as they are and puts `metaJSON` after them.
+    private mutating func replaceMetaJSON(_ metaJSON: ArraySlice<UInt8>) {
+        let end = titleEnd
+        if end == 0 { texts = Array(metaJSON); return }
+        var new: [UInt8] = []
+        new.reserveCapacity(end + metaJSON.count)
+        new.append(contentsOf: texts[0..<end])
+        new.append(contentsOf: metaJSON)
+        texts = new
+    }
+
+    /// `meta`'s JSON text ([] for `{}`).
+    var metaJSON: ArraySlice<UInt8> { texts[titleEnd...] }
+
+    /// The end of the long title's JSON string in `texts` (0 when the title is short): the
+    /// first quote after the opening one that no backslash escapes (JSONWriter's escapes are
+    /// a backslash and one character, or `\uXXXX`, whose hex digits are no quote).
+    var titleEnd: Int {
+        guard texts.first == UInt8(ascii: "\"") else { return 0 }
+        var i = 1
+        while i < texts.count {
+            switch texts[i] {
+            case UInt8(ascii: "\\"): i += 2
+            case UInt8(ascii: "\""): return i + 1
+            default: i += 1
+            }
+        }
+        preconditionFailure("a long title's JSON string is closed")
+    }
+
+    /// The title's JSON string (for the encoder): the kept bytes of a long title.
+    func writeTitle(into out: inout [UInt8]) {
+        let end = titleEnd
+        if end > 0 { out.append(contentsOf: texts[0..<end]) } else { JSONWriter.writeString(shortTitle, into: &out) }
+    }
+
+    private mutating func setTexts(title: String, metaJSON: ArraySlice<UInt8>) {
+        (shortTitle, texts) = Self.texts(title: title, metaJSON: metaJSON)
+    }
+
+    private static func texts(title: String, metaJSON: some Collection<UInt8>) -> (String, [UInt8]) {
+        if title.utf8.count <= 15 { return (title, Array(metaJSON)) }
+        var texts: [UInt8] = []
+        texts.reserveCapacity(title.utf8.count + 2 + metaJSON.count)
+        JSONWriter.writeString(title, into: &texts)
+        texts.append(contentsOf: metaJSON)
+        return ("", texts)
     }
 
     static let emptyObject: [UInt8] = Array("{}".utf8)
@@ -121,13 +186,20 @@ public struct TaskRecord: Sendable, Equatable {
 
     public init(id: String, title: String, owner: String?, total: Double?, leaseSeconds: Double, expireSeconds: Double,
                 meta: JSONObject, now: Int64) {
+        self.init(id: id, title: title, owner: owner, total: total, leaseSeconds: leaseSeconds, expireSeconds: expireSeconds,
+                  metaJSON: meta.isEmpty ? [] : JSONWriter.encode(.object(meta))[...], now: now)
+    }
+
+    /// With `meta` as JSON text as `JSONWriter` wrote it ([] for `{}`): a stored task read back,
+    /// its texts put in their buffer once.
+    init(id: String, title: String, owner: String?, total: Double?, leaseSeconds: Double, expireSeconds: Double,
+         metaJSON: some Collection<UInt8>, now: Int64) {
         self.id = id
-        self.title = title
+        (shortTitle, texts) = Self.texts(title: title, metaJSON: metaJSON)
         self.owner = owner
         storedTotal = PackedDouble(total)
         self.leaseSeconds = leaseSeconds
         self.expireSeconds = expireSeconds
-        metaJSON = meta.isEmpty ? [] : JSONWriter.encode(.object(meta))
         createdAt = now
         updatedAt = now
     }
