@@ -52,8 +52,7 @@ extension TaskRecord {
         guard attempt.rounded(.towardZero) == attempt, attempt.magnitude <= maxExact,
               seq >= 0, seq.rounded(.towardZero) == seq, seq <= maxExact else { return nil }
         var task = TaskRecord(id: id, title: title, owner: owner, total: total, leaseSeconds: lease, expireSeconds: expire,
-                              meta: JSONObject(), now: created)
-        task.setMetaJSON(meta)
+                              metaJSON: meta, now: created)
         task.status = status
         task.stale = stale
         task.done = done
@@ -204,15 +203,18 @@ private struct LayoutReader {
         return value
     }
 
-    /// A JSON object (`meta`) as its text, which the record keeps as it is; `{}` without
-    /// parsing, any other checked by JSONParser to be one valid object.
-    mutating func objectText() -> [UInt8]? {
-        if key("{}") { return [] }
+    /// A JSON object (`meta`) as its text, which the record keeps as it is (empty for `{}`,
+    /// which is not parsed; any other checked by JSONParser to be one valid object). The
+    /// buffer points into the row being read: sound because `decodeStoredLayout` runs inside
+    /// `withUnsafeBufferPointer` of that row and the record's init copies the text before it
+    /// returns; nothing keeps the pointer.
+    mutating func objectText() -> UnsafeBufferPointer<UInt8>? {
+        if key("{}") { return UnsafeBufferPointer(rebasing: bytes[i..<i]) }
         let start = i
         guard i < bytes.count, bytes[i] == UInt8(ascii: "{"), skipValue() else { return nil }
         let text = UnsafeBufferPointer(rebasing: bytes[start..<i])
         guard let value = try? JSONParser.parse(text), case .object = value else { return nil }
-        return Array(text)
+        return text
     }
 
     /// Moves past one value: strings (escapes included), nested objects and arrays, scalars.

@@ -6,7 +6,7 @@ extension TaskRecord {
         out.append(contentsOf: #"{"id":"#.utf8)
         JSONWriter.writeString(id, into: &out)
         out.append(contentsOf: #","title":"#.utf8)
-        JSONWriter.writeString(title, into: &out)
+        writeTitle(into: &out)
         out.append(contentsOf: #","owner":"#.utf8)
         Self.write(owner, into: &out)
         out.append(contentsOf: #","status":""#.utf8)
@@ -54,7 +54,8 @@ extension TaskRecord {
         Self.write(time: heartbeatAt, key: #","heartbeat_at":"#, into: &out)
         Self.write(time: progressAt, key: #","progress_at":"#, into: &out)
         out.append(contentsOf: #","meta":"#.utf8)
-        out.append(contentsOf: metaJSON.isEmpty ? Self.emptyObject : metaJSON)
+        let meta = metaJSON
+        if meta.isEmpty { out.append(contentsOf: Self.emptyObject) } else { out.append(contentsOf: meta) }
         out.append(contentsOf: #","seq":"#.utf8)
         out.append(contentsOf: String(seq).utf8)
         out.append(UInt8(ascii: "}"))

@@ -22,27 +22,111 @@ struct TaskTable {
         }
     }
 
-    private var boxes: [String: Box] = [:]
+    /// The boxes themselves, found by their record's id: open addressing with linear probing
+    /// over a power-of-two array of box references (8 bytes a slot; a `[String: Box]` slot is
+    /// 24: the 16-byte key beside the reference). The key is not stored: a probe compares the
+    /// box's own `record.id`, which `set`/`restore` never change for a box in place (a record
+    /// put under `id` has that id). Removal shifts the rest of the cluster back (no tombstones),
+    /// so a lookup stops at the first empty slot. Kept at most ¾ full, like a Dictionary.
+    private var slots: [Box?] = []
+    private(set) var count = 0
 
-    var count: Int { boxes.count }
+    /// Room for `capacity` tasks without growing (a restart knows how many it loads).
+    mutating func reserveCapacity(_ capacity: Int) {
+        let needed = Self.slotCount(for: capacity)
+        if needed > slots.count { rehash(to: needed) }
+    }
 
-    /// Room for `capacity` tasks without rehashing (a restart knows how many it loads).
-    mutating func reserveCapacity(_ capacity: Int) { boxes.reserveCapacity(capacity) }
+    /// The smallest power of two (≥ 8) that holds `count` boxes at most ¾ full.
+    static func slotCount(for count: Int) -> Int {
+        var n = 8
+        while n * 3 < count * 4 { n <<= 1 }
+        return n
+    }
+
+    /// The number of slots (for tests).
+    var slotCount: Int { slots.count }
+
+    private func home(_ id: String, mask: Int) -> Int { id.hashValue & mask }
+
+    /// The slot holding `id`'s box, or nil.
+    private func index(of id: String) -> Int? {
+        guard count > 0 else { return nil }
+        let mask = slots.count - 1
+        var i = home(id, mask: mask)
+        while let box = slots[i] {
+            if box.record.id == id { return i }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    private func find(_ id: String) -> Box? {
+        guard let i = index(of: id) else { return nil }
+        return slots[i]
+    }
+
+    /// Adds a box whose id is not in the table.
+    private mutating func insertNew(_ box: Box) {
+        if (count + 1) * 4 > slots.count * 3 { rehash(to: Self.slotCount(for: count + 1)) }
+        let mask = slots.count - 1
+        var i = home(box.record.id, mask: mask)
+        while slots[i] != nil { i = (i + 1) & mask }
+        slots[i] = box
+        count += 1
+    }
+
+    private mutating func rehash(to slotCount: Int) {
+        let old = slots
+        slots = Array(repeating: nil, count: slotCount)
+        let mask = slotCount - 1
+        for case let box? in old {
+            var i = home(box.record.id, mask: mask)
+            while slots[i] != nil { i = (i + 1) & mask }
+            slots[i] = box
+        }
+    }
+
+    /// Removes `id`'s box and moves later boxes of its cluster back into the hole, so that
+    /// every box stays reachable from its home slot without crossing an empty one.
+    @discardableResult
+    private mutating func remove(_ id: String) -> Box? {
+        guard var hole = index(of: id) else { return nil }
+        let removed = slots[hole]
+        slots[hole] = nil
+        count -= 1
+        let mask = slots.count - 1
+        var i = (hole + 1) & mask
+        while let box = slots[i] {
+            let want = home(box.record.id, mask: mask)
+            // The box may move to the hole when its home is not in (hole, i] cyclically:
+            // then the hole lies on its probe path and leaving it empty would hide the box.
+            let stays = hole <= i ? (want > hole && want <= i) : (want > hole || want <= i)
+            if !stays {
+                slots[hole] = box
+                slots[i] = nil
+                hole = i
+            }
+            i = (i + 1) & mask
+        }
+        return removed
+    }
 
     /// Get: a copy of the record. Set: replaces the record and forgets its cached JSON (a
     /// changed record has other JSON); `set(_:json:)` puts both.
     subscript(id: String) -> TaskRecord? {
-        get { boxes[id]?.record }
+        get { find(id)?.record }
         set {
             guard let newValue else {
-                boxes.removeValue(forKey: id)
+                remove(id)
                 return
             }
-            if let box = boxes[id] {
+            precondition(newValue.id == id, "a task is kept under its own id")
+            if let box = find(id) {
                 box.record = newValue
                 box.json = nil
             } else {
-                boxes[id] = Box(newValue, json: nil)
+                insertNew(Box(newValue, json: nil))
             }
         }
     }
@@ -51,47 +135,50 @@ struct TaskTable {
     /// active (see the type's comment).
     mutating func set(_ record: TaskRecord, json: [UInt8]) {
         let kept = record.status.isTerminal ? nil : json
-        if let box = boxes[record.id] {
+        if let box = find(record.id) {
             box.record = record
             box.json = kept
         } else {
-            boxes[record.id] = Box(record, json: kept)
+            insertNew(Box(record, json: kept))
         }
     }
 
     /// Puts back a record and the JSON it had (a rolled-back turn); nil removes the task.
     mutating func restore(_ id: String, record: TaskRecord?, json: [UInt8]?) {
         guard let record else {
-            boxes.removeValue(forKey: id)
+            remove(id)
             return
         }
-        if let box = boxes[id] {
+        precondition(record.id == id, "a task is kept under its own id")
+        if let box = find(id) {
             box.record = record
             box.json = json
         } else {
-            boxes[id] = Box(record, json: json)
+            insertNew(Box(record, json: json))
         }
     }
 
     /// The task's JSON: the kept bytes of an active task, written again for a finished one.
     func json(_ id: String) -> [UInt8]? {
-        guard let box = boxes[id] else { return nil }
+        guard let box = find(id) else { return nil }
         return box.json ?? box.record.json
     }
 
     /// The record in place, to read a few fields of many tasks (statistics) without copying
     /// each whole record, which retains every string, array and dictionary in it. Read only.
-    func box(_ id: String) -> Box? { boxes[id] }
+    func box(_ id: String) -> Box? { find(id) }
 
     @discardableResult
     mutating func removeValue(forKey id: String) -> TaskRecord? {
-        boxes.removeValue(forKey: id)?.record
+        remove(id)?.record
     }
 
-    var values: LazyMapSequence<Dictionary<String, Box>.Values, TaskRecord> {
-        boxes.values.lazy.map { $0.record }
-    }
+    /// Every record, in no particular order (callers sort; a Dictionary's order was random too).
+    var values: some Sequence<TaskRecord> { allBoxes.map { $0.record } }
 
-    /// Every box, to read fields of all tasks without copying records (a restart's indexes).
-    var allBoxes: Dictionary<String, Box>.Values { boxes.values }
+    /// Every box, in no particular order, to read fields of all tasks without copying records
+    /// (a restart's indexes).
+    var allBoxes: LazyMapSequence<LazyFilterSequence<LazyMapSequence<[Box?], Box?>>, Box> {
+        slots.lazy.compactMap { $0 }
+    }
 }
