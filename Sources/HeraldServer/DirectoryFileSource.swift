@@ -154,9 +154,20 @@ final class DirectoryFileSource: StaticFileSource {
             }
         }
         let cache = self.cache
+        // Worked out once per cached version: the same text as computing it here each time.
+        let validators: StaticFileCache.Validators
+        if let cached = cache.validators(path: realPath, version: version) {
+            validators = cached
+        } else {
+            validators = StaticFileCache.Validators(
+                entityTag: Self.entityTag(version, gzip: false), gzipEntityTag: Self.entityTag(version, gzip: true),
+                lastModified: HTTPDate.format(secondsSince1970: version.mtimeSeconds))
+            cache.storeValidators(validators, path: realPath, version: version)
+        }
         return .found(StaticRepresentation(
             contentType: contentType, isCompressible: compressible, isGzipped: gzipped != nil,
-            entityTag: Self.entityTag(version, gzip: gzipped != nil), lastModifiedSeconds: version.mtimeSeconds,
+            entityTag: gzipped != nil ? validators.gzipEntityTag : validators.entityTag,
+            lastModifiedSeconds: version.mtimeSeconds, lastModifiedText: validators.lastModified,
             body: {
                 if let gzipped { return .bytes(gzipped) }
                 guard version.size <= StaticFileServer.maxInMemoryFileBytes else {

@@ -37,6 +37,9 @@ final class StaticFileCache: @unchecked Sendable {
         var version: StaticFileVersion
         var identity: [UInt8]?
         var gzipped: Gzipped?
+        /// The header values derived from the version alone, worked out once per version
+        /// (a few dozen bytes, not counted in `cost`; only kept on an entry that holds bytes).
+        var validators: Validators?
         var lastUse: UInt64
 
         /// The bytes this entry holds; the path and bookkeeping are small next to them.
@@ -45,6 +48,13 @@ final class StaticFileCache: @unchecked Sendable {
             if case .smaller(let bytes)? = gzipped { n += bytes.count }
             return n
         }
+    }
+
+    /// The ETags (identity and gzip) and the Last-Modified text of one version.
+    struct Validators: Sendable {
+        var entityTag: String
+        var gzipEntityTag: String
+        var lastModified: String
     }
 
     let maxBytes: Int
@@ -63,6 +73,19 @@ final class StaticFileCache: @unchecked Sendable {
 
     func gzipped(path: String, version: StaticFileVersion) -> Gzipped? {
         lock.withLock { touch(path, version)?.gzipped }
+    }
+
+    func validators(path: String, version: StaticFileVersion) -> Validators? {
+        lock.withLock { touch(path, version)?.validators }
+    }
+
+    /// Kept only when `path` already has an entry at `version` (its bytes are cached): a file
+    /// too large to cache adds no entry, so the entry count stays bounded by the byte budget.
+    func storeValidators(_ validators: Validators, path: String, version: StaticFileVersion) {
+        lock.withLock {
+            guard entries[path]?.version == version else { return }
+            entries[path]!.validators = validators
+        }
     }
 
     func storeIdentity(_ bytes: [UInt8], path: String, version: StaticFileVersion) {
@@ -99,7 +122,7 @@ final class StaticFileCache: @unchecked Sendable {
     private func store(_ path: String, _ version: StaticFileVersion, _ update: (inout Entry) -> Void) {
         if let existing = entries[path], existing.version != version { remove(path) }
         clock += 1
-        var entry = entries[path] ?? Entry(version: version, identity: nil, gzipped: nil, lastUse: clock)
+        var entry = entries[path] ?? Entry(version: version, identity: nil, gzipped: nil, validators: nil, lastUse: clock)
         let oldCost = entries[path]?.cost ?? 0
         update(&entry)
         entry.lastUse = clock

@@ -61,7 +61,7 @@ public final class StaticFileServer: Sendable {
         var headers: HTTPHeaders = [:]
         headers.reserveCapacity(8)
         headers.add(name: "ETag", value: file.entityTag)
-        headers.add(name: "Last-Modified", value: HTTPDate.format(secondsSince1970: file.lastModifiedSeconds))
+        headers.add(name: "Last-Modified", value: file.lastModifiedText ?? HTTPDate.format(secondsSince1970: file.lastModifiedSeconds))
         headers.add(name: "Cache-Control", value: cacheControl)
         if file.isCompressible { headers.add(name: "Vary", value: "Accept-Encoding") }  // RFC 9110 §12.5.5
         // Module scripts are fetched with CORS: pages of any origin may import /herald.js (and

@@ -26,6 +26,9 @@ struct StaticRepresentation {
     /// A strong entity-tag, quotes included; the gzip variant has its own.
     var entityTag: String
     var lastModifiedSeconds: Int
+    /// `HTTPDate.format(secondsSince1970: lastModifiedSeconds)` when the source has it at hand
+    /// (cached per version); nil: the server formats it.
+    var lastModifiedText: String? = nil
     /// The body, only fetched when a 200 needs it (a 304 never does); nil when it cannot be read.
     var body: () -> HTTPResponseBody?
 }

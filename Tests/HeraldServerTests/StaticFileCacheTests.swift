@@ -78,4 +78,18 @@ import Testing
         #expect(StaticFileVersion(device: 0, inode: 0, size: 0, mtimeNanoseconds: 1_999_999_999).mtimeSeconds == 1)
         #expect(StaticFileVersion(device: 0, inode: 0, size: 0, mtimeNanoseconds: -1).mtimeSeconds == -1)
     }
+
+    @Test func validatorsAreKeptOnlyOnACachedVersion() {
+        let cache = StaticFileCache(maxBytes: 1000)
+        let v = StaticFileCache.Validators(entityTag: "\"a\"", gzipEntityTag: "\"a-gz\"", lastModified: "x")
+        cache.storeValidators(v, path: "/p/a", version: Self.version(1))  // no bytes cached: no entry
+        #expect(cache.usage.files == 0)
+        #expect(cache.validators(path: "/p/a", version: Self.version(1)) == nil)
+        cache.storeIdentity([1], path: "/p/a", version: Self.version(1))
+        cache.storeValidators(v, path: "/p/a", version: Self.version(1))
+        #expect(cache.validators(path: "/p/a", version: Self.version(1))?.entityTag == "\"a\"")
+        cache.storeValidators(v, path: "/p/a", version: Self.version(2))  // another version: ignored
+        #expect(cache.validators(path: "/p/a", version: Self.version(2)) == nil)  // and v1 is dropped
+        #expect(cache.usage.files == 0)
+    }
 }

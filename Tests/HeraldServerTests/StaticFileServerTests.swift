@@ -23,6 +23,37 @@ import Testing
         #expect(staticBody(response) == Array("console.log('herald')\n".utf8))
     }
 
+    /// ETag and Last-Modified come from a per-version cache after the first request: they must
+    /// be the text computed from the file's stat each time, and follow a change of the file.
+    @Test func cachedValidatorsMatchTheFileAndFollowAChange() throws {
+        let dir = try TempPublicDir()
+        defer { dir.remove() }
+        try dir.write("app.js", String(repeating: "a", count: 600))
+        try dir.setModificationTime("app.js", seconds: 1_700_000_000)
+        let server = try dir.server()
+        func expected(gzip: Bool) throws -> (String, String) {
+            var st = stat()
+            guard stat(dir.root + "/app.js", &st) == 0 else { throw POSIXError(.EIO) }
+            let version = StaticFileVersion(st)
+            return (DirectoryFileSource.entityTag(version, gzip: gzip), HTTPDate.format(secondsSince1970: version.mtimeSeconds))
+        }
+        for gzip in [false, true, false, true] {
+            let r = server.respond(to: staticRequest("/app.js", gzip ? ["Accept-Encoding": "gzip"] : [:]))
+            let (tag, date) = try expected(gzip: gzip)
+            #expect(r.headers["ETag"] == tag)
+            #expect(r.headers["Last-Modified"] == date)
+        }
+        #expect(server.directory.cache.validators(path: dir.root + "/app.js", version: try {
+            var st = stat(); _ = stat(dir.root + "/app.js", &st); return StaticFileVersion(st) }()) != nil)
+        try dir.setModificationTime("app.js", seconds: 1_700_000_100)
+        for gzip in [false, true] {
+            let r = server.respond(to: staticRequest("/app.js", gzip ? ["Accept-Encoding": "gzip"] : [:]))
+            let (tag, date) = try expected(gzip: gzip)
+            #expect(r.headers["ETag"] == tag)
+            #expect(r.headers["Last-Modified"] == date)
+        }
+    }
+
     @Test func unknownExtensionIsOctetStreamWithoutVary() throws {
         let dir = try TempPublicDir()
         defer { dir.remove() }
