@@ -118,7 +118,10 @@ import Testing
         #expect(error.status == 503 && error.code == "storage_unavailable")
         guard case .task(_, _, let status) = replies[1] else { Issue.record("the read was not answered"); return }
         #expect(status == .queued)
-        #expect(took < 2, "answered after \(took) s")
+        // --redis-timeout 1 s here, the default 3 s: under 3 s means this host's timeout was the
+        // one applied (not the default, not a wait for Redis). Not tighter: under ASan with every
+        // suite in parallel the answer came 1.08 s after the deadline.
+        #expect(took < 2.9, "answered after \(took) s")
         redis.resume()
         try await wait("Redis back") {
             if case .task(_, _, let status)? = reply(try! await me.submit([.operation(.start(id: "p"))], to: host)) { return status == .running }
