@@ -1,7 +1,7 @@
 /// The actor's tasks by id, with the dictionary API the hub uses. Records are boxed: a
-/// `TaskRecord` is 240 bytes, and a dictionary stores its values inline in a power-of-two
-/// table kept under 75 % full — 100,000 tasks sit in 262,144 slots, so inline records would
-/// cost ~63 MB where boxes cost 8 bytes a slot plus one 272-byte chunk per task (~27 MB).
+/// `TaskRecord` is 210 bytes, and the table is a power-of-two array kept under 75 % full —
+/// 100,000 tasks sit in 262,144 slots, so inline records would cost ~55 MB where boxes cost
+/// 8 bytes a slot plus one 256-byte chunk per task (~27 MB).
 /// Reads still hand out copies, so a record taken out, changed and refused by a transition
 /// leaves the table as it was.
 ///
@@ -66,25 +66,30 @@ struct TaskTable {
         return slots[i]
     }
 
-    /// Adds a box whose id is not in the table.
-    private mutating func insertNew(_ box: Box) {
+    /// Puts `record` (kept under its own id) and `json` in its box, or in a new box.
+    private mutating func put(_ record: TaskRecord, json: [UInt8]?) {
+        if let box = find(record.id) {
+            box.record = record
+            box.json = json
+            return
+        }
         if (count + 1) * 4 > slots.count * 3 { rehash(to: Self.slotCount(for: count + 1)) }
+        place(Box(record, json: json))
+        count += 1
+    }
+
+    /// Stores `box` in the first empty slot from its home (there is one: the table is at most ¾ full).
+    private mutating func place(_ box: Box) {
         let mask = slots.count - 1
         var i = home(box.record.id, mask: mask)
         while slots[i] != nil { i = (i + 1) & mask }
         slots[i] = box
-        count += 1
     }
 
     private mutating func rehash(to slotCount: Int) {
         let old = slots
         slots = Array(repeating: nil, count: slotCount)
-        let mask = slotCount - 1
-        for case let box? in old {
-            var i = home(box.record.id, mask: mask)
-            while slots[i] != nil { i = (i + 1) & mask }
-            slots[i] = box
-        }
+        for case let box? in old { place(box) }
     }
 
     /// Removes `id`'s box and moves later boxes of its cluster back into the hole, so that
@@ -122,25 +127,14 @@ struct TaskTable {
                 return
             }
             precondition(newValue.id == id, "a task is kept under its own id")
-            if let box = find(id) {
-                box.record = newValue
-                box.json = nil
-            } else {
-                insertNew(Box(newValue, json: nil))
-            }
+            put(newValue, json: nil)
         }
     }
 
     /// Puts `record` in place with `json`, its encoding, which is kept only while the task is
     /// active (see the type's comment).
     mutating func set(_ record: TaskRecord, json: [UInt8]) {
-        let kept = record.status.isTerminal ? nil : json
-        if let box = find(record.id) {
-            box.record = record
-            box.json = kept
-        } else {
-            insertNew(Box(record, json: kept))
-        }
+        put(record, json: record.status.isTerminal ? nil : json)
     }
 
     /// Puts back a record and the JSON it had (a rolled-back turn); nil removes the task.
@@ -150,12 +144,7 @@ struct TaskTable {
             return
         }
         precondition(record.id == id, "a task is kept under its own id")
-        if let box = find(id) {
-            box.record = record
-            box.json = json
-        } else {
-            insertNew(Box(record, json: json))
-        }
+        put(record, json: json)
     }
 
     /// The task's JSON: the kept bytes of an active task, written again for a finished one.
