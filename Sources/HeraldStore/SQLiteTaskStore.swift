@@ -129,18 +129,41 @@ public final class SQLiteTaskStore: TaskStore {
 
     public func load() throws(StoreError) -> StoredState {
         var tasks: [StoredTask] = []
-        var state = try load(expecting: { tasks.reserveCapacity($0) }, each: { tasks.append($0) })
+        var state = try read(columns: "id, json, status, seq, updated_at_ms", expecting: { tasks.reserveCapacity($0) }) { row in
+            tasks.append(StoredTask(
+                id: try row.decode(String.self, atIndex: 0),
+                json: try Self.bytes(row, 1),
+                status: try row.decode(String.self, atIndex: 2),
+                seq: UInt64(bitPattern: try row.decode(Int64.self, atIndex: 3)),
+                updatedAtMs: try row.decode(Int64.self, atIndex: 4)))
+        }
         state.tasks = tasks
         return state
     }
 
-    public func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws(StoreError) -> StoredState {
+    public func load(expecting: (Int) -> Void, eachJSON: (UnsafeBufferPointer<UInt8>) -> Void) throws(StoreError) -> StoredState {
+        try read(columns: "json", expecting: expecting) { row in
+            try row.withUnsafeData(atIndex: 0) { data in
+                guard let data else { return eachJSON(UnsafeBufferPointer(start: nil, count: 0)) }
+                data.withUnsafeBytes { eachJSON($0.bindMemory(to: UInt8.self)) }
+            }
+        }
+    }
+
+    /// The one read of a start: the tasks' `columns`, row by row, then the events and meta, in
+    /// one read transaction (a consistent snapshot); then marks the store as running.
+    private func read(columns: String, expecting: (Int) -> Void, eachRow: (Row) throws -> Void) throws(StoreError) -> StoredState {
         do {
             return try dbQueue.writeWithoutTransaction { db in
-                // One read transaction: a consistent snapshot of tasks, events and meta.
                 var state: StoredState?
+                // The file is read once from end to end: mapped, SQLite hands out its pages
+                // instead of copying each 4 KiB page in with a `pread` (8 % of a restart with
+                // 100,000 tasks). Unmapped again after the read, so the file's pages do not
+                // stay in the process's memory.
+                try db.execute(sql: "PRAGMA mmap_size = \(Self.loadMapBytes)")
+                defer { try? db.execute(sql: "PRAGMA mmap_size = 0") }
                 try db.inTransaction(.deferred) {
-                    state = try Self.read(db, expecting, eachTask)
+                    state = try Self.read(db, columns: columns, expecting, eachRow)
                     return .commit
                 }
                 // From here until markCleanShutdown() the store counts as running: a crash
@@ -155,6 +178,9 @@ public final class SQLiteTaskStore: TaskStore {
             throw Self.error("read", directory, error)
         }
     }
+
+    /// How much of the file a start maps for its read (SQLite maps at most this much).
+    static let loadMapBytes = 1 << 30
 
     public func commit(_ changes: [StoreChange], seq: UInt64, epoch: String, durable: Bool) throws(StoreError) {
         do {
@@ -251,7 +277,7 @@ public final class SQLiteTaskStore: TaskStore {
             """).execute(arguments: [Int64(bitPattern: seq), epoch])
     }
 
-    static func read(_ db: Database, _ expecting: (Int) -> Void, _ eachTask: (StoredTask) -> Void) throws -> StoredState {
+    static func read(_ db: Database, columns: String, _ expecting: (Int) -> Void, _ eachRow: (Row) throws -> Void) throws -> StoredState {
         var seq: UInt64 = 0
         var epoch: String?
         var cleanShutdown = false
@@ -264,15 +290,8 @@ public final class SQLiteTaskStore: TaskStore {
             }
         }
         expecting(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks") ?? 0)
-        let taskRows = try Row.fetchCursor(db, sql: "SELECT id, json, status, seq, updated_at_ms FROM tasks")
-        while let row = try taskRows.next() {
-            eachTask(StoredTask(
-                id: try row.decode(String.self, atIndex: 0),
-                json: try bytes(row, 1),
-                status: try row.decode(String.self, atIndex: 2),
-                seq: UInt64(bitPattern: try row.decode(Int64.self, atIndex: 3)),
-                updatedAtMs: try row.decode(Int64.self, atIndex: 4)))
-        }
+        let taskRows = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM tasks")
+        while let row = try taskRows.next() { try eachRow(row) }
         var events: [StoredEvent] = []
         let eventRows = try Row.fetchCursor(db, sql: "SELECT seq, task_id, owner, payload FROM events ORDER BY seq")
         while let row = try eventRows.next() {

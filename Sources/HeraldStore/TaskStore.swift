@@ -89,11 +89,12 @@ public protocol TaskStore: AnyObject, Sendable {
     /// Reads everything back; called once at start-up. Also marks the store as running (not
     /// cleanly shut down) durably before returning.
     func load() throws -> StoredState
-    /// `load()`, handing each task to `eachTask` as it is read instead of returning them in
-    /// `tasks` (left empty): a restart then never holds every task's JSON at once (100,000
-    /// tasks: ~60 MB that malloc would keep, fragmented, after the load).
+    /// `load()`, handing each task's JSON to `eachJSON` as it is read instead of returning the
+    /// tasks in `tasks` (left empty): a restart then never holds every task's JSON at once
+    /// (100,000 tasks: ~60 MB that malloc would keep, fragmented, after the load), and copies
+    /// only what it keeps. The bytes are valid only during the call (SQLite's own buffer).
     /// `expecting` is told how many tasks follow first, to make room once.
-    func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws -> StoredState
+    func load(expecting: (Int) -> Void, eachJSON: (UnsafeBufferPointer<UInt8>) -> Void) throws -> StoredState
     /// Applies the changes in ONE transaction and records `seq` and `epoch` with them.
     /// `durable: true` = the commit is on disk (fsync'd) when this returns — for lifecycle
     /// changes before their 2xx; `durable: false` is cheaper (progress batches).
@@ -115,10 +116,10 @@ extension TaskStore {
 }
 
 extension TaskStore {
-    public func load(expecting: (Int) -> Void, each eachTask: (StoredTask) -> Void) throws -> StoredState {
+    public func load(expecting: (Int) -> Void, eachJSON: (UnsafeBufferPointer<UInt8>) -> Void) throws -> StoredState {
         var state = try load()
         expecting(state.tasks.count)
-        for task in state.tasks { eachTask(task) }
+        for task in state.tasks { task.json.withUnsafeBufferPointer(eachJSON) }
         state.tasks = []
         return state
     }

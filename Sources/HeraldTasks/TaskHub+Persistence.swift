@@ -11,7 +11,7 @@ extension TaskHub {
         // JSON at once next to the records made from it.
         var loader = beginLoad()
         let state = try store.load(expecting: { self.tasks.reserveCapacity($0) },
-                                   each: { stored in self.loadOne(stored.json, into: &loader) })
+                                   eachJSON: { json in self.loadOne(json, into: &loader) })
         let skipped = finishLoad(loader)
         seq = max(state.seq, loader.maxSeq)
         let continued = state.cleanShutdown && state.epoch != nil
@@ -40,7 +40,7 @@ extension TaskHub {
     func load(tasks stored: [[UInt8]]) -> Int {
         var loader = beginLoad()
         tasks.reserveCapacity(stored.count)
-        for json in stored { loadOne(json, into: &loader) }
+        for json in stored { json.withUnsafeBufferPointer { loadOne($0, into: &loader) } }
         return finishLoad(loader)
     }
 
@@ -54,13 +54,15 @@ extension TaskHub {
 
     func beginLoad() -> Loader { Loader() }
 
-    func loadOne(_ json: [UInt8], into loader: inout Loader) {
+    /// `json` is borrowed (the store's buffer): copied only for an active task, which keeps it.
+    func loadOne(_ json: UnsafeBufferPointer<UInt8>, into loader: inout Loader) {
         guard let task = TaskRecord.decode(json: json) else {
             loader.skipped += 1
             return
         }
-        // The stored bytes are the task's JSON: an active task keeps them (TaskTable).
-        tasks.set(task, json: json)
+        // The stored bytes are the task's JSON: an active task keeps them (TaskTable); a
+        // finished one keeps none, so its bytes are not copied at all.
+        tasks.set(task, json: task.status.isTerminal ? [] : Array(json))
         statusCounts[task.status, default: 0] += 1
         noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
         if task.status.isTerminal {

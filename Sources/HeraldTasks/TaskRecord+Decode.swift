@@ -10,7 +10,12 @@ import HeraldWire
 extension TaskRecord {
     /// The record in `json`; nil when it is not a task object (see `decode(_:)`).
     public static func decode(json: [UInt8]) -> TaskRecord? {
-        if let task = json.withUnsafeBufferPointer({ decodeStoredLayout($0) }) { return task }
+        json.withUnsafeBufferPointer { decode(json: $0) }
+    }
+
+    /// `decode(json:)` of bytes the caller owns (a row in the store's buffer).
+    public static func decode(json: UnsafeBufferPointer<UInt8>) -> TaskRecord? {
+        if let task = decodeStoredLayout(json) { return task }
         guard let value = try? JSONParser.parse(json) else { return nil }
         return decode(value)
     }

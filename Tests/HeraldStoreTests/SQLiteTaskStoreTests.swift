@@ -26,6 +26,21 @@ import Testing
         #expect(try store.pragma("synchronous") == "1")  // NORMAL: the durable commit restored it
     }
 
+    /// A start maps the file for its one read (no 4 KiB `pread` per page) and unmaps it after:
+    /// the file's pages must not stay in the server's memory while it runs.
+    @Test func loadUnmapsTheFileAfterItsRead() throws {
+        let dir = makeTemporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteTaskStore(directory: dir)
+        try store.commit([.upsertTask(task("a")), .upsertTask(task("b", status: "running"))], seq: 2, epoch: "E", durable: true)
+        var read: [String] = []
+        _ = try store.load(expecting: { _ in }, eachJSON: { read.append(String(decoding: $0, as: UTF8.self)) })
+        #expect(read.sorted() == [task("a"), task("b", status: "running")].map { String(decoding: $0.json, as: UTF8.self) })
+        #expect(try store.pragma("mmap_size") == "0")
+        _ = try store.load()
+        #expect(try store.pragma("mmap_size") == "0")
+    }
+
     @Test func memoryDirectoryKeepsNothingOnDisk() throws {
         let before = try FileManager.default.contentsOfDirectory(atPath: ".")
         do {
