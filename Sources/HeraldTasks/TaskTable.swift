@@ -66,15 +66,30 @@ struct TaskTable {
         return slots[i]
     }
 
-    /// Puts `record` (kept under its own id) and `json` in its box, or in a new box.
+    /// Puts `record` (kept under its own id) and `json` in its box, or in a new box. One probe
+    /// (one hash of the id) does both: without tombstones, the first empty slot on the id's
+    /// path is where a new box goes (100,000 inserts at a restart).
     private mutating func put(_ record: TaskRecord, json: [UInt8]?) {
-        if let box = find(record.id) {
-            box.record = record
-            box.json = json
-            return
+        var empty = 0
+        if !slots.isEmpty {
+            let mask = slots.count - 1
+            empty = home(record.id, mask: mask)
+            while let box = slots[empty] {
+                if box.record.id == record.id {
+                    box.record = record
+                    box.json = json
+                    return
+                }
+                empty = (empty + 1) & mask
+            }
         }
-        if (count + 1) * 4 > slots.count * 3 { rehash(to: Self.slotCount(for: count + 1)) }
-        place(Box(record, json: json))
+        let box = Box(record, json: json)
+        if (count + 1) * 4 > slots.count * 3 {
+            rehash(to: Self.slotCount(for: count + 1))
+            place(box)
+        } else {
+            slots[empty] = box
+        }
         count += 1
     }
 
