@@ -61,6 +61,25 @@ import Testing
         }
     }
 
+    /// A task's times on different days, months and years (and one on the day before): the
+    /// one-pass reading reuses a day only for the same ten date bytes.
+    @Test func timesOnDifferentDaysReadBackExactly() throws {
+        let day: Int64 = 86_400_000
+        let newYearsEve: Int64 = 1_798_761_599_999  // 2026-12-31T23:59:59.999Z
+        for (created, step) in [(newYearsEve, Int64(1)), (newYearsEve - day, day), (Self.now, 31 * day), (Self.now, 400 * day)] {
+            var task = TaskRecord(id: "d", title: "days", owner: nil, total: 10, leaseSeconds: 30, expireSeconds: 300,
+                                  meta: JSONObject(), now: created)
+            _ = try task.start(now: created + step)
+            _ = try task.report(ProgressInput(done: 1, message: ""), now: created + 2 * step)
+            _ = try task.complete(message: nil, result: nil, now: created + 3 * step)
+            let json = task.json
+            let fast = try #require(json.withUnsafeBufferPointer { TaskRecord.decodeStoredLayout($0) })
+            #expect(fast == TaskRecord.decode(try JSONParser.parse(json)), "\(String(decoding: json, as: UTF8.self))")
+            #expect(fast.json == json)
+            #expect(fast.createdAt == created && fast.startedAt == created + step && fast.finishedAt == created + 3 * step)
+        }
+    }
+
     @Test func theOnePassReadingIsTakenForTasksWithoutEscapes() throws {
         for record in try Self.samples() where !record.title.contains("\"") && !record.message.contains("\"")
             && !(record.error?.message.contains("\"") ?? false) {
