@@ -16,13 +16,13 @@ extension TaskRecord {
         out.append(contentsOf: #","total":"#.utf8)
         Self.write(total, into: &out)
         out.append(contentsOf: #","percent":"#.utf8)
-        Self.write(percent.map { ($0 * 100).rounded() / 100 }, into: &out)
+        Self.write(percent, places: 2, into: &out)
         out.append(contentsOf: #","message":"#.utf8)
         JSONWriter.writeString(message, into: &out)
         out.append(contentsOf: #","rate":"#.utf8)
-        Self.write(rate.map { ($0 * 1000).rounded() / 1000 }, into: &out)
+        Self.write(rate, places: 3, into: &out)
         out.append(contentsOf: #","eta_s":"#.utf8)
-        Self.write(etaSeconds.map { ($0 * 10).rounded() / 10 }, into: &out)
+        Self.write(etaSeconds, places: 1, into: &out)
         out.append(contentsOf: #","error":"#.utf8)
         if let error {
             out.append(contentsOf: #"{"code":"#.utf8)
@@ -102,6 +102,11 @@ extension TaskRecord {
 
     private static func write(_ d: Double?, into out: inout [UInt8]) {
         if let d { JSONWriter.writeNumber(d, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    /// `d` rounded to `places` decimals (what the contract shows of a percent, rate or ETA).
+    private static func write(_ d: Double?, places: Int, into out: inout [UInt8]) {
+        if let d { JSONWriter.writeRounded(d, places: places, into: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     /// Reads back what `encodeJSON` wrote (for a restart); nil when a field is missing or malformed.

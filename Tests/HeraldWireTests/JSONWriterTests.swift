@@ -99,4 +99,33 @@ import Testing
             #expect(JSONWriter.encode(try JSONParser.parse(text)) == text)
         }
     }
+
+    /// `writeRounded` writes what `writeNumber` writes of the rounded value, byte for byte:
+    /// every multiple of 10^-p in ±200 (p = 1…3), random values up to and past 10^9, halves,
+    /// negative zero, infinities and NaN.
+    @Test func roundedNumbersAreWrittenAsWriteNumberWritesTheRoundedValue() {
+        func both(_ d: Double, _ places: Int) -> (fast: [UInt8], general: [UInt8]) {
+            let scale = [1.0, 10, 100, 1000][places]
+            var fast: [UInt8] = [], general: [UInt8] = []
+            JSONWriter.writeRounded(d, places: places, into: &fast)
+            JSONWriter.writeNumber((d * scale).rounded() / scale, into: &general)
+            return (fast, general)
+        }
+        var rng = FeedSplits.SeededGenerator(seed: 1_000)
+        for places in 1...3 {
+            let scale = [1.0, 10, 100, 1000][places]
+            var values: [Double] = (-200_000...200_000).map { Double($0) / 1000 }
+            values += (0..<20_000).map { _ in Double.random(in: -2e9...2e9, using: &rng) }
+            values += (0..<20_000).map { _ in Double.random(in: -1...1, using: &rng) / scale }
+            values += [0.05, 0.005, 0.0005, 2.675, 1.005, -0.0, 999_999_999.999, 1e9 - 0.05, 1e9, 1e9 + 0.5, 4e15 + 0.5,
+                       .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+            for d in values {
+                let (fast, general) = both(d, places)
+                #expect(fast == general, "\(d) to \(places) places: \(String(decoding: fast, as: UTF8.self)) vs \(String(decoding: general, as: UTF8.self))")
+            }
+        }
+        #expect(String(decoding: both(12.3456, 2).fast, as: UTF8.self) == "12.35")
+        #expect(String(decoding: both(-0.0501, 3).fast, as: UTF8.self) == "-0.05")
+        #expect(String(decoding: both(7.04, 1).fast, as: UTF8.self) == "7")
+    }
 }
