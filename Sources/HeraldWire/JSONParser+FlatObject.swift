@@ -12,6 +12,60 @@ extension JSONParser {
     }
 }
 
+extension JSONParserMachine {
+    /// The shortcut for the usual request body, `{"key":scalar,…}` written compactly (no
+    /// whitespace, no nesting): its members straight into a `JSONObject`, without the value
+    /// and key stacks of `parseDocument` (a progress report's body at every report). It uses
+    /// the same string and number readers, so what it returns is what `parseDocument` returns
+    /// (tested); nil when the text is anything else, an error included, and `parseDocument`
+    /// then reads it from the start and says what is wrong.
+    mutating func parseFlatObject() -> JSONObject? {
+        guard i < n, bytes[i] == Self.openBrace, limits.maxDepth >= 1 else { return nil }
+        i += 1
+        var members: [JSONObject.Member] = []
+        if i < n, bytes[i] == Self.closeBrace {
+            i += 1
+            return i == n ? JSONObject() : nil
+        }
+        while members.count < limits.maxMembers {
+            guard i < n, bytes[i] == Self.quote, let key = try? parseString(), i < n, bytes[i] == Self.colon else { return nil }
+            i += 1
+            guard i < n else { return nil }
+            let value: JSONValue
+            switch bytes[i] {
+            case Self.quote:
+                guard let text = try? parseString() else { return nil }
+                value = .string(text)
+            case UInt8(ascii: "t"):
+                guard (try? literal("true")) != nil else { return nil }
+                value = .bool(true)
+            case UInt8(ascii: "f"):
+                guard (try? literal("false")) != nil else { return nil }
+                value = .bool(false)
+            case UInt8(ascii: "n"):
+                guard (try? literal("null")) != nil else { return nil }
+                value = .null
+            case Self.minus, Self.zero...UInt8(ascii: "9"):
+                guard let number = try? parseNumber() else { return nil }
+                value = .number(number)
+            default:
+                return nil  // a nested value, whitespace, or an error
+            }
+            members.append((key: key, value: value))
+            guard i < n else { return nil }
+            if bytes[i] == Self.comma {
+                i += 1
+            } else if bytes[i] == Self.closeBrace {
+                i += 1
+                return i == n ? JSONObject(members) : nil
+            } else {
+                return nil
+            }
+        }
+        return nil  // at the member limit: parseDocument applies it
+    }
+}
+
 /// The one pass of `isPlainFlatObject`: each step consumes its part or answers false.
 private struct FlatObjectScanner {
     let bytes: UnsafeBufferPointer<UInt8>

@@ -73,6 +73,8 @@ public enum JSONParser {
 
     static func run(_ bytes: UnsafeBufferPointer<UInt8>, _ limits: JSONLimits) -> Result<JSONValue, JSONParseError> {
         var machine = JSONParserMachine(bytes: bytes, limits: limits)
+        if let object = machine.parseFlatObject() { return .success(.object(object)) }
+        machine.i = 0
         do {
             return .success(try machine.parseDocument())
         } catch {

@@ -60,4 +60,46 @@ import Testing
         }
         #expect(plainCount > 100)  // the test reaches the accepting side, not only refusals
     }
+
+    /// The parser's shortcut for compact flat objects returns exactly what the general reading
+    /// returns, or nothing (then the general reading decides, errors included): random texts
+    /// with escapes, non-ASCII, numbers of every form, whitespace, nesting and errors.
+    @Test func theFlatShortcutReadsWhatTheGeneralParserReads() {
+        var rng = FeedSplits.SeededGenerator(seed: 4_2)
+        let pieces = [#"""#, ":", ",", "}", "a", "é", #"\n"#, #"\u00e9"#, #"\""#, "0", "12", "-", ".5", "e3", "E-2",
+                      "true", "false", "null", " ", "[1]", #"{"x":1}"#, "9007199254740993", "1e400", "\u{1}"]
+        let texts = ["", "a", "é", #"\n"#, #"\u00e9"#, #"\""#, #"\ud83d\ude00"#, "\u{1}", "x y"]
+        let values = [#""s""#, #""é\n""#, "0", "-0", "12", "-3.25", "1e3", "2E-2", "01", "1.", "-", "9007199254740993", "1e400",
+                      "true", "false", "null", "tru", "[1]", #"{"x":1}"#, " 1", "1 "]
+        var shortcuts = 0
+        for _ in 0..<50_000 {
+            var members: [String] = []
+            for _ in 0..<Int.random(in: 0...4, using: &rng) {
+                let key = (0..<Int.random(in: 0...2, using: &rng)).map { _ in texts.randomElement(using: &rng)! }.joined()
+                members.append(#"""# + key + #"":"# + values.randomElement(using: &rng)!)
+            }
+            var text = "{" + members.joined(separator: ",") + "}"
+            if Int.random(in: 0..<4, using: &rng) == 0 {  // a stray piece somewhere
+                let at = text.index(text.startIndex, offsetBy: Int.random(in: 0...text.count, using: &rng))
+                text.insert(contentsOf: pieces.randomElement(using: &rng)!, at: at)
+            }
+            let bytes = Array(text.utf8)
+            bytes.withUnsafeBufferPointer { buffer in
+                var fast = JSONParserMachine(bytes: buffer, limits: .default)
+                var general = JSONParserMachine(bytes: buffer, limits: .default)
+                let expected = try? general.parseDocument()
+                guard let object = fast.parseFlatObject() else { return }
+                if !object.members.isEmpty { shortcuts += 1 }
+                #expect(expected == .object(object), "\(text)")
+            }
+        }
+        #expect(shortcuts > 5_000)
+        // Its limits are the parser's: members at the limit and one past it, a string past its limit.
+        let tight = JSONLimits(maxDepth: 32, maxStringBytes: 3, maxMembers: 2)
+        #expect((try? JSONParser.parse(#"{"a":1,"b":2}"#, limits: tight)) != nil)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#"{"a":1,"b":2,"c":3}"#, limits: tight) }
+        #expect((try? JSONParser.parse(#"{"a":"abc"}"#, limits: tight)) != nil)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#"{"a":"abcd"}"#, limits: tight) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse("{}", limits: JSONLimits(maxDepth: 0)) }
+    }
 }
