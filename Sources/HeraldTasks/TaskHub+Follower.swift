@@ -161,7 +161,7 @@ extension TaskHub {
             followRateSamples(of: &task, event: event)
             seq = entry.seq
             let previous = tasks[entry.id]?.status
-            if previous == nil, let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
+            if previous == nil { ownerIndex.insert(task.id, owner: task.owner) }
             install(task, json: json, event: event, previous: previous)
             if event == .created { recordCreate(owner: task.owner, now: task.createdAt) }
         }

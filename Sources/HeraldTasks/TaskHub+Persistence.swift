@@ -70,16 +70,22 @@ extension TaskHub {
         } else {
             activeSeq[task.id] = task.seq
         }
-        if let owner = task.owner { ownerIndex[owner, default: []].insert(task.id) }
         loader.maxSeq = max(loader.maxSeq, task.seq)
     }
 
     func finishLoad(_ loader: Loader) -> Int {
+        ownerIndex.forget()  // built from the table when first read (`ownerIDs`)
         var finished = loader.finished
         finished.sort { ($0.at, $0.seq) < ($1.at, $1.seq) }
         terminalOrder = finished.map { (id: $0.id, seq: $0.seq) }
         terminalOrderStart = 0
         return loader.skipped
+    }
+
+    /// The ids of `owner`'s held tasks, building the owner index first after a load.
+    func ownerIDs(_ owner: String) -> Set<String> {
+        if !ownerIndex.isBuilt { ownerIndex.build(from: tasks.allBoxes.map { (id: $0.record.id, owner: $0.record.owner) }) }
+        return ownerIndex.ids(of: owner)
     }
 
     /// The last call before exit: the next start continues this epoch.

@@ -90,17 +90,14 @@ extension TaskHub {
             if let current = tasks[id] {
                 statusCounts[current.status, default: 0] -= 1
                 noteOwnerStatus(of: id, owner: current.owner, from: current.status, to: nil)
-                if let owner = current.owner {
-                    ownerIndex[owner]?.remove(id)
-                    if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }
-                }
+                ownerIndex.remove(id, owner: current.owner)
             }
             tasks.restore(id, record: prior.record, json: prior.json)
             activeSeq.removeValue(forKey: id)
             if let task = prior.record {
                 statusCounts[task.status, default: 0] += 1
                 noteOwnerStatus(of: id, owner: task.owner, from: nil, to: task.status)
-                if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
+                ownerIndex.insert(id, owner: task.owner)
                 if !task.status.isTerminal { activeSeq[id] = task.seq }
                 if task.status.holdsLease { scheduleDeadlines(of: task) }
             }

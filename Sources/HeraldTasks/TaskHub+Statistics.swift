@@ -14,7 +14,7 @@ extension TaskHub {
         let cutoff = now - TaskStatsQuery.milliseconds(windowSeconds)
         let figures: TaskStatistics
         if let owner {
-            figures = finishesByWalking(since: cutoff, owner: owner, budget: ownerIndex[owner]?.count ?? 0)
+            figures = finishesByWalking(since: cutoff, owner: owner, budget: ownerIDs(owner).count)
                 ?? finishesOfOwner(owner, since: cutoff)
         } else {
             figures = finishesByWalking(since: cutoff, owner: nil, budget: nil)!
@@ -53,7 +53,7 @@ extension TaskHub {
     /// The finishes since `cutoff` among `owner`'s held tasks (its index, in no order).
     func finishesOfOwner(_ owner: String, since cutoff: Int64) -> TaskStatistics {
         var figures = TaskStatistics()
-        for id in ownerIndex[owner] ?? [] {
+        for id in ownerIDs(owner) {
             guard let box = tasks.box(id), box.record.status.isTerminal else { continue }
             let finishedAt = box.record.finishedAt ?? box.record.updatedAt
             guard finishedAt >= cutoff else { continue }

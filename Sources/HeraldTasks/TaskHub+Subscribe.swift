@@ -39,7 +39,7 @@ extension TaskHub {
             }
         case .owner(let name):
             var terminal: [(seq: UInt64, id: String)] = []
-            for id in ownerIndex[name] ?? [] {
+            for id in ownerIDs(name) {
                 guard let task = tasks[id] else { continue }
                 counts[task.status, default: 0] += 1
                 if task.status.isTerminal { terminal.append((task.seq, id)) } else { chosen.append((task.seq, id)) }
@@ -101,7 +101,7 @@ extension TaskHub {
             if statuses.isEmpty || statuses.contains(task.status) { found.append((task.seq, task.id)) }
         }
         if let owner {
-            for id in ownerIndex[owner] ?? [] { if let task = tasks[id] { consider(task) } }
+            for id in ownerIDs(owner) { if let task = tasks[id] { consider(task) } }
         } else {
             for task in tasks.values { consider(task) }
         }

@@ -9,7 +9,7 @@ public actor TaskHub {
     let configuration: TaskHubConfiguration
     /// Every task, with the JSON of the active ones (TaskTable).
     var tasks = TaskTable()
-    var ownerIndex: [String: Set<String>] = [:]
+    var ownerIndex = OwnerIndex()
     var statusCounts: [TaskStatus: Int] = [:]
     /// Ids in the order they became terminal (stale entries are skipped lazily).
     var terminalOrder: [(id: String, seq: UInt64)] = []
@@ -259,7 +259,7 @@ public actor TaskHub {
                               leaseSeconds: input.leaseSeconds, expireSeconds: input.expireSeconds, meta: input.meta, now: now)
         task.timeoutSeconds = input.timeout.resolved(default: configuration.defaultTimeoutSeconds)
         task.stallSeconds = input.stall.resolved(default: configuration.defaultStallSeconds)
-        if let owner = task.owner { ownerIndex[owner, default: []].insert(id) }
+        ownerIndex.insert(id, owner: task.owner)
         let json = commit(&task, event: .created, previous: nil)
         recordCreate(owner: task.owner, now: now)
         return .task(json: json, seq: task.seq, status: task.status)
@@ -327,10 +327,7 @@ public actor TaskHub {
         activeSeq.removeValue(forKey: id)
         statusCounts[task.status, default: 0] -= 1
         noteOwnerStatus(of: id, owner: task.owner, from: task.status, to: nil)
-        if let owner = task.owner {
-            ownerIndex[owner]?.remove(id)
-            if ownerIndex[owner]?.isEmpty == true { ownerIndex.removeValue(forKey: owner) }
-        }
+        ownerIndex.remove(id, owner: task.owner)
         let entry = HistoryEntry(seq: seq, kind: .removed, taskID: id, owner: task.owner, isProgress: false,
                                  body: TaskEventEncoder.removedBody(seq: seq, id: id))
         storeRemoval(of: id, entry: entry)

@@ -288,6 +288,30 @@ import Testing
         #expect(await second.ownerStatusCounts.ownerCount == 0)  // an owner whose last task went is dropped
     }
 
+    /// A restart does not build the owner index while it loads; changes before the first read
+    /// are not lost: the first read builds it from the tasks held then.
+    @Test func theOwnerIndexIsBuiltAtItsFirstReadAfterARestartWithTheChangesSince() async throws {
+        let store = MemoryTaskStore()
+        let clock = Hub.Clock()
+        let first = TaskHub(store: store, clock: { clock.now })
+        _ = try await first.restore()
+        for (id, owner) in [("a", "alice"), ("b", "alice"), ("c", "bob"), ("d", nil)] {
+            try await Self.run(first, clock, id, owner: owner, start: Self.base, ms: 1_000)
+        }
+        #expect(await first.ownerIDs("alice") == ["a", "b"])
+        try await first.shutdown()
+        let second = TaskHub(store: store, clock: { clock.now })
+        _ = try await second.restore()
+        #expect(await second.ownerIndex.isBuilt == false)
+        await Self.accepted(second, [.operation(.delete(id: "a")), try Self.create("e", owner: "alice"), .operation(.delete(id: "c"))])
+        #expect(await second.ownerIDs("alice") == ["b", "e"])
+        #expect(await second.ownerIndex.isBuilt)
+        #expect(await second.ownerIDs("bob").isEmpty)
+        await Self.accepted(second, [try Self.create("f", owner: "bob"), .operation(.delete(id: "b"))])
+        #expect(await second.ownerIDs("alice") == ["e"])
+        #expect(await second.ownerIDs("bob") == ["f"])
+    }
+
     @Test func restoredFinishedTasksAreInTheWindowInTheirFinishOrder() async throws {
         let store = MemoryTaskStore()
         let clock = Hub.Clock()

@@ -303,7 +303,7 @@ extension TaskHub {
             // The JSON each task is served with (kept for an active task, written for a finished one).
             seq: seq, epoch: epoch, encoded: Dictionary(uniqueKeysWithValues: tasks.values.map { ($0.id, self.tasks.json($0.id) ?? []) }),
             records: Dictionary(uniqueKeysWithValues: tasks.values.map { ($0.id, $0.json) }),
-            statusCounts: statusCounts.filter { $0.value != 0 }, ownerIndex: ownerIndex, activeSeq: activeSeq,
+            statusCounts: statusCounts.filter { $0.value != 0 }, ownerIndex: Dictionary(uniqueKeysWithValues: owners.map { ($0, ownerIDs($0)) }), activeSeq: activeSeq,
             terminalOrder: terminalOrder.map { "\($0.id):\($0.seq)" }, terminalOrderStart: terminalOrderStart,
             historySeqs: history.all.map(\.seq), historyBodies: history.all.map(\.body),
             ownerCounts: Dictionary(uniqueKeysWithValues: owners.map { ($0, ownerStatusCounts.counts(of: $0)) }),
