@@ -4,7 +4,7 @@ import HeraldWire
 /// An upgraded connection: runs the pure `WebSocketSession` over a loop connection, hands
 /// messages to its endpoint, pings when idle, closes when pongs stop, and bounds the close
 /// handshake.
-final class WebSocketConnection: ConnectionDelegate {
+final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
     let connection: Connection
     private let context: ServerContext
     private let endpoint: WebSocketEndpoint
@@ -16,7 +16,8 @@ final class WebSocketConnection: ConnectionDelegate {
     private var lastHeard: UInt64
     private var pingSentAt: UInt64?
     private var closeSentAt: UInt64?
-    private var timer: DeadlineTimer!
+    /// Armed in the loop's timer table with this socket as its target (no closure, no weak reference).
+    private var timer = TargetDeadlineTimer()
     private var finished = false
     /// Set when our close frame is written. The session's own state runs ahead of us: it has
     /// already parsed a whole read (say, a message then a bad frame) before we act on it, and the
@@ -49,10 +50,6 @@ final class WebSocketConnection: ConnectionDelegate {
         lastHeard = connection.loop.now
         startedAt = connection.loop.now
         loggedHead = context.accessLog == nil ? nil : LoggedHead(head)
-        timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
-            timerFired()
-            rearmTimer()
-        }
     }
 
     func start(leftover: ByteBuffer) {
@@ -143,7 +140,7 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
-        timer.cancel()
+        timer.cancel(loop: connection.loop)
         context.webSockets.removeValue(forKey: ObjectIdentifier(self))
         if !finished {
             finished = true
@@ -199,6 +196,11 @@ final class WebSocketConnection: ConnectionDelegate {
         return lastHeard + nanos(config.pingInterval)
     }
 
+    func loopTimerFired() {
+        timerFired()
+        rearmTimer()
+    }
+
     private func timerFired() {
         let now = MonotonicClock.now()
         guard connection.isOpen, now >= deadline() else { return }
@@ -213,7 +215,7 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     private func rearmTimer() {
-        timer.aim(at: connection.isOpen ? deadline() : nil)
+        timer.aim(at: connection.isOpen ? deadline() : nil, target: self, loop: connection.loop)
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
