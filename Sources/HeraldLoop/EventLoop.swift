@@ -195,6 +195,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     public func cancelTimer(_ id: TimerID) {
+        guard id != .none else { return }
         timers.cancel(id)
     }
 

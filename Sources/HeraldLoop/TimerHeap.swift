@@ -3,6 +3,8 @@ import HeapModule
 /// Identifies a scheduled timer so it can be cancelled.
 public struct TimerID: Hashable, Sendable {
     let raw: UInt64
+    /// Names no timer (ids start at 1): cancelling it does nothing.
+    public static let none = TimerID(raw: 0)
 }
 
 /// An object the loop calls when a timer armed for it comes due (`EventLoop.armTimer`): the
