@@ -12,7 +12,8 @@ import HeraldWire
 /// resume with `since=`.
 final class TopicRegistry {
     private var topics: [String: Topic] = [:]
-    private var topicsOf: [ObjectIdentifier: TopicSet] = [:]
+    // A subscriber's own topics are kept on the socket (`subscribedTopics`), not in a
+    // dictionary here: one entry per socket was ~50 bytes of every idle subscriber (S3).
     /// Subscribers of `task:<id>` that see only their own tasks. When that task is removed their
     /// subscription ends with the `removed` event: a new task with the same id may belong to
     /// someone else, and they must not hear of it.
@@ -74,8 +75,9 @@ final class TopicRegistry {
         self.maxQueuedBytes = maxQueuedBytes
     }
 
-    var subscriptionCount: Int { topicsOf.values.reduce(0) { $0 + $1.count } }
-    var subscriberCount: Int { topicsOf.count }
+    private(set) var subscriptionCount = 0
+    /// Sockets subscribed to at least one topic.
+    private(set) var subscriberCount = 0
 
     func add(_ socket: WebSocketConnection, topic: String, ownerScoped: Bool = false) {
         let id = ObjectIdentifier(socket)
@@ -88,7 +90,11 @@ final class TopicRegistry {
             let subscribers = subscribersObject(topic)!
             if subscribers.conflating[id] == nil { subscribers.normal[id] = socket }
         }
-        topicsOf[id, default: []].insert(topic)
+        if !socket.subscribedTopics.contains(topic) {
+            if socket.subscribedTopics.isEmpty { subscriberCount += 1 }
+            socket.subscribedTopics.insert(topic)
+            subscriptionCount += 1
+        }
         if ownerScoped && topic.hasPrefix("task:") { ownerScopedTaskTopics[topic, default: []].insert(id) }
     }
 
@@ -106,13 +112,20 @@ final class TopicRegistry {
             subscribers.normal.removeValue(forKey: id)
             if subscribers.isEmpty { topics.removeValue(forKey: topic) }
         }
-        topicsOf[id]?.remove(topic)
-        if topicsOf[id]?.isEmpty == true { topicsOf.removeValue(forKey: id) }
+        if socket.subscribedTopics.contains(topic) {
+            socket.subscribedTopics.remove(topic)
+            subscriptionCount -= 1
+            if socket.subscribedTopics.isEmpty { subscriberCount -= 1 }
+        }
     }
 
     func removeAll(_ socket: WebSocketConnection) {
         let id = ObjectIdentifier(socket)
-        for topic in topicsOf.removeValue(forKey: id) ?? [] {
+        let subscribed = socket.subscribedTopics
+        socket.subscribedTopics = TopicSet()
+        subscriptionCount -= subscribed.count
+        if !subscribed.isEmpty { subscriberCount -= 1 }
+        for topic in subscribed {
             forgetOwnerScoped(id, topic: topic)
             if case .one(let only)? = topics[topic], only === socket {
                 topics.removeValue(forKey: topic)
@@ -134,7 +147,7 @@ final class TopicRegistry {
     }
 
     func isSubscribed(_ socket: WebSocketConnection, topic: String) -> Bool {
-        topicsOf[ObjectIdentifier(socket)]?.contains(topic) ?? false
+        socket.subscribedTopics.contains(topic)
     }
 
     func deliver(_ event: PublishedEvent) {

@@ -24,6 +24,9 @@ final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
     /// Topics whose progress `TopicRegistry` holds back for this socket (it is far behind);
     /// kept by the registry, here so its fan-out can tell without a lookup per subscriber.
     var conflatingTopics: Set<String> = []
+    /// The topics `TopicRegistry` has this socket subscribed to; kept by the registry, here
+    /// rather than in a dictionary of its own (inline for one topic, the common case).
+    var subscribedTopics = TopicSet()
     /// The window our compressed messages may use when permessage-deflate was negotiated (only
     /// this is kept: an idle connection carries nothing else of it); 0: plain frames.
     private let deflateBits: UInt8

@@ -191,6 +191,11 @@ import Testing
         h.onLoop { h.registry.deliver(Self.event(seq: 1, task: "x", progress: false, topics: ["t"])) }
         #expect(Self.read(peerA, quietMs: 300).map(\.seq) == [1])
         h.onLoop { h.registry.add(b, topic: "t") }
+        h.onLoop { h.registry.add(b, topic: "u") }
+        #expect(h.onLoop { (h.registry.subscriptionCount, h.registry.subscriberCount) } == (3, 2))
+        h.onLoop { h.registry.remove(b, topic: "u") }
+        h.onLoop { h.registry.remove(b, topic: "u") }  // twice: counted once
+        #expect(h.onLoop { (h.registry.subscriptionCount, h.registry.subscriberCount) } == (2, 2))
         h.onLoop { h.registry.deliver(Self.event(seq: 2, task: "x", progress: true, topics: ["t"])) }
         #expect(Self.read(peerA, quietMs: 300).map(\.seq) == [2])
         #expect(Self.read(peerB, quietMs: 300).map(\.seq) == [2])
