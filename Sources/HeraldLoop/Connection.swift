@@ -28,29 +28,40 @@ public final class Connection: IOHandler {
     /// closed, so a response sent just before close is not destroyed by an RST (nginx's lingering_close).
     public static let lingerSeconds = 2.0
 
+    // Stored properties are laid out in declaration order: the small ones sit together so an
+    // idle connection carries no padding between them (S3, memory per idle WebSocket).
     public let loop: EventLoop
     public let fd: Int32
+    private var interest: IOInterest = .read
     public let peer: String
     public var delegate: ConnectionDelegate?
-    public private(set) var state: State = .open
-
     private var registrationID: UInt64 = 0
-    private var interest: IOInterest = .read
     private var output = OutputQueue()
+    public private(set) var state: State = .open
     private var isDirty = false
     private var readPaused = false
     private var readEOF = false
-    private var lingerTimer: TimerID?
-    /// The gate that admitted this connection and the address it counted, told when the fd is
-    /// closed so its counts follow the open connections exactly.
-    var admission: (gate: ConnectionGate, address: PeerAddress)?
+    /// A turn's read stopped with decrypted bytes still inside OpenSSL: read again soon.
+    private var pendingReadScheduled = false
+    private var lingerTimer = TimerID.none
+    /// Closes a connection whose handshake does not finish in time.
+    private var handshakeTimer = TimerID.none
     /// The transport seam: nil for a plain socket; with TLS every read and write goes through
     /// the session, and the delegate sees only plaintext, once the handshake is done.
     private let tls: TLSSession?
-    /// Closes a connection whose handshake does not finish in time.
-    private var handshakeTimer: TimerID?
-    /// A turn's read stopped with decrypted bytes still inside OpenSSL: read again soon.
-    private var pendingReadScheduled = false
+    /// The gate that admitted this connection and the address it counted, told when the fd is
+    /// closed so its counts follow the open connections exactly. Boxed: only a server with
+    /// connection limits has one, and inline it made every connection 32 bytes bigger.
+    var admission: Admission?
+
+    final class Admission {
+        let gate: ConnectionGate
+        let address: PeerAddress
+        init(gate: ConnectionGate, address: PeerAddress) {
+            self.gate = gate
+            self.address = address
+        }
+    }
 
     init(loop: EventLoop, fd: Int32, peer: String, tls: TLSContext? = nil) throws(SystemError) {
         self.loop = loop
@@ -181,8 +192,8 @@ public final class Connection: IOHandler {
 
     /// Called by the loop at the end of the turn for closed connections.
     func free() {
-        if let lingerTimer { loop.cancelTimer(lingerTimer) }
-        if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
+        loop.cancelTimer(lingerTimer)
+        loop.cancelTimer(handshakeTimer)
         tls?.free()
         loop.deregister(fd: fd, id: registrationID)
         Syscall.close(fd)
@@ -259,8 +270,8 @@ public final class Connection: IOHandler {
         }
         switch tls.handshake() {
         case .done:
-            if let handshakeTimer { loop.cancelTimer(handshakeTimer) }
-            handshakeTimer = nil
+            loop.cancelTimer(handshakeTimer)
+            handshakeTimer = .none
             updateInterest(wantWrite: false)
             if !output.isEmpty { markDirty() }
             readTLS(tls)  // the client's first request may already sit in the same packet

@@ -131,7 +131,12 @@ public final class EventLoop: @unchecked Sendable {
         }
         if !clockRead { now = MonotonicClock.now() }
         if timerFired || (timers.earliestDeadline ?? .max) <= now {
-            for callback in timers.popExpired(now: now) { callback() }
+            for due in timers.popExpired(now: now) {
+                switch due {
+                case .callback(let callback): callback()
+                case .target(let target): target.loopTimerFired()
+                }
+            }
         }
         runPending()
         runEndOfTurn()
@@ -190,8 +195,31 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     public func cancelTimer(_ id: TimerID) {
+        guard id != .none else { return }
         timers.cancel(id)
     }
+
+    /// Calls `target.loopTimerFired()` on the loop thread once `deadline` (monotonic ns, as
+    /// `now`) has passed. The loop holds `target` until the timer fires or is disarmed.
+    public func armTimer(_ target: any LoopTimerTarget, atDeadline deadline: UInt64) -> LoopTimer {
+        let timer = timers.arm(target, at: deadline)
+        rearmTimer()
+        return timer
+    }
+
+    /// Disarms `timer`; one that already fired or was disarmed (its slot maybe reused by another
+    /// target since) is left alone.
+    public func disarmTimer(_ timer: LoopTimer) {
+        timers.disarm(timer)
+    }
+
+    /// True while `timer` is armed: it has neither fired nor been disarmed.
+    public func isArmed(_ timer: LoopTimer) -> Bool {
+        timers.isArmed(timer)
+    }
+
+    /// Timers pending (closure and target ones), for tests.
+    var pendingTimerCount: Int { timers.count }
 
     /// Points the single timerfd at the earliest deadline, only when that deadline changed.
     private func rearmTimer() {

@@ -34,9 +34,23 @@ struct OutputQueue {
     private var head = 0          // index of the first unwritten chunk
     private var headOffset = 0    // bytes of chunks[head] already written
     private(set) var pendingBytes = 0
-    /// Conflation key → index of its queued chunk, for chunks that may still be superseded.
-    private var conflatable: [UInt64: Int] = [:]
-    private(set) var conflatedChunks: UInt64 = 0
+    /// Made by the first conflated append: most connections never conflate, and inline its
+    /// counters made every one 16 bytes bigger (S3). A class, so the queue must not be copied
+    /// (it never is: it lives inline in its `Connection`).
+    private var conflation: Conflation?
+    /// Set at the first drain: from then on the chunk array keeps its capacity when it drains
+    /// (a busy connection reuses it every turn, S1a), while the array that carried only the
+    /// first answer (a WebSocket's 101, then idle: S3) is given back.
+    private var drainedBefore = false
+
+    private final class Conflation {
+        /// Conflation key → index of its queued chunk, for chunks that may still be superseded.
+        var slots: [UInt64: Int] = [:]
+        var conflatedChunks: UInt64 = 0
+        var droppedInQueue = 0
+    }
+
+    var conflatedChunks: UInt64 { conflation?.conflatedChunks ?? 0 }
 
     var chunkCount: Int { chunks.count - head }
 
@@ -65,24 +79,26 @@ struct OutputQueue {
     /// Appends `shared`, first dropping an earlier chunk queued under the same key if none of it
     /// has been written yet. The newest goes to the tail, so what is sent stays in order.
     mutating func append(_ shared: SharedBytes, conflationKey key: UInt64) {
-        if let index = conflatable[key], index >= head, !(index == head && headOffset > 0) {
+        let conflation = self.conflation ?? Conflation()
+        self.conflation = conflation
+        if let index = conflation.slots[key], index >= head, !(index == head && headOffset > 0) {
             pendingBytes -= chunks[index].count
             chunks[index] = .dropped
-            conflatedChunks += 1
-            droppedInQueue += 1
+            conflation.conflatedChunks += 1
+            conflation.droppedInQueue += 1
         }
         append(shared)
-        conflatable[key] = chunks.count - 1
+        conflation.slots[key] = chunks.count - 1
         // A reader that never reads would otherwise collect one dropped slot per event.
-        if droppedInQueue > 1024 && droppedInQueue * 2 > chunks.count - head { removeDroppedChunks() }
+        if conflation.droppedInQueue > 1024 && conflation.droppedInQueue * 2 > chunks.count - head {
+            removeDroppedChunks(conflation)
+        }
     }
 
-    private var droppedInQueue = 0
-
-    private mutating func removeDroppedChunks() {
+    private mutating func removeDroppedChunks(_ conflation: Conflation) {
         var newIndex = [Int](repeating: -1, count: chunks.count)
         var kept: [Chunk] = []
-        kept.reserveCapacity(chunks.count - head - droppedInQueue)
+        kept.reserveCapacity(chunks.count - head - conflation.droppedInQueue)
         for i in head..<chunks.count {
             if case .dropped = chunks[i] { continue }
             newIndex[i] = kept.count
@@ -90,8 +106,8 @@ struct OutputQueue {
         }
         chunks = kept
         head = 0  // the head chunk is never dropped while partly written, so headOffset still applies
-        conflatable = conflatable.compactMapValues { $0 < newIndex.count && newIndex[$0] >= 0 ? newIndex[$0] : nil }
-        droppedInQueue = 0
+        conflation.slots = conflation.slots.compactMapValues { $0 < newIndex.count && newIndex[$0] >= 0 ? newIndex[$0] : nil }
+        conflation.droppedInQueue = 0
     }
 
     mutating func append(_ file: FileRegion) {
@@ -117,8 +133,8 @@ struct OutputQueue {
 
     mutating func removeAll() {
         chunks.removeAll()
-        conflatable.removeAll()
-        droppedInQueue = 0
+        conflation?.slots.removeAll()
+        conflation?.droppedInQueue = 0
         head = 0
         headOffset = 0
         pendingBytes = 0
@@ -271,14 +287,21 @@ struct OutputQueue {
             }
         }
         if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            conflatable.removeAll(keepingCapacity: true)
-            droppedInQueue = 0
+            if drainedBefore {
+                chunks.removeAll(keepingCapacity: true)
+            } else {
+                chunks = []
+                drainedBefore = true
+            }
+            if let conflation {
+                conflation.slots.removeAll(keepingCapacity: true)
+                conflation.droppedInQueue = 0
+            }
             head = 0
         } else if head > 32 && head * 2 > chunks.count {
             chunks.removeSubrange(0..<head)
             let shift = head
-            conflatable = conflatable.compactMapValues { $0 >= shift ? $0 - shift : nil }
+            if let conflation { conflation.slots = conflation.slots.compactMapValues { $0 >= shift ? $0 - shift : nil } }
             head = 0
         }
     }

@@ -72,7 +72,7 @@ public final class TCPListener: IOHandler {
             let peer = SocketAddress.describe(storage)
             do {
                 let connection = try Connection(loop: loop, fd: client, peer: peer, tls: tls)
-                connection.admission = gate.map { (gate: $0, address: address) }
+                connection.admission = gate.map { Connection.Admission(gate: $0, address: address) }
                 onAccept(connection)
             } catch {
                 Syscall.close(client)

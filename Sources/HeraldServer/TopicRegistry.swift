@@ -11,8 +11,9 @@ import HeraldWire
 /// the number of such subscribers. Past the hard cap a subscriber is closed with 1008 and can
 /// resume with `since=`.
 final class TopicRegistry {
-    private var topics: [String: TopicSubscribers] = [:]
-    private var topicsOf: [ObjectIdentifier: TopicSet] = [:]
+    private var topics: [String: Topic] = [:]
+    // A subscriber's own topics are kept on the socket (`subscribedTopics`), not in a
+    // dictionary here: one entry per socket was ~50 bytes of every idle subscriber (S3).
     /// Subscribers of `task:<id>` that see only their own tasks. When that task is removed their
     /// subscription ends with the `removed` event: a new task with the same id may belong to
     /// someone else, and they must not hear of it.
@@ -28,19 +29,72 @@ final class TopicRegistry {
     /// (and topic) superseded it.
     private(set) var progressConflated: UInt64 = 0
 
+    /// A topic with one subscriber that gets every frame (most of them: a task watched by one
+    /// page, S2's and S3's 10,000 topics) keeps just that socket; the `TopicSubscribers` object
+    /// (72 bytes and an allocation per topic, S3) comes with a second subscriber or when the
+    /// only one falls behind and needs the topic's conflation table. It is not given back.
+    private enum Topic {
+        case one(WebSocketConnection)
+        case many(TopicSubscribers)
+
+        subscript(id: ObjectIdentifier) -> WebSocketConnection? {
+            switch self {
+            case .one(let socket): return ObjectIdentifier(socket) == id ? socket : nil
+            case .many(let subscribers): return subscribers[id]
+            }
+        }
+
+        var sockets: [WebSocketConnection] {
+            switch self {
+            case .one(let socket): return [socket]
+            case .many(let subscribers): return subscribers.sockets
+            }
+        }
+    }
+
+    /// The topic's subscribers object, made from a single subscriber if it has none yet.
+    private func subscribersObject(_ topic: String) -> TopicSubscribers? {
+        switch topics[topic] {
+        case nil: return nil
+        case .many(let subscribers)?: return subscribers
+        case .one(let socket)?:
+            let subscribers = TopicSubscribers()
+            subscribers.normal[ObjectIdentifier(socket)] = socket
+            topics[topic] = .many(subscribers)
+            return subscribers
+        }
+    }
+
+    /// The subscribers object of a topic that has one (a conflating subscriber's topics always do).
+    private func existingSubscribers(_ topic: String) -> TopicSubscribers? {
+        if case .many(let subscribers)? = topics[topic] { return subscribers }
+        return nil
+    }
+
     init(maxQueuedBytes: Int) {
         self.maxQueuedBytes = maxQueuedBytes
     }
 
-    var subscriptionCount: Int { topicsOf.values.reduce(0) { $0 + $1.count } }
-    var subscriberCount: Int { topicsOf.count }
+    private(set) var subscriptionCount = 0
+    /// Sockets subscribed to at least one topic.
+    private(set) var subscriberCount = 0
 
     func add(_ socket: WebSocketConnection, topic: String, ownerScoped: Bool = false) {
         let id = ObjectIdentifier(socket)
-        let subscribers = topics[topic] ?? TopicSubscribers()
-        topics[topic] = subscribers
-        if subscribers.conflating[id] == nil { subscribers.normal[id] = socket }
-        topicsOf[id, default: []].insert(topic)
+        switch topics[topic] {
+        case nil:
+            topics[topic] = .one(socket)
+        case .one(let only)? where only === socket:
+            break
+        case .one?, .many?:
+            let subscribers = subscribersObject(topic)!
+            if subscribers.conflating[id] == nil { subscribers.normal[id] = socket }
+        }
+        if !socket.subscribedTopics.contains(topic) {
+            if socket.subscribedTopics.isEmpty { subscriberCount += 1 }
+            socket.subscribedTopics.insert(topic)
+            subscriptionCount += 1
+        }
         if ownerScoped && topic.hasPrefix("task:") { ownerScopedTaskTopics[topic, default: []].insert(id) }
     }
 
@@ -48,7 +102,9 @@ final class TopicRegistry {
     func remove(_ socket: WebSocketConnection, topic: String) {
         let id = ObjectIdentifier(socket)
         forgetOwnerScoped(id, topic: topic)
-        if let subscribers = topics[topic] {
+        if case .one(let only)? = topics[topic], only === socket {
+            topics.removeValue(forKey: topic)
+        } else if let subscribers = existingSubscribers(topic) {
             if subscribers.conflating[id] != nil {
                 catchUp(socket)
                 stopConflating(socket, topic: topic, subscribers)
@@ -56,15 +112,26 @@ final class TopicRegistry {
             subscribers.normal.removeValue(forKey: id)
             if subscribers.isEmpty { topics.removeValue(forKey: topic) }
         }
-        topicsOf[id]?.remove(topic)
-        if topicsOf[id]?.isEmpty == true { topicsOf.removeValue(forKey: id) }
+        if socket.subscribedTopics.contains(topic) {
+            socket.subscribedTopics.remove(topic)
+            subscriptionCount -= 1
+            if socket.subscribedTopics.isEmpty { subscriberCount -= 1 }
+        }
     }
 
     func removeAll(_ socket: WebSocketConnection) {
         let id = ObjectIdentifier(socket)
-        for topic in topicsOf.removeValue(forKey: id) ?? [] {
+        let subscribed = socket.subscribedTopics
+        socket.subscribedTopics = TopicSet()
+        subscriptionCount -= subscribed.count
+        if !subscribed.isEmpty { subscriberCount -= 1 }
+        for topic in subscribed {
             forgetOwnerScoped(id, topic: topic)
-            guard let subscribers = topics[topic] else { continue }
+            if case .one(let only)? = topics[topic], only === socket {
+                topics.removeValue(forKey: topic)
+                continue
+            }
+            guard let subscribers = existingSubscribers(topic) else { continue }
             subscribers.normal.removeValue(forKey: id)
             if subscribers.conflating[id] != nil { stopConflating(socket, topic: topic, subscribers) }
             if subscribers.isEmpty { topics.removeValue(forKey: topic) }
@@ -80,7 +147,7 @@ final class TopicRegistry {
     }
 
     func isSubscribed(_ socket: WebSocketConnection, topic: String) -> Bool {
-        topicsOf[ObjectIdentifier(socket)]?.contains(topic) ?? false
+        socket.subscribedTopics.contains(topic)
     }
 
     func deliver(_ event: PublishedEvent) {
@@ -117,8 +184,21 @@ final class TopicRegistry {
     /// cap is closed with 1008.
     private func fanOut(_ json: [UInt8], topic: String, seq: UInt64, conflationKey key: UInt64?,
                         closeReason: @autoclosure () -> String) {
-        guard let subscribers = topics[topic] else { return }
+        guard let entry = topics[topic] else { return }
         let frame = FanOutFrame(json: json)
+        let subscribers: TopicSubscribers
+        switch entry {
+        case .many(let many):
+            subscribers = many
+        case .one(let socket):
+            // What the loop below does for one normal subscriber that keeps up.
+            if key == nil || socket.connection.pendingOutputBytes < Self.conflationBacklogBytes {
+                catchUp(socket)  // conflating on another topic: what it holds comes first
+                queue(frame, on: socket, closeReason())
+                return
+            }
+            subscribers = subscribersObject(topic)!  // it falls behind: the topic needs its table
+        }
         guard let key else {
             for socket in subscribers.normal.values {
                 catchUp(socket)
@@ -171,7 +251,7 @@ final class TopicRegistry {
         let id = ObjectIdentifier(socket)
         var held: [ConflationTable.Entry] = []
         for topic in socket.conflatingTopics {
-            guard let subscribers = topics[topic], let conflating = subscribers.conflating[id] else { continue }
+            guard let subscribers = existingSubscribers(topic), let conflating = subscribers.conflating[id] else { continue }
             let newer = subscribers.table.entries(after: conflating.mark)
             // Every update after the mark was one progress event of this topic; those not
             // handed over now were superseded.
@@ -199,7 +279,7 @@ final class TopicRegistry {
 
     private func resumeNormal(_ socket: WebSocketConnection) {
         for topic in socket.conflatingTopics {
-            guard let subscribers = topics[topic] else { continue }
+            guard let subscribers = existingSubscribers(topic) else { continue }
             stopConflating(socket, topic: topic, subscribers)
             subscribers.normal[ObjectIdentifier(socket)] = socket
         }

@@ -4,39 +4,66 @@ import HeraldWire
 /// An upgraded connection: runs the pure `WebSocketSession` over a loop connection, hands
 /// messages to its endpoint, pings when idle, closes when pongs stop, and bounds the close
 /// handshake.
-final class WebSocketConnection: ConnectionDelegate {
+final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
+    // Stored properties are laid out in declaration order; what an idle socket does not use is
+    // out of line (`log`), small fields sit together (S3, memory per idle WebSocket).
     let connection: Connection
     private let context: ServerContext
     private let endpoint: WebSocketEndpoint
     private var session: WebSocketSession
-    /// The window our compressed messages may use, when permessage-deflate was negotiated
-    /// (only this is kept: an idle connection carries nothing else of it); nil: plain frames.
-    let deflateWindowBits: Int?
     private var input = ByteBuffer()
     private var lastHeard: UInt64
-    private var pingSentAt: UInt64?
-    private var closeSentAt: UInt64?
-    private var timer: DeadlineTimer!
+    /// When our ping went out; 0 while none is outstanding (the monotonic clock is never 0).
+    private var pingSentAt: UInt64 = 0
+    /// When our close frame went out; 0 before.
+    private var closeSentAt: UInt64 = 0
+    /// Armed in the loop's timer table with this socket as its target (no closure, no weak reference).
+    private var timer = TargetDeadlineTimer()
+    /// The access line's figures, kept only with access logging on.
+    private let log: AccessFigures?
+    /// Topics whose progress `TopicRegistry` holds back for this socket (it is far behind);
+    /// kept by the registry, here so its fan-out can tell without a lookup per subscriber.
+    var conflatingTopics: Set<String> = []
+    /// The topics `TopicRegistry` has this socket subscribed to; kept by the registry, here
+    /// rather than in a dictionary of its own (inline for one topic, the common case).
+    var subscribedTopics = TopicSet()
+    /// The window our compressed messages may use when permessage-deflate was negotiated (only
+    /// this is kept: an idle connection carries nothing else of it); 0: plain frames.
+    private let deflateBits: UInt8
     private var finished = false
     /// Set when our close frame is written. The session's own state runs ahead of us: it has
     /// already parsed a whole read (say, a message then a bad frame) before we act on it, and the
     /// echo of that message must still go out before the close.
     private var closeFrameWritten = false
 
-    // For the access line, counted always (a few additions), written only with access logging on.
-    private let startedAt: UInt64
-    /// The handshake request, kept only with access logging on (TopicEndpoint holds the same copy).
-    private let loggedHead: LoggedHead?
-    private var framesSent: UInt64 = 0
-    private var framesReceived: UInt64 = 0
-    private var bytesSent: UInt64 = 0
-    private var bytesReceived: UInt64 = 0
-    /// The first close frame's code and sender; nil until one is sent or received.
-    private var closing: (code: UInt16, by: ClosingSide)?
+    var deflateWindowBits: Int? { deflateBits == 0 ? nil : Int(deflateBits) }
 
-    /// Topics whose progress `TopicRegistry` holds back for this socket (it is far behind);
-    /// kept by the registry, here so its fan-out can tell without a lookup per subscriber.
-    var conflatingTopics: Set<String> = []
+    /// For the access line: counted only with access logging on.
+    private final class AccessFigures {
+        let startedAt: UInt64
+        /// The handshake request (TopicEndpoint holds the same copy).
+        let head: HTTPRequestHead
+        var framesSent: UInt64 = 0
+        var framesReceived: UInt64 = 0
+        var bytesSent: UInt64 = 0
+        var bytesReceived: UInt64 = 0
+        /// The first close frame's code and sender; nil until one is sent or received.
+        var closing: (code: UInt16, by: ClosingSide)?
+
+        init(startedAt: UInt64, head: HTTPRequestHead) {
+            self.startedAt = startedAt
+            self.head = head
+        }
+
+        func sent(_ bytes: Int) {
+            framesSent &+= 1
+            bytesSent &+= UInt64(bytes)
+        }
+
+        func closing(_ code: UInt16, by side: ClosingSide) {
+            if closing == nil { closing = (code, side) }
+        }
+    }
 
     private var canSend: Bool { !closeFrameWritten && connection.isOpen }
 
@@ -44,15 +71,10 @@ final class WebSocketConnection: ConnectionDelegate {
         self.connection = connection
         self.context = context
         endpoint = route.makeEndpoint(head)
-        deflateWindowBits = route.deflate?.serverMaxWindowBits
+        deflateBits = UInt8(route.deflate?.serverMaxWindowBits ?? 0)
         session = WebSocketSession(maxMessageSize: route.maxMessageSize, compression: route.deflate != nil)
         lastHeard = connection.loop.now
-        startedAt = connection.loop.now
-        loggedHead = context.accessLog == nil ? nil : LoggedHead(head)
-        timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
-            timerFired()
-            rearmTimer()
-        }
+        log = context.accessLog == nil ? nil : AccessFigures(startedAt: connection.loop.now, head: head)
     }
 
     func start(leftover: ByteBuffer) {
@@ -72,8 +94,7 @@ final class WebSocketConnection: ConnectionDelegate {
             return send(frame: MessageDeflaters.frame(opcode: opcode, payload: compressed, compressed: true))
         }
         let frame = WebSocketFrameEncoder.encode(opcode: opcode, payload: payload)
-        framesSent &+= 1
-        bytesSent &+= UInt64(frame.count)
+        log?.sent(frame.count)
         connection.write(frame)
     }
 
@@ -87,8 +108,7 @@ final class WebSocketConnection: ConnectionDelegate {
     /// the same key.
     private func send(frame encodedFrame: SharedBytes, conflationKey: UInt64? = nil) {
         guard canSend else { return }
-        framesSent &+= 1
-        bytesSent &+= UInt64(encodedFrame.count)
+        log?.sent(encodedFrame.count)
         if let conflationKey {
             connection.write(encodedFrame, conflationKey: conflationKey)
         } else {
@@ -106,9 +126,9 @@ final class WebSocketConnection: ConnectionDelegate {
         guard connection.isOpen else { return }
         connection.discardPendingOutput()
         closeFrameWritten = true
-        if closing == nil { closing = (code, .server) }
+        log?.closing(code, by: .server)
         let frame = WebSocketFrameEncoder.closeFrame(code: code, reason: reason)
-        bytesSent &+= UInt64(frame.count)
+        log?.bytesSent &+= UInt64(frame.count)
         connection.write(frame)
         connection.closeAfterFlush()
     }
@@ -116,7 +136,7 @@ final class WebSocketConnection: ConnectionDelegate {
     /// Starts the close handshake; the connection closes when the peer answers or after the timeout.
     func close(code: UInt16, reason: String) {
         guard session.canSend else { return }
-        if closing == nil { closing = (code, .server) }
+        log?.closing(code, by: .server)
         perform(session.close(code: code, reason: reason))
         closeSentAt = MonotonicClock.now()
         rearmTimer()
@@ -126,7 +146,7 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         input.append(bytes)
-        bytesReceived &+= UInt64(bytes.count)
+        log?.bytesReceived &+= UInt64(bytes.count)
         lastHeard = connection.loop.now
         process()
         rearmTimer()
@@ -134,7 +154,7 @@ final class WebSocketConnection: ConnectionDelegate {
 
     func connectionDidReadEOF(_ connection: Connection) {
         // TCP closed without a close frame (RFC 6455 §7.1.5: 1006); nothing more can be said.
-        if closing == nil { closing = (WebSocketCloseCode.abnormalClosure, .client) }
+        log?.closing(WebSocketCloseCode.abnormalClosure, by: .client)
         connection.close()
     }
 
@@ -143,24 +163,24 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
-        timer.cancel()
+        timer.cancel(loop: connection.loop)
         context.webSockets.removeValue(forKey: ObjectIdentifier(self))
         if !finished {
             finished = true
             endpoint.closed(self)
         }
-        if let accessLog = context.accessLog { accessLog.webSocket(accessRecord(), peer: connection.peer) }
+        if let accessLog = context.accessLog, let log { accessLog.webSocket(accessRecord(log), peer: connection.peer) }
     }
 
-    private func accessRecord() -> WebSocketAccessRecord {
+    private func accessRecord(_ log: AccessFigures) -> WebSocketAccessRecord {
         // Closed without any close frame and no EOF seen: a reset or an error on the socket.
-        let (code, by) = closing ?? (WebSocketCloseCode.abnormalClosure, .client)
+        let (code, by) = log.closing ?? (WebSocketCloseCode.abnormalClosure, .client)
         let now = MonotonicClock.now()
         return WebSocketAccessRecord(
-            target: loggedHead?.head.target ?? "", topics: endpoint.topicsForLog, durationNanos: now >= startedAt ? now - startedAt : 0,
-            framesSent: framesSent &- min(framesSent, connection.conflatedChunks), framesReceived: framesReceived,
-            bytesSent: bytesSent, bytesReceived: bytesReceived, closeCode: code, closedBy: by,
-            userAgent: loggedHead?.head.headers["user-agent"], requestID: loggedHead?.head.headers["x-request-id"])
+            target: log.head.target, topics: endpoint.topicsForLog, durationNanos: now >= log.startedAt ? now - log.startedAt : 0,
+            framesSent: log.framesSent &- min(log.framesSent, connection.conflatedChunks), framesReceived: log.framesReceived,
+            bytesSent: log.bytesSent, bytesReceived: log.bytesReceived, closeCode: code, closedBy: by,
+            userAgent: log.head.headers["user-agent"], requestID: log.head.headers["x-request-id"])
     }
 
     // MARK: Protocol
@@ -173,17 +193,17 @@ final class WebSocketConnection: ConnectionDelegate {
         for action in actions {
             switch action {
             case .deliver(let kind, let payload):
-                framesReceived &+= 1
+                log?.framesReceived &+= 1
                 endpoint.received(self, kind: kind, payload: payload)
             case .send(let bytes):
                 if bytes.first.map({ $0 & 0x0F == WebSocketOpcode.close.rawValue }) == true {
                     closeFrameWritten = true
-                    if closing == nil { closing = Self.closing(sent: bytes, peerCode: session.receivedCloseCode) }
+                    if let log, log.closing == nil { log.closing = Self.closing(sent: bytes, peerCode: session.receivedCloseCode) }
                 }
-                bytesSent &+= UInt64(bytes.count)
+                log?.bytesSent &+= UInt64(bytes.count)
                 connection.write(bytes)
             case .pongReceived:
-                pingSentAt = nil
+                pingSentAt = 0
             case .closeTransport:
                 connection.closeAfterFlush()
             }
@@ -194,17 +214,22 @@ final class WebSocketConnection: ConnectionDelegate {
 
     private func deadline() -> UInt64 {
         let config = context.configuration
-        if let closeSentAt { return closeSentAt + nanos(config.closeHandshakeTimeout) }
-        if let pingSentAt { return pingSentAt + nanos(config.pongTimeout) }
+        if closeSentAt != 0 { return closeSentAt + nanos(config.closeHandshakeTimeout) }
+        if pingSentAt != 0 { return pingSentAt + nanos(config.pongTimeout) }
         return lastHeard + nanos(config.pingInterval)
+    }
+
+    func loopTimerFired() {
+        timerFired()
+        rearmTimer()
     }
 
     private func timerFired() {
         let now = MonotonicClock.now()
         guard connection.isOpen, now >= deadline() else { return }
-        if closeSentAt != nil || pingSentAt != nil {
+        if closeSentAt != 0 || pingSentAt != 0 {
             // No close reply / no pong in time: the peer is gone or stuck.
-            if closing == nil { closing = (WebSocketCloseCode.abnormalClosure, .server) }
+            log?.closing(WebSocketCloseCode.abnormalClosure, by: .server)
             connection.close()
         } else {
             perform(session.ping())
@@ -213,7 +238,7 @@ final class WebSocketConnection: ConnectionDelegate {
     }
 
     private func rearmTimer() {
-        timer.aim(at: connection.isOpen ? deadline() : nil)
+        timer.aim(at: connection.isOpen ? deadline() : nil, target: self, loop: connection.loop)
     }
 
     private func nanos(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds) * 1e9) }
@@ -235,11 +260,4 @@ final class EchoEndpoint: WebSocketEndpoint {
         socket.send(kind, payload)
     }
     func closed(_ socket: WebSocketConnection) {}
-}
-
-/// The handshake request of a socket, kept for its access line. Boxed: inline, an optional
-/// request head made every idle WebSocket ~100 bytes bigger even with access logging off (S3).
-final class LoggedHead {
-    let head: HTTPRequestHead
-    init(_ head: HTTPRequestHead) { self.head = head }
 }

@@ -180,6 +180,44 @@ import Testing
         #expect(fast.last?.seq == lastSeq)
     }
 
+    @Test func aTopicGoesFromOneSubscriberToManyAndBackWithoutLosingOrDoublingFrames() throws {
+        // A topic with one subscriber keeps just that socket; a second one (or the first falling
+        // behind) brings the subscribers object. Every step must deliver exactly once.
+        let h = try Harness()
+        let (a, peerA) = h.subscriber(["t"])
+        let (b, peerB) = h.subscriber([])
+        defer { close(peerA); close(peerB) }
+        h.onLoop { h.registry.add(a, topic: "t") }  // twice: still one subscription
+        h.onLoop { h.registry.deliver(Self.event(seq: 1, task: "x", progress: false, topics: ["t"])) }
+        #expect(Self.read(peerA, quietMs: 300).map(\.seq) == [1])
+        h.onLoop { h.registry.add(b, topic: "t") }
+        h.onLoop { h.registry.add(b, topic: "u") }
+        #expect(h.onLoop { (h.registry.subscriptionCount, h.registry.subscriberCount) } == (3, 2))
+        h.onLoop { h.registry.remove(b, topic: "u") }
+        h.onLoop { h.registry.remove(b, topic: "u") }  // twice: counted once
+        #expect(h.onLoop { (h.registry.subscriptionCount, h.registry.subscriberCount) } == (2, 2))
+        h.onLoop { h.registry.deliver(Self.event(seq: 2, task: "x", progress: true, topics: ["t"])) }
+        #expect(Self.read(peerA, quietMs: 300).map(\.seq) == [2])
+        #expect(Self.read(peerB, quietMs: 300).map(\.seq) == [2])
+        h.onLoop { h.registry.remove(a, topic: "t") }
+        h.onLoop { h.registry.deliver(Self.event(seq: 3, task: "x", progress: false, topics: ["t"])) }
+        #expect(Self.read(peerA, quietMs: 300).isEmpty)
+        #expect(Self.read(peerB, quietMs: 300).map(\.seq) == [3])
+        #expect(h.onLoop { h.registry.isSubscribed(b, topic: "t") && !h.registry.isSubscribed(a, topic: "t") })
+        h.onLoop { h.registry.removeAll(b) }
+        #expect(h.onLoop { h.registry.subscriptionCount } == 0)
+        h.onLoop { h.registry.deliver(Self.event(seq: 4, task: "x", progress: false, topics: ["t"])) }
+        #expect(Self.read(peerB, quietMs: 300).isEmpty)
+        // Back to a single subscriber: from nothing, then removed through removeAll.
+        h.onLoop { h.registry.add(a, topic: "t") }
+        h.onLoop { h.registry.deliver(Self.event(seq: 5, task: "x", progress: true, topics: ["t"])) }
+        #expect(Self.read(peerA, quietMs: 300).map(\.seq) == [5])
+        h.onLoop { h.registry.removeAll(a) }
+        h.onLoop { h.registry.deliver(Self.event(seq: 6, task: "x", progress: false, topics: ["t"])) }
+        #expect(Self.read(peerA, quietMs: 300).isEmpty)
+        #expect(h.onLoop { h.registry.subscriberCount } == 0)
+    }
+
     @Test func conflatingSubscriberTakesHeldProgressWhenItDrains() throws {
         let h = try Harness()
         let (socket, peer) = h.subscriber(["tasks"])
