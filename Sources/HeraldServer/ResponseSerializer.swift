@@ -24,20 +24,18 @@ enum ResponseSerializer {
         let sendsBody = method != "HEAD" && !bodyless
         var inline = 0
         if sendsBody, case .bytes(let body) = response.body { inline = body.count }
-        var fieldBytes = 0
-        for field in response.headers.fields { fieldBytes += field.name.utf8.count + field.value.utf8.count + 4 }
+        let fieldBytes = response.headers.byteCount + 4 * response.headers.count
         var bytes: [UInt8] = []
         bytes.reserveCapacity(96 + fieldBytes + date.utf8.count + server.utf8.count + inline)
         HTTPResponseEncoder.appendStatusLine(response.status, to: &bytes)
         // The fields the server sets replace any of the same name (as `replaceOrAdd` did).
-        for field in response.headers.fields {
-            let name = field.name
-            if HTTPHeaders.equalNames(name, "Date") || HTTPHeaders.equalNames(name, "Server")
-                || (!bodyless && HTTPHeaders.equalNames(name, "Content-Length"))
-                || (connection != nil && HTTPHeaders.equalNames(name, "Connection")) {
-                continue
+        response.headers.forEachField { name, value in
+            if equalName(name, "Date") || equalName(name, "Server")
+                || (!bodyless && equalName(name, "Content-Length"))
+                || (connection != nil && equalName(name, "Connection")) {
+                return
             }
-            HTTPResponseEncoder.appendField(name: name, value: field.value, to: &bytes)
+            HTTPResponseEncoder.appendField(name: name, value: value, to: &bytes)
         }
         HTTPResponseEncoder.appendField(name: "Date", value: date, to: &bytes)
         HTTPResponseEncoder.appendField(name: "Server", value: server, to: &bytes)
@@ -59,5 +57,9 @@ enum ResponseSerializer {
             actions.append(.write(bytes))
             actions.append(.writeFile(region))
         }
+    }
+
+    private static func equalName(_ name: UnsafeBufferPointer<UInt8>, _ wanted: StaticString) -> Bool {
+        wanted.withUTF8Buffer { HTTPHeaders.equalNameBytes(name, $0) }
     }
 }
