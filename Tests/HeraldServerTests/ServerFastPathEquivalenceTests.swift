@@ -114,6 +114,32 @@ import Testing
         }
     }
 
+    /// Issue 18: the task API splits its path on the bytes without arrays, as the split did.
+    @Test func taskSegmentsAsTheSplit() {
+        func reference(_ path: String) -> [Substring]? {
+            let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+                .map { Substring($0) }
+            guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else { return nil }
+            return Array(parts.dropFirst(2))
+        }
+        let paths = ["/api/tasks", "/api/tasks/", "/api/tasks/b1", "/api/tasks/b1/", "/api/tasks/b1/progress",
+                     "/api/tasks/b1/progress/", "/api/tasks//progress", "/api/tasks/a/b/c", "/api/tasks///", "/api/tasksX",
+                     "/api/tasksX/1", "/api/task", "/api", "/api/", "/API/tasks/1", "//api/tasks/1", "api/tasks/1", "/",
+                     "", "/api/tasks/%41/start", "/x/api/tasks/1", "/api/tasks/caf\u{E9}/d\u{E9}j\u{E0}"]
+        for path in paths {
+            let fast = TaskAPI.taskSegments(path)
+            let slow = reference(path)
+            #expect((fast == nil) == (slow == nil), "\(path)")
+            guard let fast, let slow else { continue }
+            #expect(fast.count == slow.count, "\(path)")
+            for i in 0..<min(2, slow.count) { #expect(fast[i] == slow[i], "\(path) \(i)") }
+        }
+        for name in ["start", "progress", "heartbeat", "complete", "fail", "cancel", "cancelled", "retry"] {
+            #expect(TaskAPI.action(Substring(name)) != nil, "\(name)")
+        }
+        for name in ["", "Progress", "progres", "progress ", "delete", "create"] { #expect(TaskAPI.action(Substring(name)) == nil) }
+    }
+
     @Test func contentTypesAsBefore() {
         let names = ["index.html", "a/b/APP.JS", "x.Mjs", ".env", "dir.d/file", "noext", "file.", "a.b.css", "a/.hidden.js",
                      "caf\u{E9}.html", "e\u{301}.JSON", "x.htm\u{301}", "/", "", "a/", "x.webmanifest", "icon.SVG", "K.\u{212A}"]
