@@ -321,7 +321,7 @@ struct HTTPConnectionStateMachine {
         let firstWritten = actions.count
         ResponseSerializer.serialize(
             response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
-            keepAlive: keepAlive, date: dates.current, server: configuration.serverName, into: &actions)
+            keepAlive: keepAlive, dates: dates, server: configuration.serverName, into: &actions)
         if configuration.accessLog {
             let written = Array(actions[firstWritten...])
             actions.append(.accessLog(Self.accessRecord(slot, response.status, written, now: now), startedAt: slot.startedAt))

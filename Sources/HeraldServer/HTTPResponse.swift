@@ -33,8 +33,11 @@ public struct HTTPResponse: Sendable {
 
     /// `bytes` as `application/json` (RFC 8259 §11: no charset parameter; JSON is UTF-8).
     public static func json(status: Int, _ bytes: [UInt8]) -> HTTPResponse {
-        HTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: .bytes(bytes))
+        HTTPResponse(status: status, headers: jsonHeaders, body: .bytes(bytes))
     }
+
+    /// Shared by every JSON response (copy-on-write): no header arrays built per response.
+    static let jsonHeaders: HTTPHeaders = ["Content-Type": "application/json"]
 
     /// The contract's error shape, `{"error":{"code":"…","message":"…"}}`.
     public static func error(status: Int, code: String, message: String) -> HTTPResponse {

@@ -14,6 +14,70 @@ enum ResponseSerializer {
         return actions
     }
 
+    /// The replies whose heads `HTTPDateCache.replyHead` keeps pre-encoded.
+    enum HotReply {
+        case accepted  // 202 without fields: `POST /pub` (S2)
+        case okJSON  // 200 application/json: a task API answer such as a progress report's (S7)
+    }
+
+    /// Which pre-encoded head `response` can be written with: a kept-alive HTTP/1.1 reply with
+    /// a body in memory (or none), of one of the hot shapes; nil for the general path.
+    static func hotReply(_ response: HTTPResponse, method: String, version: HTTPVersion, keepAlive: Bool) -> HotReply? {
+        guard keepAlive, version == .http1_1, method != "HEAD" else { return nil }
+        if case .file = response.body { return nil }
+        switch response.status {
+        case 202 where response.headers.count == 0: return .accepted
+        case 200 where response.headers == HTTPResponse.jsonHeaders: return .okJSON
+        default: return nil
+        }
+    }
+
+    /// `serialize`, through a pre-encoded head when the response is a hot one (the same bytes:
+    /// `HotReplyTests` compares them with the general path's).
+    static func serialize(
+        _ response: HTTPResponse, method: String, version: HTTPVersion, keepAlive: Bool, dates: HTTPDateCache, server: String,
+        into actions: inout [HTTPConnectionStateMachine.Action]
+    ) {
+        guard let hot = hotReply(response, method: method, version: version, keepAlive: keepAlive) else {
+            serialize(response, method: method, version: version, keepAlive: keepAlive, date: dates.current, server: server,
+                      into: &actions)
+            return
+        }
+        let prefix = dates.replyHead(hot, server: server)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.count + 24 + response.body.count)
+        bytes.append(contentsOf: prefix)
+        appendDecimal(response.body.count, to: &bytes)
+        bytes.append(contentsOf: [UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\n")])
+        if case .bytes(let body) = response.body { bytes.append(contentsOf: body) }
+        actions.append(.write(bytes))
+    }
+
+    /// The general path's head for a kept-alive HTTP/1.1 reply with `headers`, up to and
+    /// including `Content-Length: ` (for `HTTPDateCache.replyHead`).
+    static func headPrefix(status: Int, headers: HTTPHeaders, date: String, server: String) -> [UInt8] {
+        var actions: [HTTPConnectionStateMachine.Action] = []
+        serialize(HTTPResponse(status: status, headers: headers, body: .none), method: "GET", version: .http1_1,
+                  keepAlive: true, date: date, server: server, into: &actions)
+        guard case .write(var bytes) = actions.first else { preconditionFailure("a head is one write") }
+        // Ends in `Content-Length: 0\r\n\r\n`: keep up to the digits.
+        bytes.removeLast(5)
+        return bytes
+    }
+
+    /// Decimal digits of `n` ≥ 0, as `HTTPResponseEncoder.appendField(name:decimal:)` writes them.
+    static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        precondition(n >= 0, "a length is not negative")
+        var divisor = 1
+        while divisor <= n / 10 { divisor *= 10 }
+        var rest = n
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        } while divisor > 0
+    }
+
     static func serialize(
         _ response: HTTPResponse, method: String, version: HTTPVersion, keepAlive: Bool, date: String, server: String,
         into actions: inout [HTTPConnectionStateMachine.Action]
@@ -24,20 +88,18 @@ enum ResponseSerializer {
         let sendsBody = method != "HEAD" && !bodyless
         var inline = 0
         if sendsBody, case .bytes(let body) = response.body { inline = body.count }
-        var fieldBytes = 0
-        for field in response.headers.fields { fieldBytes += field.name.utf8.count + field.value.utf8.count + 4 }
+        let fieldBytes = response.headers.byteCount + 4 * response.headers.count
         var bytes: [UInt8] = []
         bytes.reserveCapacity(96 + fieldBytes + date.utf8.count + server.utf8.count + inline)
         HTTPResponseEncoder.appendStatusLine(response.status, to: &bytes)
         // The fields the server sets replace any of the same name (as `replaceOrAdd` did).
-        for field in response.headers.fields {
-            let name = field.name
-            if HTTPHeaders.equalNames(name, "Date") || HTTPHeaders.equalNames(name, "Server")
-                || (!bodyless && HTTPHeaders.equalNames(name, "Content-Length"))
-                || (connection != nil && HTTPHeaders.equalNames(name, "Connection")) {
-                continue
+        response.headers.forEachField { name, value in
+            if equalName(name, "Date") || equalName(name, "Server")
+                || (!bodyless && equalName(name, "Content-Length"))
+                || (connection != nil && equalName(name, "Connection")) {
+                return
             }
-            HTTPResponseEncoder.appendField(name: name, value: field.value, to: &bytes)
+            HTTPResponseEncoder.appendField(name: name, value: value, to: &bytes)
         }
         HTTPResponseEncoder.appendField(name: "Date", value: date, to: &bytes)
         HTTPResponseEncoder.appendField(name: "Server", value: server, to: &bytes)
@@ -59,5 +121,9 @@ enum ResponseSerializer {
             actions.append(.write(bytes))
             actions.append(.writeFile(region))
         }
+    }
+
+    private static func equalName(_ name: UnsafeBufferPointer<UInt8>, _ wanted: StaticString) -> Bool {
+        wanted.withUTF8Buffer { HTTPHeaders.equalNameBytes(name, $0) }
     }
 }

@@ -1,5 +1,11 @@
 /// Header fields in arrival order. Names compare case-insensitively (RFC 9110 §5.1).
-public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+///
+/// The fields are kept as bytes: every name and value one after the other in one array, and
+/// where each field's name and value end in another. A request's fields are appended straight
+/// from the parser's line, and a `String` is made only when a handler asks for a value (issue
+/// 18: two Strings per field were most of a small request's parse, S2's callgrind profile).
+/// The bytes are always valid UTF-8 (the parser decodes obs-text lossily as before).
+public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public struct Field: Sendable, Equatable {
         public var name: String
         public var value: String
@@ -9,7 +15,16 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         }
     }
 
-    public private(set) var fields: [Field] = []
+    /// Where one field's bytes are in `bytes`: the name is `start..<nameEnd`, the value
+    /// `nameEnd..<end`.
+    struct Span: Sendable, Equatable {
+        var start: Int
+        var nameEnd: Int
+        var end: Int
+    }
+
+    private var bytes: [UInt8] = []
+    private var spans: [Span] = []
 
     public init() {}
 
@@ -17,10 +32,27 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         for (name, value) in elements { add(name: name, value: value) }
     }
 
-    public var count: Int { fields.count }
+    /// Every field, as Strings.
+    public var fields: [Field] { map { $0 } }
+
+    public var count: Int { spans.count }
 
     public mutating func add(name: String, value: String) {
-        fields.append(Field(name: name, value: value))
+        let start = bytes.count
+        bytes.append(contentsOf: name.utf8)
+        let nameEnd = bytes.count
+        bytes.append(contentsOf: value.utf8)
+        spans.append(Span(start: start, nameEnd: nameEnd, end: bytes.count))
+    }
+
+    /// A field whose name and value are `line[name]` and `line[value]` (the parser's; both
+    /// valid UTF-8), appended without making Strings.
+    mutating func add(_ line: [UInt8], name: Range<Int>, value: Range<Int>) {
+        let start = bytes.count
+        bytes.append(contentsOf: line[name])
+        let nameEnd = bytes.count
+        bytes.append(contentsOf: line[value])
+        spans.append(Span(start: start, nameEnd: nameEnd, end: bytes.count))
     }
 
     /// Replaces every field named `name` with one field.
@@ -30,21 +62,33 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     }
 
     public mutating func remove(name: String) {
-        fields.removeAll { Self.equalNames($0.name, name) }
+        guard contains(name: name) else { return }
+        let old = self
+        self = HTTPHeaders()
+        for i in 0..<old.spans.count where !old.nameMatches(i, name) {
+            let span = old.spans[i]
+            add(old.bytes, name: span.start..<span.nameEnd, value: span.nameEnd..<span.end)
+        }
     }
 
-    public func contains(name: String) -> Bool {
-        fields.contains { Self.equalNames($0.name, name) }
-    }
+    public func contains(name: String) -> Bool { firstIndex(name: name) != nil }
 
     /// The first value of `name`.
     public subscript(name: String) -> String? {
-        fields.first { Self.equalNames($0.name, name) }?.value
+        firstIndex(name: name).map { value(at: $0) }
+    }
+
+    /// The first value of `name` as bytes (no String made), nil when there is none.
+    public func valueBytes(name: String) -> ArraySlice<UInt8>? {
+        guard let i = firstIndex(name: name) else { return nil }
+        return bytes[spans[i].nameEnd..<spans[i].end]
     }
 
     /// Every value of `name`, in order (repeated fields are kept apart, not joined).
     public func values(name: String) -> [String] {
-        fields.filter { Self.equalNames($0.name, name) }.map(\.value)
+        var out: [String] = []
+        for i in 0..<spans.count where nameMatches(i, name) { out.append(value(at: i)) }
+        return out
     }
 
     /// Comma-separated list elements of every `name` field, trimmed and lower-cased
@@ -58,16 +102,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     /// Whether `tokens(name:)` contains `token` (lower-case ASCII), without building the list:
     /// asked for every request (`Connection` for keep-alive).
     public func containsToken(_ token: StaticString, name: String) -> Bool {
-        for field in fields where Self.equalNames(field.name, name) {
-            var value = field.value
-            let found: Bool? = value.withUTF8 { bytes in
-                // Sound: every index below stays within `bytes` (start ≤ end ≤ bytes.count).
-                guard !bytes.contains(where: { $0 >= 0x80 }) else { return nil }
+        for i in 0..<spans.count where nameMatches(i, name) {
+            let span = spans[i]
+            let found: Bool? = bytes.withUnsafeBufferPointer { all in
+                // Sound: a span lies within `bytes` (appended together), and every index below
+                // stays within it (start ≤ end ≤ value.count).
+                let value = UnsafeBufferPointer(rebasing: all[span.nameEnd..<span.end])
+                guard !value.contains(where: { $0 >= 0x80 }) else { return nil }
                 var start = 0
-                while start < bytes.count {
+                while start < value.count {
                     var end = start
-                    while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
-                    if Self.isASCIIToken(UnsafeBufferPointer(rebasing: bytes[start..<end]), equalTo: token) { return true }
+                    while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
+                    if Self.isASCIIToken(UnsafeBufferPointer(rebasing: value[start..<end]), equalTo: token) { return true }
                     start = end + 1
                 }
                 return false
@@ -77,7 +123,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
             case false?: continue
             case nil:
                 // Non-ASCII: `tokens` splits and lower-cases by Character; ask it, exactly.
-                if field.value.split(separator: ",").contains(where: { Self.isToken($0, equalTo: token) }) { return true }
+                if value(at: i).split(separator: ",").contains(where: { Self.isToken($0, equalTo: token) }) { return true }
             }
         }
         return false
@@ -114,34 +160,130 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     public func count(name: String) -> (count: Int, first: String?) {
         var count = 0
         var first: String?
-        for field in fields where Self.equalNames(field.name, name) {
-            if count == 0 { first = field.value }
+        for i in 0..<spans.count where nameMatches(i, name) {
+            if count == 0 { first = value(at: i) }
             count += 1
         }
         return (count, first)
     }
 
-    /// Room for `n` fields, so a request's head grows its array once.
-    public mutating func reserveCapacity(_ n: Int) { fields.reserveCapacity(n) }
+    /// What the parser's body framing needs, in one pass over the names instead of three:
+    /// how many `Host` fields, whether there is a `Transfer-Encoding`, how many
+    /// `Content-Length` fields and the first one's value bytes.
+    func framingFields() -> (hosts: Int, transferEncoding: Bool, lengths: Int, firstLength: ArraySlice<UInt8>?) {
+        var hosts = 0, lengths = 0
+        var transferEncoding = false
+        var firstLength: ArraySlice<UInt8>?
+        bytes.withUnsafeBufferPointer { all in
+            // Sound: every span lies within `bytes`; `equalNameBytes` compares equal counts only.
+            for span in spans {
+                let name = UnsafeBufferPointer(rebasing: all[span.start..<span.nameEnd])
+                switch name.count {
+                case 4: if Self.equalName(name, "host") { hosts += 1 }
+                case 14:
+                    if Self.equalName(name, "content-length") {
+                        if lengths == 0 { firstLength = bytes[span.nameEnd..<span.end] }
+                        lengths += 1
+                    }
+                case 17: if Self.equalName(name, "transfer-encoding") { transferEncoding = true }
+                default: break
+                }
+            }
+        }
+        return (hosts, transferEncoding, lengths, firstLength)
+    }
 
-    public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
+    private static func equalName(_ name: UnsafeBufferPointer<UInt8>, _ wanted: StaticString) -> Bool {
+        wanted.withUTF8Buffer { equalNameBytes(name, $0) }
+    }
+
+    /// Room for `n` fields, so a request's head grows its arrays once.
+    public mutating func reserveCapacity(_ n: Int) {
+        spans.reserveCapacity(n)
+        bytes.reserveCapacity(n * 32)
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let headers: HTTPHeaders
+        var index = 0
+        public mutating func next() -> Field? {
+            guard index < headers.spans.count else { return nil }
+            defer { index += 1 }
+            return Field(name: headers.name(at: index), value: headers.value(at: index))
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(headers: self) }
+
+    public var underestimatedCount: Int { spans.count }
+
+    /// Calls `body` with each field's name and value bytes, in order, without making Strings
+    /// (the response encoder copies them as they are).
+    public func forEachField(_ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Void) {
+        bytes.withUnsafeBufferPointer { all in
+            // Sound: every span lies within `bytes` (its ranges were taken as they were appended).
+            for span in spans {
+                body(UnsafeBufferPointer(rebasing: all[span.start..<span.nameEnd]),
+                     UnsafeBufferPointer(rebasing: all[span.nameEnd..<span.end]))
+            }
+        }
+    }
+
+    /// The bytes of every name and value (the fields' lengths summed).
+    public var byteCount: Int { bytes.count }
+
+    private func name(at i: Int) -> String {
+        String(decoding: bytes[spans[i].start..<spans[i].nameEnd], as: UTF8.self)
+    }
+
+    private func value(at i: Int) -> String {
+        String(decoding: bytes[spans[i].nameEnd..<spans[i].end], as: UTF8.self)
+    }
+
+    private func firstIndex(name: String) -> Int? {
+        for i in 0..<spans.count where nameMatches(i, name) { return i }
+        return nil
+    }
+
+    /// Whether field `i`'s name is `name`, ASCII case-insensitively (as `equalNames`).
+    private func nameMatches(_ i: Int, _ name: String) -> Bool {
+        let span = spans[i]
+        var name = name
+        return name.withUTF8 { wanted in
+            guard wanted.count == span.nameEnd - span.start else { return false }
+            return bytes.withUnsafeBufferPointer { all in
+                // Sound: the span is within `bytes` and has `wanted.count` bytes (checked above).
+                Self.equalNameBytes(UnsafeBufferPointer(rebasing: all[span.start..<span.nameEnd]), wanted)
+            }
+        }
+    }
 
     /// ASCII case-insensitive comparison without allocating (field names are tokens: ASCII).
     public static func equalNames(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         // On the contiguous bytes: iterating two UTF8Views in `zip` was the hottest function of
         // a small request's parse (callgrind, S2). `withUTF8` copies nothing for native strings.
-        // Sound: both buffers have the same count (checked above), so `i` is in range of both.
         var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                for i in 0..<x.count where x[i] != y[i] {
-                    // Only letters differ by case, and only in bit 0x20.
-                    guard x[i] | 0x20 == y[i] | 0x20, (0x61...0x7A).contains(x[i] | 0x20) else { return false }
-                }
-                return true
-            }
+        return a.withUTF8 { x in b.withUTF8 { y in equalNameBytes(x, y) } }
+    }
+
+    /// `equalNames` on bytes: same length, and equal but for the case of ASCII letters.
+    public static func equalNameBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard x.count == y.count else { return false }
+        // Sound: both buffers have the same count (checked above), so `i` is in range of both.
+        for i in 0..<x.count where x[i] != y[i] {
+            // Only letters differ by case, and only in bit 0x20.
+            guard x[i] | 0x20 == y[i] | 0x20, (0x61...0x7A).contains(x[i] | 0x20) else { return false }
         }
+        return true
+    }
+}
+
+extension HTTPHeaders: Equatable {
+    /// The same fields in the same order (names and values compared as Strings, as before).
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
+        if a.spans == b.spans && a.bytes == b.bytes { return true }
+        return a.fields == b.fields
     }
 }
 

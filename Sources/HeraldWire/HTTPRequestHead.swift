@@ -18,25 +18,88 @@ public enum HTTPBodyFraming: Sendable, Equatable {
 }
 
 /// A parsed request line and header section.
-public struct HTTPRequestHead: Sendable, Equatable {
+///
+/// A value type whose fields live in one shared box (copy-on-write): a head is copied into the
+/// connection's current request, its slot, the route's closures and the handler's arguments,
+/// and each copy of six Strings and two arrays was a retain and a release of each (the top two
+/// symbols of S2's callgrind profile, issue 18). Now a copy is one retain.
+public struct HTTPRequestHead: Sendable {
+    /// The fields. `@unchecked Sendable` is sound because a box is never mutated once it may be
+    /// shared: every setter of `HTTPRequestHead` first makes its box unique (`isKnownUniquelyReferenced`,
+    /// else a copy), exactly as Array's copy-on-write does, so a box another copy or thread can
+    /// see is read-only. `HTTPRequestHeadTests.copiesAreIndependent` checks the value semantics.
+    final class Storage: @unchecked Sendable {
+        var method: String
+        var target: String
+        var path: String
+        var query: String?
+        var version: HTTPVersion
+        var headers: HTTPHeaders
+        var bodyFraming: HTTPBodyFraming
+
+        init(method: String, target: String, path: String, query: String?, version: HTTPVersion,
+             headers: HTTPHeaders, bodyFraming: HTTPBodyFraming) {
+            self.method = method
+            self.target = target
+            self.path = path
+            self.query = query
+            self.version = version
+            self.headers = headers
+            self.bodyFraming = bodyFraming
+        }
+
+        func copy() -> Storage {
+            Storage(method: method, target: target, path: path, query: query, version: version,
+                    headers: headers, bodyFraming: bodyFraming)
+        }
+    }
+
+    private var storage: Storage
+
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
     /// As sent; methods are case-sensitive (RFC 9110 §9.1).
-    public var method: String
+    public var method: String {
+        get { storage.method }
+        set { unique().method = newValue }
+    }
     /// The request-target as sent, e.g. `/a%20b?x=1`.
-    public var target: String
+    public var target: String {
+        get { storage.target }
+        set { unique().target = newValue }
+    }
     /// The target up to `?`, still percent-encoded.
-    public var path: String
+    public var path: String {
+        get { storage.path }
+        set { unique().path = newValue }
+    }
     /// The part after the first `?`, without it; nil when there is no `?`.
-    public var query: String?
-    public var version: HTTPVersion
-    public var headers: HTTPHeaders
-    public var bodyFraming: HTTPBodyFraming
+    public var query: String? {
+        get { storage.query }
+        set { unique().query = newValue }
+    }
+    public var version: HTTPVersion {
+        get { storage.version }
+        set { unique().version = newValue }
+    }
+    public var headers: HTTPHeaders {
+        get { storage.headers }
+        set { unique().headers = newValue }
+    }
+    public var bodyFraming: HTTPBodyFraming {
+        get { storage.bodyFraming }
+        set { unique().bodyFraming = newValue }
+    }
 
     public init(
         method: String, target: String, version: HTTPVersion = .http1_1,
         headers: HTTPHeaders = HTTPHeaders(), bodyFraming: HTTPBodyFraming = .none
     ) {
-        self.method = method
-        self.target = target
+        let path: String
+        let query: String?
         if let q = target.firstIndex(of: "?") {
             path = String(target[..<q])
             query = String(target[target.index(after: q)...])
@@ -44,9 +107,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
             path = target
             query = nil
         }
-        self.version = version
-        self.headers = headers
-        self.bodyFraming = bodyFraming
+        storage = Storage(method: method, target: target, path: path, query: query, version: version,
+                          headers: headers, bodyFraming: bodyFraming)
     }
 
     /// The parser's head: `originForm` is visible ASCII (the parser refused anything else), so
@@ -55,8 +117,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
         method: String, target: String, originForm: String, version: HTTPVersion, headers: HTTPHeaders,
         bodyFraming: HTTPBodyFraming
     ) {
-        self.method = method
-        self.target = target
+        let path: String
+        let query: String?
         if let q = originForm.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(originForm[..<q])
             query = String(originForm[originForm.utf8.index(after: q)...])
@@ -64,9 +126,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
             path = originForm
             query = nil
         }
-        self.version = version
-        self.headers = headers
-        self.bodyFraming = bodyFraming
+        storage = Storage(method: method, target: target, path: path, query: query, version: version,
+                          headers: headers, bodyFraming: bodyFraming)
     }
 
     /// HTTP/1.1 is persistent unless `Connection: close`; 1.0 only with `Connection: keep-alive`.
@@ -113,6 +174,14 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
 
     public func queryValue(_ name: String) -> String? { queryValues(name).first }
+}
+
+extension HTTPRequestHead: Equatable {
+    public static func == (a: HTTPRequestHead, b: HTTPRequestHead) -> Bool {
+        if a.storage === b.storage { return true }
+        return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query
+            && a.version == b.version && a.headers == b.headers && a.bodyFraming == b.bodyFraming
+    }
 }
 
 public enum PercentDecoding {

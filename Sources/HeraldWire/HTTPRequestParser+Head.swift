@@ -75,8 +75,9 @@ extension HTTPRequestParser {
     }
 
     /// `field-name ":" OWS field-value OWS` (RFC 9112 §5). Leading/trailing OWS is trimmed;
-    /// the value may hold HTAB, visible ASCII and obs-text (decoded as UTF-8, lossily), no other CTL.
-    static func parseField(_ line: [UInt8]) throws(HTTPParseError) -> HTTPHeaders.Field {
+    /// the value may hold HTAB, visible ASCII and obs-text (decoded as UTF-8, lossily, by the
+    /// caller when `ascii` is false), no other CTL. Returns where the name and value are in `line`.
+    static func parseField(_ line: [UInt8]) throws(HTTPParseError) -> (name: Range<Int>, value: Range<Int>, ascii: Bool) {
         // RFC 9112 §5.2: obs-fold (and §2.2: whitespace before the first field) is refused.
         guard let first = line.first, first != sp, first != htab else { throw .obsFold }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .badHeaderLine }
@@ -88,11 +89,13 @@ extension HTTPRequestParser {
         var end = line.endIndex
         while start < end, line[start] == sp || line[start] == htab { start += 1 }
         while end > start, line[end - 1] == sp || line[end - 1] == htab { end -= 1 }
-        let value = line[start..<end]
         // RFC 9110 §5.5: NUL, CR, LF (and every other CTL but HTAB) are not allowed in a value.
-        guard value.allSatisfy({ ($0 >= 0x20 && $0 != 0x7F) || $0 == htab }) else { throw .badHeaderValue }
-        return HTTPHeaders.Field(
-            name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+        var ascii = true
+        for c in line[start..<end] {
+            guard (c >= 0x20 && c != 0x7F) || c == htab else { throw .badHeaderValue }
+            if c >= 0x80 { ascii = false }
+        }
+        return (0..<colon, start..<end, ascii)
     }
 
     /// Validates Host and the body framing, resets the head state, and moves on to the body.
@@ -119,17 +122,15 @@ extension HTTPRequestParser {
         headers: HTTPHeaders, version: HTTPVersion, limits: HTTPParserLimits
     ) throws(HTTPParseError) -> HTTPBodyFraming {
         // RFC 9112 §3.2: a 1.1 request without Host, or any request with several, MUST be 400.
-        let hosts = headers.count(name: "host").count
+        let (hosts, hasTransferEncoding, lengthCount, lengthValue) = headers.framingFields()
         if hosts > 1 { throw .duplicateHost }
         if hosts == 0 && version == .http1_1 { throw .missingHost }
 
-        let hasTransferEncoding = headers.contains(name: "transfer-encoding")
         // The usual case, one Content-Length of plain digits, without building lists: what the
         // general path below does for it, step by step.
-        let (lengthCount, lengthValue) = headers.count(name: "content-length")
         if !hasTransferEncoding, lengthCount == 1, let value = lengthValue,
-            !value.utf8.isEmpty, value.utf8.allSatisfy(isDigit) {
-            guard let length = parseDecimal(value.utf8) else { throw .badContentLength }
+            !value.isEmpty, value.allSatisfy(isDigit) {
+            guard let length = parseDecimal(value) else { throw .badContentLength }
             guard length <= limits.maxBodyBytes else { throw .bodyTooLarge }
             return .contentLength(length)
         }

@@ -104,7 +104,13 @@ public struct HTTPRequestParser: Sendable {
                     guard headers.count < limits.maxHeaderCount else { throw .tooManyHeaders }
                     let field = try Self.parseField(line)
                     if headers.count == 0 { headers.reserveCapacity(8) }  // one allocation for a usual head
-                    headers.add(name: field.name, value: field.value)
+                    if field.ascii {
+                        headers.add(line, name: field.name, value: field.value)  // no Strings made
+                    } else {
+                        // obs-text: decoded as UTF-8, lossily, as before (stored bytes stay UTF-8).
+                        headers.add(name: String(decoding: line[field.name], as: UTF8.self),
+                                    value: String(decoding: line[field.value], as: UTF8.self))
+                    }
                 }
                 line.removeAll(keepingCapacity: true)
 

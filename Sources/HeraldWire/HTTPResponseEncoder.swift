@@ -5,9 +5,9 @@ public enum HTTPResponseEncoder {
         // RFC 9112 §4: status-code is 3 digits; anything else is a bug in the caller.
         precondition((100...999).contains(head.status), "HTTP status must be three digits")
         var out: [UInt8] = []
-        out.reserveCapacity(64 + head.headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        out.reserveCapacity(64 + head.headers.byteCount + 4 * head.headers.count)
         appendStatusLine(head.status, to: &out)
-        for field in head.headers { appendField(name: field.name, value: field.value, to: &out) }
+        head.headers.forEachField { name, value in appendField(name: name, value: value, to: &out) }
         out.append(contentsOf: "\r\n".utf8)
         return out
     }
@@ -20,6 +20,16 @@ public enum HTTPResponseEncoder {
 
     /// `name: value\r\n`, sanitized as in `encode`.
     public static func appendField(name: String, value: String, to out: inout [UInt8]) {
+        appendSanitized(name, to: &out)
+        out.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: " "))
+        appendSanitized(value, to: &out)
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// `name: value\r\n` from a field's bytes (`HTTPHeaders.forEachField`), sanitized as in `encode`.
+    public static func appendField(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         appendSanitized(name, to: &out)
         out.append(UInt8(ascii: ":"))
         out.append(UInt8(ascii: " "))
@@ -63,19 +73,21 @@ public enum HTTPResponseEncoder {
         // Nearly always clean: check first, then copy in one go (a byte-by-byte append costs
         // more than the rest of a small response's encoding), on the contiguous bytes.
         var text = text
-        text.withUTF8 { bytes in
-            var clean = true
-            for b in bytes where b < 0x20 && b != 0x09 || b == 0x7F {
-                clean = false
-                break
-            }
-            if clean {
-                out.append(contentsOf: bytes)
-                return
-            }
-            for b in bytes {
-                out.append(b < 0x20 && b != 0x09 || b == 0x7F ? 0x20 : b)
-            }
+        text.withUTF8 { appendSanitized($0, to: &out) }
+    }
+
+    private static func appendSanitized(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var clean = true
+        for b in bytes where b < 0x20 && b != 0x09 || b == 0x7F {
+            clean = false
+            break
+        }
+        if clean {
+            out.append(contentsOf: bytes)
+            return
+        }
+        for b in bytes {
+            out.append(b < 0x20 && b != 0x09 || b == 0x7F ? 0x20 : b)
         }
     }
 

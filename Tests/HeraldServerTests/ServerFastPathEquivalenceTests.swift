@@ -70,6 +70,76 @@ import Testing
         }
     }
 
+    /// Issue 18: the hot replies (S2's 202, S7's 200 JSON) are written from a pre-encoded head;
+    /// the bytes are the general path's, for every method, version, keep-alive and length.
+    @Test func preEncodedHeadsWriteTheGeneralPathsBytes() {
+        let dates = HTTPDateCache()
+        var responses: [HTTPResponse] = [HTTPResponse(status: 202), HTTPResponse(status: 202, body: .bytes([1, 2]))]
+        for n in [0, 1, 9, 10, 99, 100, 1234, 65_536] {
+            responses.append(HTTPResponse.json(status: 200, Array(repeating: UInt8(ascii: "x"), count: n)))
+        }
+        var other = HTTPResponse.json(status: 200, Array("{}".utf8))
+        other.headers.add(name: "Vary", value: "Origin")
+        responses += [other, HTTPResponse.json(status: 201, Array("{}".utf8)), HTTPResponse(status: 202, headers: ["X": "y"])]
+        var hot = 0
+        for response in responses {
+            for method in ["GET", "HEAD", "POST"] {
+                for version in [HTTPVersion.http1_1, .http1_0] {
+                    for keepAlive in [true, false] {
+                        for server in ["herald", "her\nald", "herald"] {
+                            if ResponseSerializer.hotReply(response, method: method, version: version, keepAlive: keepAlive) != nil {
+                                hot += 1
+                            }
+                            var actions: [HTTPConnectionStateMachine.Action] = []
+                            let before = dates.current  // the second may turn during the call
+                            ResponseSerializer.serialize(response, method: method, version: version, keepAlive: keepAlive,
+                                                         dates: dates, server: server, into: &actions)
+                            let references = [before, dates.current].map {
+                                Self.referenceSerialize(response, method: method, version: version, keepAlive: keepAlive, date: $0, server: server)
+                            }
+                            #expect(references.contains(Self.written(actions)), "\(response.status) \(response.body.count) \(method) \(version) \(keepAlive) \(server)")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(hot == 10 * 6)  // two 202s and eight JSON 200s, each by GET and POST, 1.1 kept alive, 3 servers
+    }
+
+    @Test func decimalDigitsAsAString() {
+        for n in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65_535, 1 << 20, Int.max / 10, Int.max] {
+            var out: [UInt8] = []
+            ResponseSerializer.appendDecimal(n, to: &out)
+            #expect(out == Array(String(n).utf8), "\(n)")
+        }
+    }
+
+    /// Issue 18: the task API splits its path on the bytes without arrays, as the split did.
+    @Test func taskSegmentsAsTheSplit() {
+        func reference(_ path: String) -> [Substring]? {
+            let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+                .map { Substring($0) }
+            guard parts.count >= 2, parts.first == "api", parts.dropFirst().first == "tasks" else { return nil }
+            return Array(parts.dropFirst(2))
+        }
+        let paths = ["/api/tasks", "/api/tasks/", "/api/tasks/b1", "/api/tasks/b1/", "/api/tasks/b1/progress",
+                     "/api/tasks/b1/progress/", "/api/tasks//progress", "/api/tasks/a/b/c", "/api/tasks///", "/api/tasksX",
+                     "/api/tasksX/1", "/api/task", "/api", "/api/", "/API/tasks/1", "//api/tasks/1", "api/tasks/1", "/",
+                     "", "/api/tasks/%41/start", "/x/api/tasks/1", "/api/tasks/caf\u{E9}/d\u{E9}j\u{E0}"]
+        for path in paths {
+            let fast = TaskAPI.taskSegments(path)
+            let slow = reference(path)
+            #expect((fast == nil) == (slow == nil), "\(path)")
+            guard let fast, let slow else { continue }
+            #expect(fast.count == slow.count, "\(path)")
+            for i in 0..<min(2, slow.count) { #expect(fast[i] == slow[i], "\(path) \(i)") }
+        }
+        for name in ["start", "progress", "heartbeat", "complete", "fail", "cancel", "cancelled", "retry"] {
+            #expect(TaskAPI.action(Substring(name)) != nil, "\(name)")
+        }
+        for name in ["", "Progress", "progres", "progress ", "delete", "create"] { #expect(TaskAPI.action(Substring(name)) == nil) }
+    }
+
     @Test func contentTypesAsBefore() {
         let names = ["index.html", "a/b/APP.JS", "x.Mjs", ".env", "dir.d/file", "noext", "file.", "a.b.css", "a/.hidden.js",
                      "caf\u{E9}.html", "e\u{301}.JSON", "x.htm\u{301}", "/", "", "a/", "x.webmanifest", "icon.SVG", "K.\u{212A}"]
