@@ -41,6 +41,13 @@ public final class StaticFileServer: Sendable {
             response.headers.add(name: "Allow", value: "GET, HEAD")  // RFC 9110 §15.5.6: required on 405
             return response
         }
+        let acceptsGzip = Self.acceptsGzip(head.headers)
+        // A file directly under the root whose answers are built already: the name is what
+        // `StaticFilePath.parse` would give as the one segment, without building the arrays.
+        if let name = StaticFilePath.plainFileName(head.path),
+           let cached = source.cachedResponse(forName: name, acceptsGzip: acceptsGzip) {
+            return cached.response(to: head.headers)
+        }
         let path: StaticFilePath
         switch StaticFilePath.parse(head.path) {
         case .success(let parsed): path = parsed
@@ -49,15 +56,37 @@ public final class StaticFileServer: Sendable {
         case .failure(.badRequest(let why)): return Self.failure(400, "bad_request", why)
         case .failure(.notFound): return Self.notFound
         }
-        switch source.lookup(path, query: head.query, acceptsGzip: Self.acceptsGzip(head.headers)) {
+        switch source.lookup(path, query: head.query, acceptsGzip: acceptsGzip) {
         case .found(let representation): return Self.response(representation, request: head.headers)
+        case .cached(let cached): return cached.response(to: head.headers)
         case .response(let response): return response
         }
     }
 
     /// The 200 or 304 for a representation found.
     static func response(_ file: StaticRepresentation, request: HTTPHeaders) -> HTTPResponse {
-        // RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
+        if isNotModified(request, entityTag: file.entityTag, mtimeSeconds: file.lastModifiedSeconds) {
+            return notModifiedResponse(file)
+        }
+        guard let body = file.body() else { return readFailure }
+        return okResponse(file, body: body)
+    }
+
+    /// RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
+    static func notModifiedResponse(_ file: StaticRepresentation) -> HTTPResponse {
+        HTTPResponse(status: 304, headers: validatorHeaders(file))
+    }
+
+    /// The 200 with `body`: the 304's fields, then the content's.
+    static func okResponse(_ file: StaticRepresentation, body: HTTPResponseBody) -> HTTPResponse {
+        var headers = validatorHeaders(file)
+        headers.add(name: "Content-Type", value: file.contentType)
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        if file.isGzipped { headers.add(name: "Content-Encoding", value: "gzip") }
+        return HTTPResponse(status: 200, headers: headers, body: body)
+    }
+
+    private static func validatorHeaders(_ file: StaticRepresentation) -> HTTPHeaders {
         var headers: HTTPHeaders = [:]
         headers.reserveCapacity(8)
         headers.add(name: "ETag", value: file.entityTag)
@@ -67,14 +96,7 @@ public final class StaticFileServer: Sendable {
         // Module scripts are fetched with CORS: pages of any origin may import /herald.js (and
         // the modules it imports). No credentials, so `*` (the API's CORS is --allow-origin's).
         if isJavaScript(file.contentType) { headers.add(name: "Access-Control-Allow-Origin", value: "*") }
-        if isNotModified(request, entityTag: file.entityTag, mtimeSeconds: file.lastModifiedSeconds) {
-            return HTTPResponse(status: 304, headers: headers)
-        }
-        guard let body = file.body() else { return readFailure }
-        headers.add(name: "Content-Type", value: file.contentType)
-        headers.add(name: "X-Content-Type-Options", value: "nosniff")
-        if file.isGzipped { headers.add(name: "Content-Encoding", value: "gzip") }
-        return HTTPResponse(status: 200, headers: headers, body: body)
+        return headers
     }
 
     /// Whether a file of this type and size is worth sending gzipped (when the client takes it).
