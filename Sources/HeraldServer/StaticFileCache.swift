@@ -47,7 +47,13 @@ final class StaticFileCache: @unchecked Sendable {
         var validators: Validators?
         /// Where `responses` keeps this file's answers (its path relative to the root), if any.
         var responseKey: String? = nil
-        var lastUse: UInt64
+        /// Shared with `responses`' record of this file, so a request answered from there
+        /// marks the entry used without looking it up by its (long) path.
+        let use: UseStamp
+        var lastUse: UInt64 {
+            get { use.value }
+            nonmutating set { use.value = newValue }
+        }
 
         /// The bytes this entry holds; the path and bookkeeping are small next to them.
         var cost: Int {
@@ -74,7 +80,7 @@ final class StaticFileCache: @unchecked Sendable {
     /// one lookup per request, on the path as asked. Each belongs to the entry of its file
     /// (`responseKey`) and shares that entry's bytes, so the budget above still bounds them,
     /// and it goes when the entry goes.
-    private var responses: [String: (file: StaticCachedFile, path: String)] = [:]
+    private var responses: [String: (file: StaticCachedFile, path: String, use: UseStamp)] = [:]
     /// The second in which `cachedFile(_:second:)` last asked for the root to be checked.
     private var rootCheckedSecond = Int.min
     private var rootReplaced = false
@@ -105,7 +111,7 @@ final class StaticFileCache: @unchecked Sendable {
             guard entries[path]?.version == file.version else { return }
             if let old = entries[path]!.responseKey, old != key { responses[old] = nil }
             entries[path]!.responseKey = key
-            responses[key] = (file, path)
+            responses[key] = (file, path, entries[path]!.use)
         }
     }
 
@@ -160,28 +166,27 @@ final class StaticFileCache: @unchecked Sendable {
     private func lookupResponses(_ key: String) -> StaticCachedFile? {
         guard let hit = responses[key] else { return nil }
         clock += 1
-        entries[hit.path]?.lastUse = clock
+        hit.use.value = clock
         return hit.file
     }
 
     /// The entry for `path` if it is at `version`, marked as just used. An entry for an older
     /// version is dropped: that file has changed and its bytes will never be asked for again.
     private func touch(_ path: String, _ version: StaticFileVersion) -> Entry? {
-        guard var entry = entries[path] else { return nil }
+        guard let entry = entries[path] else { return nil }
         guard entry.version == version else {
             remove(path)
             return nil
         }
         clock += 1
         entry.lastUse = clock
-        entries[path] = entry
         return entry
     }
 
     private func store(_ path: String, _ version: StaticFileVersion, _ update: (inout Entry) -> Void) {
         if let existing = entries[path], existing.version != version { remove(path) }
         clock += 1
-        var entry = entries[path] ?? Entry(version: version, identity: nil, gzipped: nil, validators: nil, lastUse: clock)
+        var entry = entries[path] ?? Entry(version: version, identity: nil, gzipped: nil, validators: nil, use: UseStamp(clock))
         let oldCost = entries[path]?.cost ?? 0
         update(&entry)
         entry.lastUse = clock
@@ -193,6 +198,12 @@ final class StaticFileCache: @unchecked Sendable {
         while totalBytes > maxBytes, let victim = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
             remove(victim)
         }
+    }
+
+    /// When an entry was last used (the cache's clock); only touched under the lock.
+    final class UseStamp {
+        var value: UInt64
+        init(_ value: UInt64) { self.value = value }
     }
 
     private func remove(_ path: String) {
