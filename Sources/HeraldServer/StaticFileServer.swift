@@ -176,9 +176,47 @@ extension StaticFileServer {
     /// alias `x-gzip`) with q > 0, else `*` with q > 0. No header: identity only, as browsers
     /// always send one and other clients may not handle gzip.
     static func acceptsGzip(_ request: HTTPHeaders) -> Bool {
+        let values = request.values(name: "Accept-Encoding")
+        if values.isEmpty { return false }
+        // What browsers send (`gzip, deflate, br, zstd`): one field, no parameters, no `*`.
+        if values.count == 1, let plain = plainCodingsIncludeGzip(values[0]) { return plain }
+        return acceptsGzip(fieldValues: values)
+    }
+
+    /// For a field value of ASCII codings without parameters or `*`, whether one of them is
+    /// `gzip` or `x-gzip` (any case) — then all have q=1, so that is `acceptsGzip`'s answer —
+    /// read in one pass without splitting into Strings; nil for any other value.
+    static func plainCodingsIncludeGzip(_ value: String) -> Bool? {
+        var found = false
+        var packed: UInt64 = 0  // the coding's lowercased bytes (the last 8), one per byte
+        var length = 0
+        var pendingWhitespace = false
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: ";"), UInt8(ascii: "*"), 0x80...: return nil
+            case UInt8(ascii: ","):
+                if (length == 4 && packed == gzipPacked) || (length == 6 && packed == xGzipPacked) { found = true }
+                (packed, length, pendingWhitespace) = (0, 0, false)
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                pendingWhitespace = length > 0  // trailing unless a coding byte follows
+            default:
+                if pendingWhitespace { length += 100 }  // whitespace inside: no coding we look for
+                pendingWhitespace = false
+                length += 1
+                packed = packed << 8 | UInt64(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+            }
+        }
+        return found || (length == 4 && packed == gzipPacked) || (length == 6 && packed == xGzipPacked)
+    }
+
+    private static let gzipPacked = "gzip".utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    private static let xGzipPacked = "x-gzip".utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+
+    /// `acceptsGzip` for any field values: each element parsed with its parameters.
+    static func acceptsGzip(fieldValues: [String]) -> Bool {
         var gzip: Int?
         var wildcard: Int?
-        for element in request.values(name: "Accept-Encoding").flatMap({ $0.split(separator: ",") }) {
+        for element in fieldValues.flatMap({ $0.split(separator: ",") }) {
             let parts = element.split(separator: ";")
             guard let coding = parts.first?.trimmingHTTPWhitespace().lowercased(), !coding.isEmpty else { continue }
             var weight: Int? = 1000

@@ -110,6 +110,32 @@ import Testing
         #expect(StaticFilePath.plainFileName("/small.html") == "small.html")
     }
 
+    /// The one-pass reading of a plain `Accept-Encoding` gives the full parser's answer.
+    @Test func plainAcceptEncodingAgreesWithTheParser() {
+        var corpus = ["gzip", "gzip, deflate, br, zstd", "deflate, br", "GZIP", "x-gzip", "X-Gzip ,br", " gzip ", "\tgzip\t,",
+                      "gz ip", "g zip", "gzipp", "agzip", "xgzip", "x-gzipx", ",,gzip,,", "", " ", ",", "identity", "br;q=1, gzip;q=0",
+                      "gzip;q=0", "*", "*;q=0", "gzip;q=0, *", "gzi\u{0}p", "gzíp", "deflate, gzip", "12345678gzip", "xxxxgzip"]
+        let alphabet: [String] = ["g", "z", "i", "p", "x", "-", "G", "Z", "I", "P", " ", "\t", ",", ";", "q", "=", "0", "1", ".", "*", "é", "a"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            corpus.append((0..<Int.random(in: 0...14, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined())
+        }
+        for _ in 0..<5_000 {  // codings built from the pieces the fast path must tell apart
+            let pieces = ["gzip", "GZip", "x-gzip", "br", "deflate", "zstd", "gzip ", " gzip", "g zip", "x-gzipp", ""]
+            corpus.append((0..<Int.random(in: 1...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined(separator: ","))
+        }
+        for value in corpus {
+            #expect(StaticFileServer.acceptsGzip(["Accept-Encoding": value]) == StaticFileServer.acceptsGzip(fieldValues: [value]), "\(value.debugDescription)")
+        }
+        #expect(StaticFileServer.plainCodingsIncludeGzip("gzip, deflate, br, zstd") == true)
+        #expect(StaticFileServer.plainCodingsIncludeGzip("deflate, br") == false)
+        #expect(StaticFileServer.plainCodingsIncludeGzip("gzip;q=0") == nil)
+        var two = HTTPHeaders()
+        two.add(name: "Accept-Encoding", value: "br")
+        two.add(name: "Accept-Encoding", value: "gzip;q=0.5")
+        #expect(StaticFileServer.acceptsGzip(two))
+    }
+
     @Test func embeddedAnswersAreTheOnesBuiltPerRequest() throws {
         let files = [
             EmbeddedFile(path: "index.html", bytes: Array("<h1>dash</h1>".utf8), gzipped: nil, digest: "ab12", lastModifiedSeconds: 1_700_000_000),
