@@ -23,10 +23,18 @@ final class DirectoryFileSource: StaticFileSource {
     /// The realpath of the public directory.
     let root: String
     let cache = StaticFileCache(maxBytes: StaticFileServer.maxCacheBytes)
+    /// The root, held open for fstatat(2) of the files directly in it; its device and inode,
+    /// to tell whether `root` still names it.
+    private let rootFD: Int32
+    private let rootDevice: UInt64
+    private let rootInode: UInt64
+    /// Whether answers are built once per file version and kept (always, but for the tests
+    /// that hold them to the answers built per request).
+    let cachesResponses: Bool
 
     /// `root` must be a directory the process can list and enter; its realpath is kept, so
     /// every served file is checked against the real location.
-    init(root: String) throws(StaticFileServerError) {
+    init(root: String, cachesResponses: Bool = true) throws(StaticFileServerError) {
         guard let real = Self.canonicalPath(root) else {
             throw StaticFileServerError(path: root, reason: Self.errnoText(errno))
         }
@@ -35,17 +43,69 @@ final class DirectoryFileSource: StaticFileSource {
         guard st.st_mode & S_IFMT == S_IFDIR else { throw StaticFileServerError(path: root, reason: "not a directory") }
         let fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw StaticFileServerError(path: root, reason: Self.errnoText(errno)) }
-        close(fd)
-        guard access(real, X_OK) == 0 else { throw StaticFileServerError(path: root, reason: Self.errnoText(errno)) }
+        var opened = stat()
+        guard fstat(fd, &opened) == 0, access(real, X_OK) == 0 else {
+            let reason = Self.errnoText(errno)
+            close(fd)
+            throw StaticFileServerError(path: root, reason: reason)
+        }
         self.root = real
+        self.cachesResponses = cachesResponses
+        rootFD = fd
+        rootDevice = UInt64(opened.st_dev)
+        rootInode = UInt64(opened.st_ino)
     }
 
+    deinit { close(rootFD) }
+
     func lookup(_ path: StaticFilePath, query: String?, acceptsGzip: Bool) -> StaticFileLookup {
+        if cachesResponses, path.segments.count == 1, !path.hasTrailingSlash, let cached = cachedInRoot(path.segments[0], acceptsGzip: acceptsGzip) {
+            return .cached(cached)
+        }
         if let found = lookupWithoutSymlinks(path, acceptsGzip: acceptsGzip) { return found }
         switch locate(path, query: query) {
-        case .file(let realPath, let name): return serve(realPath, name: name, acceptsGzip: acceptsGzip)
+        case .file(let realPath, let name):
+            // realpath(3) gave back the path as asked: no component of it is a symlink, so its
+            // answers may be cached under it as on the openat2 path (used where openat2 is
+            // missing: old kernels, seccomp, valgrind).
+            let key = cachesResponses && realPath == literalPath(path) ? path.relativePath : nil
+            return serve(realPath, name: name, acceptsGzip: acceptsGzip, key: key)
         case .response(let response): return .response(response)
         }
+    }
+
+    func cachedResponse(forName name: String, acceptsGzip: Bool) -> StaticCachedResponse? {
+        cachesResponses ? cachedInRoot(name, acceptsGzip: acceptsGzip) : nil
+    }
+
+    /// A file directly in the root whose answers are cached, revalidated with one fstatat(2)
+    /// instead of openat2, fstat and close: the name, a single component that is not `.` or
+    /// `..` (StaticFilePath refused those), is looked up in the root without following a
+    /// symlink, so the name must still be the regular file it was — same device, inode, size,
+    /// mtime and ctime (a write, a replacement, a chmod or a chown each change one) — or the
+    /// request takes the paths below, which decide as they always did: a symlink, a
+    /// directory, a missing or unreadable file never get an answer from here. Deeper paths do
+    /// not come here: fstatat would follow a symlinked parent directory.
+    private func cachedInRoot(_ name: String, acceptsGzip: Bool) -> StaticCachedResponse? {
+        let (file, checkRoot) = cache.cachedFile(name, second: time(nil))
+        if checkRoot && rootWasReplaced() {
+            cache.rootWasReplaced()
+            return nil
+        }
+        guard let file, let response = file.response(acceptsGzip: acceptsGzip) else { return nil }
+        var st = stat()
+        guard fstatat(rootFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG,
+              StaticFileVersion(st) == file.version else { return nil }
+        return response
+    }
+
+    /// Whether `root` names another directory than the one held open (renamed or replaced
+    /// while serving): the cached answers would then come from the old one. Checked at most
+    /// once a second; from then on every request takes the paths as before.
+    private func rootWasReplaced() -> Bool {
+        var st = stat()
+        guard stat(root, &st) == 0 else { return true }
+        return UInt64(st.st_dev) != rootDevice || UInt64(st.st_ino) != rootInode
     }
 
     /// The usual request, a regular file reached without a symlink, in one openat2(2) and one
@@ -57,13 +117,18 @@ final class DirectoryFileSource: StaticFileSource {
     /// before; so the answers are the same, only the system calls differ.
     private func lookupWithoutSymlinks(_ path: StaticFilePath, acceptsGzip: Bool) -> StaticFileLookup? {
         guard !path.hasTrailingSlash, let name = path.segments.last else { return nil }
-        let realPath = root == "/" ? "/" + path.relativePath : root + "/" + path.relativePath
+        let realPath = literalPath(path)
         let fd = NoSymlinkOpen.open(realPath, flags: O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         let file = OwnedFileDescriptor(fd: fd)
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        return serve(file, st, realPath, name: name, acceptsGzip: acceptsGzip)
+        return serve(file, st, realPath, name: name, acceptsGzip: acceptsGzip, key: cachesResponses ? path.relativePath : nil)
+    }
+
+    /// `root/relative`: the real path of the file when no component is a symlink.
+    private func literalPath(_ path: StaticFilePath) -> String {
+        root == "/" ? "/" + path.relativePath : root + "/" + path.relativePath
     }
 
     // MARK: - Finding the file
@@ -119,7 +184,7 @@ final class DirectoryFileSource: StaticFileSource {
 
     // MARK: - Serving it
 
-    private func serve(_ realPath: String, name: String, acceptsGzip: Bool) -> StaticFileLookup {
+    private func serve(_ realPath: String, name: String, acceptsGzip: Bool, key: String?) -> StaticFileLookup {
         // O_NONBLOCK: should a fifo appear here after the stat, opening it must not block the
         // loop. O_NOFOLLOW: realpath left no symlink, so one now is a race: refuse it.
         let fd = open(realPath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
@@ -136,12 +201,20 @@ final class DirectoryFileSource: StaticFileSource {
             return .response(StaticFileServer.failure(500, "internal_error", "cannot stat the file: \(Self.errnoText(errno))"))
         }
         guard st.st_mode & S_IFMT == S_IFREG else { return .response(StaticFileServer.notFound) }
-        return serve(file, st, realPath, name: name, acceptsGzip: acceptsGzip)
+        return serve(file, st, realPath, name: name, acceptsGzip: acceptsGzip, key: key)
     }
 
-    /// The representation of the open regular file `file` (fstat'ed as `st`).
-    private func serve(_ file: OwnedFileDescriptor, _ st: stat, _ realPath: String, name: String, acceptsGzip: Bool) -> StaticFileLookup {
+    /// The representation of the open regular file `file` (fstat'ed as `st`). `key`: the
+    /// path asked for relative to the root when it is the file's real path (reached without a
+    /// symlink); its answers are then cached under it, and used while `st` matches them.
+    private func serve(
+        _ file: OwnedFileDescriptor, _ st: stat, _ realPath: String, name: String, acceptsGzip: Bool, key: String? = nil
+    ) -> StaticFileLookup {
         let version = StaticFileVersion(st)
+        let earlier = key.flatMap { cache.cachedFile($0) }
+        if let earlier, earlier.version == version, let response = earlier.response(acceptsGzip: acceptsGzip) {
+            return .cached(response)
+        }
         let contentType = MIMETypes.contentType(forFileName: name)
         let compressible = MIMETypes.isCompressible(contentType)
 
@@ -153,7 +226,6 @@ final class DirectoryFileSource: StaticFileSource {
             case nil: return .response(StaticFileServer.readFailure)
             }
         }
-        let cache = self.cache
         // Worked out once per cached version: the same text as computing it here each time.
         let validators: StaticFileCache.Validators
         if let cached = cache.validators(path: realPath, version: version) {
@@ -164,20 +236,38 @@ final class DirectoryFileSource: StaticFileSource {
                 lastModified: HTTPDate.format(secondsSince1970: version.mtimeSeconds))
             cache.storeValidators(validators, path: realPath, version: version)
         }
-        return .found(StaticRepresentation(
+        var representation = StaticRepresentation(
             contentType: contentType, isCompressible: compressible, isGzipped: gzipped != nil,
             entityTag: gzipped != nil ? validators.gzipEntityTag : validators.entityTag,
             lastModifiedSeconds: version.mtimeSeconds, lastModifiedText: validators.lastModified,
-            body: {
-                if let gzipped { return .bytes(gzipped) }
-                guard version.size <= StaticFileServer.maxInMemoryFileBytes else {
-                    return .file(FileRegion(file: file, offset: 0, length: version.size))
-                }
-                if let bytes = cache.identity(path: realPath, version: version) { return .bytes(bytes) }
-                guard let bytes = Self.readAll(file, size: version.size) else { return nil }
-                cache.storeIdentity(bytes, path: realPath, version: version)
-                return .bytes(bytes)
-            }))
+            body: { nil })
+        // A body held in memory: build both answers once and keep them for the next requests.
+        // The bytes are read now even for a 304 (once per version); should that fail, the
+        // representation below reads them only for a 200, as before.
+        if let key, gzipped != nil || version.size <= StaticFileServer.maxInMemoryFileBytes,
+           let bytes = gzipped ?? identity(file, realPath, version) {
+            let response = StaticCachedResponse(representation, body: .bytes(bytes))
+            let cached = earlier?.adding(response, acceptsGzip: acceptsGzip, version: version)
+                ?? StaticCachedFile(version: version, forPlainClients: acceptsGzip ? nil : response, forGzipClients: acceptsGzip ? response : nil)
+            cache.storeCachedFile(cached, key: key, path: realPath)
+            return .cached(response)
+        }
+        representation.body = { [self] in
+            if let gzipped { return .bytes(gzipped) }
+            guard version.size <= StaticFileServer.maxInMemoryFileBytes else {
+                return .file(FileRegion(file: file, offset: 0, length: version.size))
+            }
+            return identity(file, realPath, version).map { .bytes($0) }
+        }
+        return .found(representation)
+    }
+
+    /// The bytes of a small file, from the cache or read (and cached); nil when unreadable.
+    private func identity(_ file: OwnedFileDescriptor, _ realPath: String, _ version: StaticFileVersion) -> [UInt8]? {
+        if let bytes = cache.identity(path: realPath, version: version) { return bytes }
+        guard let bytes = Self.readAll(file, size: version.size) else { return nil }
+        cache.storeIdentity(bytes, path: realPath, version: version)
+        return bytes
     }
 
     /// The gzip outcome for this version, compressed at most once while it stays cached;
@@ -255,6 +345,7 @@ extension StaticFileVersion {
     init(_ st: stat) {
         self.init(
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
-            mtimeNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+            mtimeNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+            ctimeNanoseconds: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
     }
 }

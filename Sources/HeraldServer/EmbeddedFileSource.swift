@@ -37,6 +37,31 @@ final class EmbeddedFileSource: StaticFileSource {
         var entityTag: String
         var gzipEntityTag: String
         var lastModifiedSeconds: Int
+        /// The answers, built once here: for clients that do not take gzip, and for those
+        /// that do (the identity answer when gzip does not pay off or there is no variant).
+        var forPlainClients: StaticCachedResponse? = nil
+        var forGzipClients: StaticCachedResponse? = nil
+
+        func representation(gzipped: Bool) -> StaticRepresentation {
+            let body = gzipped ? gzipped_ : identity
+            return StaticRepresentation(
+                contentType: contentType, isCompressible: isCompressible, isGzipped: gzipped,
+                entityTag: gzipped ? gzipEntityTag : entityTag, lastModifiedSeconds: lastModifiedSeconds,
+                body: { .bytes(body) })
+        }
+
+        private var gzipped_: [UInt8] { gzipped ?? identity }
+
+        /// Both answers, as `StaticFileServer.response` builds them from `representation`.
+        mutating func buildResponses() {
+            let plain = StaticCachedResponse(representation(gzipped: false), body: .bytes(identity))
+            forPlainClients = plain
+            if let gzipped, StaticFileServer.gzipPaysOff(contentType: contentType, size: identity.count) {
+                forGzipClients = StaticCachedResponse(representation(gzipped: true), body: .bytes(gzipped))
+            } else {
+                forGzipClients = plain
+            }
+        }
     }
 
     private let files: [String: Entry]
@@ -53,10 +78,12 @@ final class EmbeddedFileSource: StaticFileSource {
             guard !segments.isEmpty, !segments.contains(where: { $0.isEmpty || $0.hasPrefix(".") }) else { continue }
             let contentType = MIMETypes.contentType(forFileName: file.path)
             let tag = String(file.digest.prefix(Self.entityTagDigestLength))
-            entries[file.path] = Entry(
+            var entry = Entry(
                 identity: file.bytes, gzipped: file.gzipped.flatMap { $0.count < file.bytes.count ? $0 : nil },
                 contentType: contentType, isCompressible: MIMETypes.isCompressible(contentType),
                 entityTag: "\"" + tag + "\"", gzipEntityTag: "\"" + tag + "-gz\"", lastModifiedSeconds: file.lastModifiedSeconds)
+            entry.buildResponses()
+            entries[file.path] = entry
             for end in segments.indices.dropFirst() { directories.insert(segments[..<end].joined(separator: "/")) }
         }
         self.files = entries
@@ -65,6 +92,11 @@ final class EmbeddedFileSource: StaticFileSource {
 
     /// The embedded paths, sorted (for logs and tests).
     var paths: [String] { files.keys.sorted() }
+
+    func cachedResponse(forName name: String, acceptsGzip: Bool) -> StaticCachedResponse? {
+        guard !directories.contains(name), let entry = files[name] else { return nil }
+        return acceptsGzip ? entry.forGzipClients : entry.forPlainClients
+    }
 
     func lookup(_ path: StaticFilePath, query: String?, acceptsGzip: Bool) -> StaticFileLookup {
         let relative = path.relativePath
@@ -79,11 +111,27 @@ final class EmbeddedFileSource: StaticFileSource {
             guard let file = files[relative], !path.hasTrailingSlash else { return .response(StaticFileServer.notFound) }
             entry = file
         }
+        if let cached = acceptsGzip ? entry.forGzipClients : entry.forPlainClients { return .cached(cached) }
+        return .found(Self.representation(entry, acceptsGzip: acceptsGzip))
+    }
+
+    /// The representation for a client that does (not) take gzip, as served before the
+    /// answers were built once (`buildResponses`); the reference they are tested against.
+    private static func representation(_ entry: Entry, acceptsGzip: Bool) -> StaticRepresentation {
         let gzipped = acceptsGzip && StaticFileServer.gzipPaysOff(contentType: entry.contentType, size: entry.identity.count)
             ? entry.gzipped : nil
-        return .found(StaticRepresentation(
+        return StaticRepresentation(
             contentType: entry.contentType, isCompressible: entry.isCompressible, isGzipped: gzipped != nil,
             entityTag: gzipped != nil ? entry.gzipEntityTag : entry.entityTag, lastModifiedSeconds: entry.lastModifiedSeconds,
-            body: { .bytes(gzipped ?? entry.identity) }))
+            body: { .bytes(gzipped ?? entry.identity) })
+    }
+
+    /// The answer without the built responses (each request building its own), for the
+    /// equivalence tests.
+    func uncachedLookupResponse(_ path: StaticFilePath, acceptsGzip: Bool, request: HTTPHeaders) -> HTTPResponse? {
+        guard case .cached = lookup(path, query: nil, acceptsGzip: acceptsGzip) else { return nil }
+        let relative = path.relativePath
+        guard let entry = files[relative] ?? files[relative.isEmpty ? "index.html" : relative + "/index.html"] else { return nil }
+        return StaticFileServer.response(Self.representation(entry, acceptsGzip: acceptsGzip), request: request)
     }
 }

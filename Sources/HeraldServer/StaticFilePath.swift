@@ -72,6 +72,23 @@ struct StaticFilePath: Equatable, Sendable {
         return .success(StaticFilePath(segments: segments, encodedSegments: encoded, hasTrailingSlash: rawPath.hasSuffix("/")))
     }
 
+    /// The file name of a path that is one plain segment, `/small.html`: no `%`, backslash, NUL
+    /// or further `/`, not hidden (nor `.`, `..`), within the length limit. For such a path
+    /// `parse` succeeds with exactly this one segment and no trailing slash, so a source may
+    /// answer it without building the segment arrays; nil for any other path (parse it).
+    static func plainFileName(_ rawPath: String) -> String? {
+        let utf8 = rawPath.utf8
+        guard utf8.count >= 2, utf8.count <= maxPathBytes, utf8.first == UInt8(ascii: "/") else { return nil }
+        let name = utf8.dropFirst()
+        guard name.first != UInt8(ascii: ".") else { return nil }
+        func plain(_ byte: UInt8) -> Bool {
+            byte != UInt8(ascii: "/") && byte != UInt8(ascii: "%") && byte != UInt8(ascii: "\\") && byte != 0
+        }
+        // A native string's bytes are contiguous: scanned as a buffer, a few instructions a byte.
+        let allPlain = utf8.withContiguousStorageIfAvailable { $0.dropFirst().allSatisfy(plain) } ?? name.allSatisfy(plain)
+        return allPlain ? String(Substring(name)) : nil
+    }
+
     /// The path relative to the root, `a/b/c.js`; empty for the root itself.
     var relativePath: String { segments.joined(separator: "/") }
 

@@ -41,6 +41,13 @@ public final class StaticFileServer: Sendable {
             response.headers.add(name: "Allow", value: "GET, HEAD")  // RFC 9110 §15.5.6: required on 405
             return response
         }
+        let acceptsGzip = Self.acceptsGzip(head.headers)
+        // A file directly under the root whose answers are built already: the name is what
+        // `StaticFilePath.parse` would give as the one segment, without building the arrays.
+        if let name = StaticFilePath.plainFileName(head.path),
+           let cached = source.cachedResponse(forName: name, acceptsGzip: acceptsGzip) {
+            return cached.response(to: head.headers)
+        }
         let path: StaticFilePath
         switch StaticFilePath.parse(head.path) {
         case .success(let parsed): path = parsed
@@ -49,15 +56,37 @@ public final class StaticFileServer: Sendable {
         case .failure(.badRequest(let why)): return Self.failure(400, "bad_request", why)
         case .failure(.notFound): return Self.notFound
         }
-        switch source.lookup(path, query: head.query, acceptsGzip: Self.acceptsGzip(head.headers)) {
+        switch source.lookup(path, query: head.query, acceptsGzip: acceptsGzip) {
         case .found(let representation): return Self.response(representation, request: head.headers)
+        case .cached(let cached): return cached.response(to: head.headers)
         case .response(let response): return response
         }
     }
 
     /// The 200 or 304 for a representation found.
     static func response(_ file: StaticRepresentation, request: HTTPHeaders) -> HTTPResponse {
-        // RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
+        if isNotModified(request, entityTag: file.entityTag, mtimeSeconds: file.lastModifiedSeconds) {
+            return notModifiedResponse(file)
+        }
+        guard let body = file.body() else { return readFailure }
+        return okResponse(file, body: body)
+    }
+
+    /// RFC 9110 §15.4.5: a 304 carries the validators and the caching fields of the 200.
+    static func notModifiedResponse(_ file: StaticRepresentation) -> HTTPResponse {
+        HTTPResponse(status: 304, headers: validatorHeaders(file))
+    }
+
+    /// The 200 with `body`: the 304's fields, then the content's.
+    static func okResponse(_ file: StaticRepresentation, body: HTTPResponseBody) -> HTTPResponse {
+        var headers = validatorHeaders(file)
+        headers.add(name: "Content-Type", value: file.contentType)
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        if file.isGzipped { headers.add(name: "Content-Encoding", value: "gzip") }
+        return HTTPResponse(status: 200, headers: headers, body: body)
+    }
+
+    private static func validatorHeaders(_ file: StaticRepresentation) -> HTTPHeaders {
         var headers: HTTPHeaders = [:]
         headers.reserveCapacity(8)
         headers.add(name: "ETag", value: file.entityTag)
@@ -67,14 +96,7 @@ public final class StaticFileServer: Sendable {
         // Module scripts are fetched with CORS: pages of any origin may import /herald.js (and
         // the modules it imports). No credentials, so `*` (the API's CORS is --allow-origin's).
         if isJavaScript(file.contentType) { headers.add(name: "Access-Control-Allow-Origin", value: "*") }
-        if isNotModified(request, entityTag: file.entityTag, mtimeSeconds: file.lastModifiedSeconds) {
-            return HTTPResponse(status: 304, headers: headers)
-        }
-        guard let body = file.body() else { return readFailure }
-        headers.add(name: "Content-Type", value: file.contentType)
-        headers.add(name: "X-Content-Type-Options", value: "nosniff")
-        if file.isGzipped { headers.add(name: "Content-Encoding", value: "gzip") }
-        return HTTPResponse(status: 200, headers: headers, body: body)
+        return headers
     }
 
     /// Whether a file of this type and size is worth sending gzipped (when the client takes it).
@@ -154,9 +176,47 @@ extension StaticFileServer {
     /// alias `x-gzip`) with q > 0, else `*` with q > 0. No header: identity only, as browsers
     /// always send one and other clients may not handle gzip.
     static func acceptsGzip(_ request: HTTPHeaders) -> Bool {
+        let values = request.values(name: "Accept-Encoding")
+        if values.isEmpty { return false }
+        // What browsers send (`gzip, deflate, br, zstd`): one field, no parameters, no `*`.
+        if values.count == 1, let plain = plainCodingsIncludeGzip(values[0]) { return plain }
+        return acceptsGzip(fieldValues: values)
+    }
+
+    /// For a field value of ASCII codings without parameters or `*`, whether one of them is
+    /// `gzip` or `x-gzip` (any case) — then all have q=1, so that is `acceptsGzip`'s answer —
+    /// read in one pass without splitting into Strings; nil for any other value.
+    static func plainCodingsIncludeGzip(_ value: String) -> Bool? {
+        var found = false
+        var packed: UInt64 = 0  // the coding's lowercased bytes (the last 8), one per byte
+        var length = 0
+        var pendingWhitespace = false
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: ";"), UInt8(ascii: "*"), 0x80...: return nil
+            case UInt8(ascii: ","):
+                if (length == 4 && packed == gzipPacked) || (length == 6 && packed == xGzipPacked) { found = true }
+                (packed, length, pendingWhitespace) = (0, 0, false)
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                pendingWhitespace = length > 0  // trailing unless a coding byte follows
+            default:
+                if pendingWhitespace { length += 100 }  // whitespace inside: no coding we look for
+                pendingWhitespace = false
+                length += 1
+                packed = packed << 8 | UInt64(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+            }
+        }
+        return found || (length == 4 && packed == gzipPacked) || (length == 6 && packed == xGzipPacked)
+    }
+
+    private static let gzipPacked = "gzip".utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    private static let xGzipPacked = "x-gzip".utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+
+    /// `acceptsGzip` for any field values: each element parsed with its parameters.
+    static func acceptsGzip(fieldValues: [String]) -> Bool {
         var gzip: Int?
         var wildcard: Int?
-        for element in request.values(name: "Accept-Encoding").flatMap({ $0.split(separator: ",") }) {
+        for element in fieldValues.flatMap({ $0.split(separator: ",") }) {
             let parts = element.split(separator: ";")
             guard let coding = parts.first?.trimmingHTTPWhitespace().lowercased(), !coding.isEmpty else { continue }
             var weight: Int? = 1000

@@ -9,10 +9,21 @@ protocol StaticFileSource: Sendable {
     /// `acceptsGzip`, its type is compressible and compressing pays off; or the answer instead of
     /// one: 404, a 301 to a directory's trailing slash, 403, 500.
     func lookup(_ path: StaticFilePath, query: String?, acceptsGzip: Bool) -> StaticFileLookup
+
+    /// The answers built earlier for the regular file `name` directly in the root (one path
+    /// segment, as `StaticFilePath.plainFileName` gives it), when the source has them and the
+    /// file is still that version; nil: ask `lookup`, which decides as always.
+    func cachedResponse(forName name: String, acceptsGzip: Bool) -> StaticCachedResponse?
+}
+
+extension StaticFileSource {
+    func cachedResponse(forName name: String, acceptsGzip: Bool) -> StaticCachedResponse? { nil }
 }
 
 enum StaticFileLookup {
     case found(StaticRepresentation)
+    /// The representation's answers built earlier (and, for a file, revalidated just now).
+    case cached(StaticCachedResponse)
     case response(HTTPResponse)
 }
 
