@@ -20,12 +20,8 @@ public enum HTTPResponseEncoder {
 
     /// `name: value\r\n`, sanitized as in `encode`.
     public static func appendField(name: String, value: String, to out: inout [UInt8]) {
-        appendSanitized(name, to: &out)
-        out.append(UInt8(ascii: ":"))
-        out.append(UInt8(ascii: " "))
-        appendSanitized(value, to: &out)
-        out.append(UInt8(ascii: "\r"))
-        out.append(UInt8(ascii: "\n"))
+        var name = name, value = value
+        name.withUTF8 { name in value.withUTF8 { value in appendField(name: name, value: value, to: &out) } }
     }
 
     /// `name: value\r\n` from a field's bytes (`HTTPHeaders.forEachField`), sanitized as in `encode`.
@@ -69,13 +65,6 @@ public enum HTTPResponseEncoder {
     /// Response splitting guard: a CR, LF or other control byte (HTAB aside) that reached a
     /// field from request data would end the field or the head early, so it becomes a space
     /// (RFC 9110 §5.5 lets a recipient do the same).
-    private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
-        // Nearly always clean: check first, then copy in one go (a byte-by-byte append costs
-        // more than the rest of a small response's encoding), on the contiguous bytes.
-        var text = text
-        text.withUTF8 { appendSanitized($0, to: &out) }
-    }
-
     private static func appendSanitized(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var clean = true
         for b in bytes where b < 0x20 && b != 0x09 || b == 0x7F {
