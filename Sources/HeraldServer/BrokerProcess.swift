@@ -39,8 +39,14 @@ public final class BrokerProcess {
         } catch {
             throw ServerStartupError(description: "cannot create the event loop: \(error)")
         }
+        let stored: StoredTasks
+        do {
+            stored = try hub.readStore()  // on this thread, as HeraldServer does (TaskHub.readStore)
+        } catch {
+            throw ServerStartupError(description: "cannot load --data \(dataDirectory): \(error)")
+        }
         let report = BlockingAwait.run { [hub] () async -> Result<RestoreReport, ServerStartupError> in
-            do { return .success(try await hub.restore()) } catch {
+            do { return .success(try await hub.restore(stored)) } catch {
                 return .failure(ServerStartupError(description: "cannot load --data \(dataDirectory): \(error)"))
             }
         }

@@ -112,15 +112,16 @@ public final class HeraldServer {
         }
         self.services = services
         let local = self.local
+        let stored = try Self.readStore(of: local?.hub, configuration)
         let restored = BlockingAwait.run { [local] () async -> Result<RestoreReport?, ServerStartupError> in
             do {
                 try await broker.attach(bridge)
             } catch {
                 return .failure(ServerStartupError(description: String(describing: error)))
             }
-            guard let hub = local?.hub else { return .success(nil) }
+            guard let hub = local?.hub, let stored else { return .success(nil) }
             do {
-                return .success(try await hub.restore())
+                return .success(try await hub.restore(stored))
             } catch {
                 return .failure(ServerStartupError(description: "cannot load --data \(configuration.dataDirectory): \(error)"))
             }
@@ -131,6 +132,16 @@ public final class HeraldServer {
     private var restoreReport: RestoreReport?
 
     /// A loop on a thread of its own for the link to the tasks (the broker, Redis).
+    /// The store read on the calling (main) thread, so that a restart's allocations come from
+    /// the main arena (`TaskHub.readStore`); the hub puts the tasks in place when it restores.
+    static func readStore(of hub: TaskHub?, _ configuration: ServerConfiguration) throws(ServerStartupError) -> StoredTasks? {
+        do {
+            return try hub?.readStore()
+        } catch {
+            throw ServerStartupError(description: "cannot load --data \(configuration.dataDirectory): \(error)")
+        }
+    }
+
     private static func startConnectionLoop(name: String, for what: String) throws(ServerStartupError) -> EventLoop {
         let loop: EventLoop
         do {

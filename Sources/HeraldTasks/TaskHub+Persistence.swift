@@ -7,13 +7,26 @@ extension TaskHub {
     /// events published just before the crash may not have reached the disk: a client resuming
     /// from one of them must get a `recovered: false` snapshot, never a wrong state.
     public func restore() throws -> RestoreReport {
+        try restore(readStore())
+    }
+
+    /// The store's read and the tasks made from it, on the calling thread (`restore(_:)` then
+    /// puts them in place on the actor). A server calls this from its main thread: everything a
+    /// restart allocates then comes from the main arena, which glibc grows with `brk` and a pad,
+    /// where a pool thread's arena is grown one `mprotect` per page (6 % of a restart).
+    public nonisolated func readStore() throws -> StoredTasks {
         // Tasks are put in place as the store reads them: a restart never holds all their
         // JSON at once next to the records made from it.
-        var loader = beginLoad()
-        let state = try store.load(expecting: { self.tasks.reserveCapacity($0) },
-                                   eachJSON: { json in self.loadOne(json, into: &loader) })
-        let skipped = finishLoad(loader)
-        seq = max(state.seq, loader.maxSeq)
+        var load = TaskLoad(ownerLimits: OwnerLimits(maxActive: configuration.ownerMaxActive, maxRate: configuration.ownerMaxRate))
+        let state = try store.load(expecting: { load.tasks.reserveCapacity($0) }, eachJSON: { load.add($0) })
+        return StoredTasks(load: load, state: state)
+    }
+
+    /// `restore()` from a `readStore()` made elsewhere (taken once).
+    public func restore(_ read: StoredTasks) throws -> RestoreReport {
+        let (load, state) = read.take()
+        let skipped = adopt(load)
+        seq = max(state.seq, load.maxSeq)
         let continued = state.cleanShutdown && state.epoch != nil
         epoch = continued ? state.epoch! : Self.newEpoch()
         var restoredEvents = 0
@@ -35,51 +48,32 @@ extension TaskHub {
                              historyEvents: restoredEvents)
     }
 
-    /// Puts stored tasks in place (a start, or a mirror loaded from its authority); returns how
-    /// many could not be read.
+    /// Puts stored tasks in place (a mirror loaded from its authority); returns how many could
+    /// not be read.
     func load(tasks stored: [[UInt8]]) -> Int {
-        var loader = beginLoad()
-        tasks.reserveCapacity(stored.count)
-        for json in stored { json.withUnsafeBufferPointer { loadOne($0, into: &loader) } }
-        return finishLoad(loader)
+        var load = TaskLoad(ownerLimits: ownerLimits)
+        load.tasks.reserveCapacity(stored.count)
+        for json in stored { json.withUnsafeBufferPointer { load.add($0) } }
+        return adopt(load)
     }
 
-    /// What a load gathers on the way: the order finished tasks finished in is sorted once at
-    /// the end, from (time, seq, id) triples rather than whole records.
-    struct Loader {
-        var skipped = 0
-        var maxSeq: UInt64 = 0
-        var finished: [(at: Int64, seq: UInt64, id: String)] = []
-    }
-
-    func beginLoad() -> Loader { Loader() }
-
-    /// `json` is borrowed (the store's buffer): copied only for an active task, which keeps it.
-    func loadOne(_ json: UnsafeBufferPointer<UInt8>, into loader: inout Loader) {
-        guard let task = TaskRecord.decode(json: json) else {
-            loader.skipped += 1
-            return
-        }
-        // The stored bytes are the task's JSON: an active task keeps them (TaskTable); a
-        // finished one keeps none, so its bytes are not copied at all.
-        tasks.set(task, json: task.status.isTerminal ? [] : Array(json))
-        statusCounts[task.status, default: 0] += 1
-        noteOwnerStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
-        if task.status.isTerminal {
-            loader.finished.append((task.finishedAt ?? task.updatedAt, task.seq, task.id))
-        } else {
-            activeSeq[task.id] = task.seq
-        }
-        loader.maxSeq = max(loader.maxSeq, task.seq)
-    }
-
-    func finishLoad(_ loader: Loader) -> Int {
+    /// Takes a load's tables as the hub's own (a new hub holds no tasks yet); returns how many
+    /// tasks could not be read.
+    private func adopt(_ load: TaskLoad) -> Int {
+        precondition(tasks.count == 0, "a load fills a hub that holds no tasks")
+        tasks = load.tasks
+        statusCounts = load.statusCounts
+        ownerLimits = load.ownerLimits
+        ownerStatusCounts = load.ownerStatusCounts
+        activeSeq = load.activeSeq
         ownerIndex.forget()  // built from the table when first read (`ownerIDs`)
-        var finished = loader.finished
+        // The order finished tasks finished in, sorted once from (time, seq, id) triples rather
+        // than whole records.
+        var finished = load.finished
         finished.sort { ($0.at, $0.seq) < ($1.at, $1.seq) }
         terminalOrder = finished.map { (id: $0.id, seq: $0.seq) }
         terminalOrderStart = 0
-        return loader.skipped
+        return load.skipped
     }
 
     /// The ids of `owner`'s held tasks, building the owner index first after a load.
@@ -181,5 +175,59 @@ public struct StoredEventParts: Sendable, Equatable {
         guard TaskEventName(rawValue: name) != nil, body[quote...].starts(with: taskHead), body.last == UInt8(ascii: "}") else { return nil }
         self.event = name
         taskJSON = Array(body[(quote + taskHead.count)..<(body.count - 1)])
+    }
+}
+
+/// What a load builds from the stored tasks before a hub takes it (`TaskHub.adopt`): the same
+/// tables the hub keeps, filled as `install` would for each task.
+struct TaskLoad {
+    var tasks = TaskTable()
+    var statusCounts: [TaskStatus: Int] = [:]
+    var ownerLimits: OwnerLimits
+    var ownerStatusCounts = OwnerStatusCounts()
+    var activeSeq: [String: UInt64] = [:]
+    var finished: [(at: Int64, seq: UInt64, id: String)] = []
+    var skipped = 0
+    var maxSeq: UInt64 = 0
+
+    /// One stored task. `json` is borrowed (the store's buffer): copied only for an active task,
+    /// which keeps it.
+    mutating func add(_ json: UnsafeBufferPointer<UInt8>) {
+        guard let task = TaskRecord.decode(json: json) else {
+            skipped += 1
+            return
+        }
+        // The stored bytes are the task's JSON: an active task keeps them (TaskTable); a
+        // finished one keeps none, so its bytes are not copied at all.
+        tasks.set(task, json: task.status.isTerminal ? [] : Array(json))
+        statusCounts[task.status, default: 0] += 1
+        ownerLimits.noteStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
+        ownerStatusCounts.note(owner: task.owner, from: nil, to: task.status)
+        if task.status.isTerminal {
+            finished.append((task.finishedAt ?? task.updatedAt, task.seq, task.id))
+        } else {
+            activeSeq[task.id] = task.seq
+        }
+        maxSeq = max(maxSeq, task.seq)
+    }
+}
+
+/// A store's read (`TaskHub.readStore`), handed from the thread that read it to the hub's
+/// `restore(_:)`. `@unchecked Sendable` because the tables inside hold class references: sound
+/// because it is built by one thread, which keeps no reference to its contents once it hands it
+/// over, and `take()` gives the contents out exactly once (a second take is a programming error
+/// and stops the process); the hand-over is checked under ThreadSanitizer by
+/// `TaskHubRestoreTests`.
+public final class StoredTasks: @unchecked Sendable {
+    private var contents: (load: TaskLoad, state: StoredState)?
+
+    init(load: TaskLoad, state: StoredState) {
+        contents = (load, state)
+    }
+
+    func take() -> (load: TaskLoad, state: StoredState) {
+        guard let contents else { preconditionFailure("a store's read is restored once") }
+        self.contents = nil
+        return contents
     }
 }
