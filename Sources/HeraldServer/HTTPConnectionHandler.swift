@@ -4,11 +4,15 @@ import HeraldWire
 /// Carries out the HTTP state machine's actions on a loop connection, keeps its one timer
 /// pointed at the machine's deadline, and stops reading pipelined requests while the peer is
 /// not reading our responses.
-final class HTTPConnectionHandler: ConnectionDelegate {
+final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
     private unowned let connection: Connection
     private let context: ServerContext
     private var machine: HTTPConnectionStateMachine
-    private var timer: DeadlineTimer!
+    /// The idle, request-head or body timeout, whichever the machine is in: armed in the loop's
+    /// timer table with this handler as its target (no timer object, closure or weak reference
+    /// per connection). The loop holds the handler while armed; it is disarmed when the
+    /// connection closes or is upgraded, as `context.httpConnections` lets go of it.
+    private var timer = TargetDeadlineTimer()
     private var waitingForDrain = false
     /// The client's address for access lines, worked out on the first one.
     private lazy var remoteAddress = LogLineEncoder.address(ofPeer: connection.peer)
@@ -18,10 +22,6 @@ final class HTTPConnectionHandler: ConnectionDelegate {
         self.context = context
         machine = HTTPConnectionStateMachine(
             configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
-        timer = DeadlineTimer(loop: connection.loop) { [unowned self] in
-            perform(machine.timerFired(now: MonotonicClock.now()))
-            rearmTimer()
-        }
         context.httpConnections[ObjectIdentifier(self)] = self
         rearmTimer()
     }
@@ -52,7 +52,7 @@ final class HTTPConnectionHandler: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
-        timer.cancel()
+        timer.cancel(loop: connection.loop)
         context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
     }
 
@@ -105,7 +105,10 @@ final class HTTPConnectionHandler: ConnectionDelegate {
                     self?.deliver(slot: request.slot, response)
                 }
             case .upgrade(let route, let head, let leftover):
-                timer.cancel()
+                // Disarmed: the timer slot lets go of this handler now. Its heap entry (16 bytes,
+                // lazy deletion) stays until it reaches the top or the heap's next rebuild, which
+                // keeps dead entries under a third and checks each by a slot lookup, not a hash.
+                timer.cancel(loop: connection.loop)
                 context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
                 let socket = WebSocketConnection(connection: connection, context: context, route: route, head: head)
                 connection.delegate = socket  // releases this handler
@@ -116,7 +119,13 @@ final class HTTPConnectionHandler: ConnectionDelegate {
         return false
     }
 
+    /// The machine's deadline passed (or an earlier one it no longer has): act on what is due.
+    func loopTimerFired() {
+        perform(machine.timerFired(now: MonotonicClock.now()))
+        rearmTimer()
+    }
+
     private func rearmTimer() {
-        timer.aim(at: machine.deadline())
+        timer.aim(at: machine.deadline(), target: self, loop: connection.loop)
     }
 }

@@ -10,13 +10,21 @@ import HeraldWire
 /// is asked for as the connection's principal (the actor refuses topics beyond its own), and
 /// the connection ends with `token_expired` and 4001 when its token does, unless the client
 /// sent a fresh one (`{"op":"auth"}`): one timer per connection, aimed at the current `exp`.
-final class TopicEndpoint: WebSocketEndpoint {
+final class TopicEndpoint: WebSocketEndpoint, LoopTimerTarget {
     private let bridge: TaskBridge
     private let registry: TopicRegistry
-    private let head: HTTPRequestHead
+    /// The handshake request, until `opened` has read its query: an idle socket then keeps none
+    /// of it (its header fields and strings) unless the access line's figures hold the same copy.
+    private var head: HTTPRequestHead?
     private let access: AccessControl
     private var principal: Principal
-    private var expiryTimer: DeadlineTimer?
+    /// Aimed at the token's `exp` while the connection has one: armed in the loop's timer table
+    /// with this endpoint as its target (no timer object, closure or weak reference).
+    private var expiryTimer = TargetDeadlineTimer()
+    /// The socket the expiry closes: set in `opened` only when the token has an `exp` (a token
+    /// without one never gets the timer, as before), let go in `closed` with the timer. The
+    /// socket holds this endpoint, so the two hold each other until the connection closes.
+    private var expiringSocket: WebSocketConnection?
     /// Topics the client wants; a subscription answered after an unsubscribe is not registered.
     private var wanted: Set<String> = []
     /// Every topic asked for during the session, in order, for its access line; bounded, since
@@ -41,11 +49,10 @@ final class TopicEndpoint: WebSocketEndpoint {
     }
 
     func opened(_ socket: WebSocketConnection) {
+        guard let head else { return }
+        self.head = nil
         if access.deadline(of: principal) != nil {
-            expiryTimer = DeadlineTimer(loop: socket.connection.loop) { [weak self, weak socket] in
-                guard let self, let socket else { return }
-                self.checkExpiry(socket)
-            }
+            expiringSocket = socket
             aimExpiryTimer()
         }
         let since = head.queryValue("since")
@@ -110,8 +117,8 @@ final class TopicEndpoint: WebSocketEndpoint {
     }
 
     func closed(_ socket: WebSocketConnection) {
-        expiryTimer?.cancel()
-        expiryTimer = nil
+        expiryTimer.cancel(loop: socket.connection.loop)
+        expiringSocket = nil
         wanted.removeAll()
         registry.removeAll(socket)
     }
@@ -177,12 +184,18 @@ final class TopicEndpoint: WebSocketEndpoint {
     }
 
     private func aimExpiryTimer() {
+        guard let socket = expiringSocket else { return }
         guard let deadline = access.deadline(of: principal) else {
-            expiryTimer?.cancel()
+            expiryTimer.cancel(loop: socket.connection.loop)
             return
         }
         let remaining = max(0, deadline - access.now())
-        expiryTimer?.aim(at: MonotonicClock.now() + UInt64(min(remaining, 1e9) * 1e9))
+        expiryTimer.aim(at: MonotonicClock.now() + UInt64(min(remaining, 1e9) * 1e9), target: self, loop: socket.connection.loop)
+    }
+
+    func loopTimerFired() {
+        guard let socket = expiringSocket else { return }
+        checkExpiry(socket)
     }
 
     private func checkExpiry(_ socket: WebSocketConnection) {
