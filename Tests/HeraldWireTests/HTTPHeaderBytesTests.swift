@@ -115,4 +115,24 @@ import Testing
         #expect(seen.map(\.0) == headers.fields.map(\.name) && seen.map(\.1) == headers.fields.map(\.value))
         #expect(headers.byteCount == headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
     }
+
+    /// Equality is the String fields' (same names and values in the same order), whatever the
+    /// bytes' layout, and headers with more or fewer fields are never equal.
+    @Test func equalityIsTheStringFields() throws {
+        let parsed = try #require(H.head(Self.request)).headers
+        var built = HTTPHeaders()
+        for field in parsed.fields { built.add(name: field.name, value: field.value) }
+        #expect(parsed == built && built == parsed)
+        var longer = built
+        longer.add(name: "X", value: "")
+        var shorter = HTTPHeaders()
+        for field in parsed.fields.dropLast() { shorter.add(name: field.name, value: field.value) }
+        for other in [longer, shorter, HTTPHeaders(), ["Content-Type": "application/json"]] {
+            #expect(other != parsed && parsed != other)
+            #expect((other.fields == parsed.fields) == (other == parsed))
+        }
+        #expect(HTTPHeaders() == HTTPHeaders())
+        #expect((["Content-Type": "application/json"] as HTTPHeaders) == ["Content-Type": "application/json"])
+        #expect((["Content-Type": "application/json"] as HTTPHeaders) != ["content-type": "application/json"])
+    }
 }
