@@ -47,7 +47,7 @@ enum ResponseSerializer {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(prefix.count + 24 + response.body.count)
         bytes.append(contentsOf: prefix)
-        appendDecimal(response.body.count, to: &bytes)
+        HTTPResponseEncoder.appendDecimal(response.body.count, to: &bytes)
         bytes.append(contentsOf: [UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\n")])
         if case .bytes(let body) = response.body { bytes.append(contentsOf: body) }
         actions.append(.write(bytes))
@@ -63,19 +63,6 @@ enum ResponseSerializer {
         // Ends in `Content-Length: 0\r\n\r\n`: keep up to the digits.
         bytes.removeLast(5)
         return bytes
-    }
-
-    /// Decimal digits of `n` ≥ 0, as `HTTPResponseEncoder.appendField(name:decimal:)` writes them.
-    static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
-        precondition(n >= 0, "a length is not negative")
-        var divisor = 1
-        while divisor <= n / 10 { divisor *= 10 }
-        var rest = n
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        } while divisor > 0
     }
 
     static func serialize(

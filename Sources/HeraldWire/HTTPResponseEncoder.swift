@@ -36,27 +36,32 @@ public enum HTTPResponseEncoder {
 
     /// `name: <decimal>\r\n` without formatting a String (Content-Length).
     public static func appendField(name: StaticString, decimal: Int, to out: inout [UInt8]) {
-        precondition(decimal >= 0, "a decimal field is not negative")
         name.withUTF8Buffer { out.append(contentsOf: $0) }
         out.append(UInt8(ascii: ":"))
         out.append(UInt8(ascii: " "))
+        appendDecimal(decimal, to: &out)
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// The decimal digits of `n` ≥ 0 without formatting a String (a `Content-Length` value).
+    public static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        precondition(n >= 0, "a decimal field is not negative")
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         // Sound: 20 bytes hold Int.max's 19 digits; `i` only goes down from the end while
         // digits remain (HTTPFastPathEquivalenceTests.decimalFieldAsAString covers Int.max).
         withUnsafeMutableBytes(of: &digits) { buffer in
-            var n = decimal
+            var rest = n
             var i = buffer.count
             repeat {
                 i -= 1
-                buffer[i] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-            } while n > 0
+                buffer[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
             out.append(contentsOf: buffer[i...])
         }
-        out.append(UInt8(ascii: "\r"))
-        out.append(UInt8(ascii: "\n"))
     }
 
     /// The interim response to `Expect: 100-continue` (RFC 9110 §10.1.1, §15.2.1).

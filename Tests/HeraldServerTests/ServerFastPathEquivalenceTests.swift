@@ -109,7 +109,7 @@ import Testing
     @Test func decimalDigitsAsAString() {
         for n in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65_535, 1 << 20, Int.max / 10, Int.max] {
             var out: [UInt8] = []
-            ResponseSerializer.appendDecimal(n, to: &out)
+            HTTPResponseEncoder.appendDecimal(n, to: &out)
             #expect(out == Array(String(n).utf8), "\(n)")
         }
     }
