@@ -32,6 +32,11 @@ struct OwnerLimits {
         self.maxRate = maxRate
     }
 
+    /// The limits a hub with `configuration` starts with (its own, and a load's made for it).
+    init(_ configuration: TaskHubConfiguration) {
+        self.init(maxActive: configuration.ownerMaxActive, maxRate: configuration.ownerMaxRate)
+    }
+
     func activeIDs(of owner: String?) -> Set<String> { active[owner] ?? [] }
 
     /// Whether one more queued task would take `owner` past `maxActive`.

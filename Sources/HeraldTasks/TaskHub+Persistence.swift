@@ -17,7 +17,7 @@ extension TaskHub {
     public nonisolated func readStore() throws -> StoredTasks {
         // Tasks are put in place as the store reads them: a restart never holds all their
         // JSON at once next to the records made from it.
-        var load = TaskLoad(ownerLimits: OwnerLimits(maxActive: configuration.ownerMaxActive, maxRate: configuration.ownerMaxRate))
+        var load = TaskLoad(ownerLimits: OwnerLimits(configuration))
         let state = try store.load(expecting: { load.tasks.reserveCapacity($0) }, eachJSON: { load.add($0) })
         return StoredTasks(load: load, state: state)
     }

@@ -62,7 +62,7 @@ public actor TaskHub {
         self.store = store
         self.clock = clock
         history = HistoryRing(capacity: configuration.historySize)
-        ownerLimits = OwnerLimits(maxActive: configuration.ownerMaxActive, maxRate: configuration.ownerMaxRate)
+        ownerLimits = OwnerLimits(configuration)
         epoch = Self.newEpoch()
     }
 
