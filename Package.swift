@@ -44,7 +44,7 @@ let package = Package(
             swiftSettings: hotPath
         ),
         // Persistence of the task engine (SQLite in WAL mode through GRDB); sees bytes and numbers only.
-        .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "HeraldStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The Broker protocol: LocalBroker (in-process) now, the Unix-socket broker next.
         .target(name: "HeraldBroker", dependencies: ["HeraldTasks", "HeraldLoop", "HeraldWire", "HeraldRedis"], swiftSettings: hotPath),
         // public/ compiled into the binary (`herald serve` from any directory): the HeraldEmbedPlugin
