@@ -4,6 +4,13 @@
 struct OwnerStatusCounts: Sendable {
     private var counts: [String: [TaskStatus: Int]] = [:]
 
+    init() {}
+
+    /// Counts already summed per owner (a load's): owners with no task are left out.
+    init(_ counts: [String: [TaskStatus: Int]]) {
+        self.counts = counts.filter { !$0.value.isEmpty }
+    }
+
     func counts(of owner: String) -> [TaskStatus: Int] { counts[owner] ?? [:] }
 
     /// Owners with at least one held task (an owner whose last task went is dropped).

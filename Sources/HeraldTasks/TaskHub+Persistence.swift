@@ -179,16 +179,22 @@ public struct StoredEventParts: Sendable, Equatable {
 }
 
 /// What a load builds from the stored tasks before a hub takes it (`TaskHub.adopt`): the same
-/// tables the hub keeps, filled as `install` would for each task.
+/// tables the hub keeps, filled as `install` would for each task. The counts by status are
+/// tallied in fixed arrays and turned into the hub's dictionaries once at the end: hashing a
+/// status and an owner's nested dictionary per task was 7 % of a restart's instructions.
 struct TaskLoad {
     var tasks = TaskTable()
-    var statusCounts: [TaskStatus: Int] = [:]
     var ownerLimits: OwnerLimits
-    var ownerStatusCounts = OwnerStatusCounts()
     var activeSeq: [String: UInt64] = [:]
     var finished: [(at: Int64, seq: UInt64, id: String)] = []
     var skipped = 0
     var maxSeq: UInt64 = 0
+    private var statusTally = StatusTally()
+    private var ownerTallies: [String: StatusTally] = [:]
+
+    init(ownerLimits: OwnerLimits) {
+        self.ownerLimits = ownerLimits
+    }
 
     /// One stored task. `json` is borrowed (the store's buffer): copied only for an active task,
     /// which keeps it.
@@ -200,15 +206,50 @@ struct TaskLoad {
         // The stored bytes are the task's JSON: an active task keeps them (TaskTable); a
         // finished one keeps none, so its bytes are not copied at all.
         tasks.set(task, json: task.status.isTerminal ? [] : Array(json))
-        statusCounts[task.status, default: 0] += 1
+        statusTally.add(task.status)
         ownerLimits.noteStatus(of: task.id, owner: task.owner, from: nil, to: task.status)
-        ownerStatusCounts.note(owner: task.owner, from: nil, to: task.status)
+        if let owner = task.owner { ownerTallies[owner, default: StatusTally()].add(task.status) }
         if task.status.isTerminal {
             finished.append((task.finishedAt ?? task.updatedAt, task.seq, task.id))
         } else {
             activeSeq[task.id] = task.seq
         }
         maxSeq = max(maxSeq, task.seq)
+    }
+
+    /// How many loaded tasks are in each status (statuses with none are absent, as when each
+    /// task is counted in by `install`).
+    var statusCounts: [TaskStatus: Int] { statusTally.counts }
+
+    /// The same per named owner.
+    var ownerStatusCounts: OwnerStatusCounts {
+        OwnerStatusCounts(ownerTallies.mapValues(\.counts))
+    }
+}
+
+/// A count per status in a fixed array: the load's tally, without hashing per task.
+private struct StatusTally {
+    private var byStatus = [Int](repeating: 0, count: TaskStatus.allCases.count)
+
+    mutating func add(_ status: TaskStatus) { byStatus[status.tallyIndex] += 1 }
+
+    var counts: [TaskStatus: Int] {
+        var counts: [TaskStatus: Int] = [:]
+        for status in TaskStatus.allCases where byStatus[status.tallyIndex] > 0 { counts[status] = byStatus[status.tallyIndex] }
+        return counts
+    }
+}
+
+private extension TaskStatus {
+    var tallyIndex: Int {
+        switch self {
+        case .queued: 0
+        case .running: 1
+        case .succeeded: 2
+        case .failed: 3
+        case .cancelling: 4
+        case .cancelled: 5
+        }
     }
 }
 

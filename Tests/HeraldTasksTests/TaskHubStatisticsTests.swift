@@ -288,6 +288,32 @@ import Testing
         #expect(await second.ownerStatusCounts.ownerCount == 0)  // an owner whose last task went is dropped
     }
 
+    /// A load tallies the counts by status (overall and per owner) in its own arrays and hands
+    /// them over at the end: the same counts as the hub kept change by change.
+    @Test func aRestartComesBackWithTheCountsTheHubKept() async throws {
+        let store = MemoryTaskStore()
+        let clock = Hub.Clock()
+        let first = TaskHub(store: store, clock: { clock.now })
+        _ = try await first.restore()
+        try await Self.run(first, clock, "a", owner: "alice", start: Self.base, ms: 1_000)
+        try await Self.run(first, clock, "b", owner: "bob", .failed, start: Self.base, ms: 1_000)
+        try await Self.run(first, clock, "n", owner: nil, start: Self.base, ms: 1_000)
+        await Self.accepted(first, [try Self.create("c", owner: "alice"), .operation(.start(id: "c")), .operation(.cancel(id: "c")),
+                                    try Self.create("d", owner: "bob"), .operation(.cancel(id: "d")), try Self.create("e", owner: nil),
+                                    .operation(.start(id: "e")), try Self.create("f", owner: "carol")])
+        let counts = await first.statusCounts.filter { $0.value != 0 }
+        let owners = ["alice", "bob", "carol", "dave"]
+        var perOwner: [[TaskStatus: Int]] = []
+        for owner in owners { perOwner.append(await first.ownerStatusCounts.counts(of: owner)) }
+        #expect(counts == [.succeeded: 2, .failed: 1, .cancelling: 1, .cancelled: 1, .running: 1, .queued: 1])
+        try await first.shutdown()
+        let second = TaskHub(store: store, clock: { clock.now })
+        _ = try await second.restore()
+        #expect(await second.statusCounts == counts)
+        for (owner, expected) in zip(owners, perOwner) { #expect(await second.ownerStatusCounts.counts(of: owner) == expected, "\(owner)") }
+        #expect(await second.ownerStatusCounts.ownerCount == 3)
+    }
+
     /// A restart does not build the owner index while it loads; changes before the first read
     /// are not lost: the first read builds it from the tasks held then.
     @Test func theOwnerIndexIsBuiltAtItsFirstReadAfterARestartWithTheChangesSince() async throws {
