@@ -194,8 +194,36 @@ public struct TaskRecord: Sendable, Equatable {
     /// its texts put in their buffer once.
     init(id: String, title: String, owner: String?, total: Double?, leaseSeconds: Double, expireSeconds: Double,
          metaJSON: some Collection<UInt8>, now: Int64) {
+        self.init(id: id, texts: Self.texts(title: title, metaJSON: metaJSON), owner: owner, total: total,
+                  leaseSeconds: leaseSeconds, expireSeconds: expireSeconds, now: now)
+    }
+
+    /// A stored task read back, with its title as the JSON string it was stored as: quotes
+    /// included, no escapes in it (the caller's check), so these are the bytes
+    /// `JSONWriter.writeString` makes of the title — a long title is kept as they are, not
+    /// made into a `String` and written out again. One that holds a 0xE2 byte (U+2028/9 are
+    /// escaped by this version's writer, maybe not by the one that stored it) is rewritten.
+    init(id: String, titleJSON: UnsafeBufferPointer<UInt8>, owner: String?, total: Double?, leaseSeconds: Double,
+         expireSeconds: Double, metaJSON: UnsafeBufferPointer<UInt8>, now: Int64) {
+        let title = UnsafeBufferPointer(rebasing: titleJSON[1..<(titleJSON.count - 1)])
+        let texts: (String, [UInt8])
+        if title.count > 15 && !title.contains(0xE2) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(titleJSON.count + metaJSON.count)
+            bytes.append(contentsOf: titleJSON)
+            bytes.append(contentsOf: metaJSON)
+            texts = ("", bytes)
+        } else {
+            texts = Self.texts(title: String(decoding: title, as: UTF8.self), metaJSON: metaJSON)
+        }
+        self.init(id: id, texts: texts, owner: owner, total: total, leaseSeconds: leaseSeconds,
+                  expireSeconds: expireSeconds, now: now)
+    }
+
+    private init(id: String, texts: (String, [UInt8]), owner: String?, total: Double?, leaseSeconds: Double,
+                 expireSeconds: Double, now: Int64) {
         self.id = id
-        (shortTitle, texts) = Self.texts(title: title, metaJSON: metaJSON)
+        (shortTitle, self.texts) = texts
         self.owner = owner
         storedTotal = PackedDouble(total)
         self.leaseSeconds = leaseSeconds

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldStore
 import HeraldWire
 import Testing
@@ -87,6 +88,50 @@ import Testing
             let fast = json.withUnsafeBufferPointer { TaskRecord.decodeStoredLayout($0) }
             #expect(fast != nil, "\(String(decoding: json, as: UTF8.self))")
             #expect(fast == TaskRecord.decode(try JSONParser.parse(json)))
+        }
+    }
+
+    /// Titles around the 15-byte inline limit, non-ASCII ones, and one holding U+2028 raw (as a
+    /// writer that did not escape it would have stored it): a long title is kept as its stored
+    /// bytes only when they are what this version's writer makes of it.
+    @Test func titlesReadBackAsTheGenericDecoderReadsThemAndServeTheSameBytes() throws {
+        let titles = ["fifteen bytes!!", "sixteen bytes!!!", "a title long enough to need the heap", "Übersicht März 2027 ✓",
+                      "line\u{2028}separator in a long title", "para\u{2029}", "€€€€€€"]
+        for title in titles {
+            let task = TaskRecord(id: "t", title: title, owner: "o", total: 3, leaseSeconds: 30, expireSeconds: 300,
+                                  meta: JSONObject([("k", .string("v"))]), now: Self.now)
+            var variants = [task.json]
+            // The same task as stored by a writer that left U+2028/9 unescaped.
+            let raw = String(decoding: task.json, as: UTF8.self)
+                .replacingOccurrences(of: "\\u2028", with: "\u{2028}").replacingOccurrences(of: "\\u2029", with: "\u{2029}")
+            if Array(raw.utf8) != task.json { variants.append(Array(raw.utf8)) }
+            for json in variants {
+                // Escaped (`\u2028`) in the JSON: the generic reading's, else the one pass's.
+                if !json.contains(UInt8(ascii: "\\")) {
+                    #expect(json.withUnsafeBufferPointer { TaskRecord.decodeStoredLayout($0) } != nil, "\(title)")
+                }
+                let fast = try #require(TaskRecord.decode(json: json), "\(title)")
+                let generic = try #require(TaskRecord.decode(JSONParser.parse(json)))
+                #expect(fast == generic && fast.title == title, "\(title)")
+                #expect(fast.json == task.json, "\(title)")
+            }
+        }
+    }
+
+    /// Every status is read by the one-pass reading (statuses are matched as bytes there).
+    @Test func everyStatusIsReadInOnePass() throws {
+        let task = TaskRecord(id: "s", title: "status", owner: nil, total: nil, leaseSeconds: 30, expireSeconds: 300,
+                              meta: JSONObject(), now: Self.now)
+        let text = String(decoding: task.json, as: UTF8.self)
+        for status in TaskStatus.allCases {
+            let json = Array(text.replacingOccurrences(of: #""status":"queued""#, with: #""status":"\#(status.rawValue)""#).utf8)
+            let fast = try #require(json.withUnsafeBufferPointer { TaskRecord.decodeStoredLayout($0) })
+            let generic = TaskRecord.decode(try JSONParser.parse(json))
+            #expect(fast.status == status && fast == generic)
+        }
+        for unknown in ["cancel", "runningg", "Queued", ""] {
+            let json = Array(text.replacingOccurrences(of: #""status":"queued""#, with: #""status":"\#(unknown)""#).utf8)
+            #expect(json.withUnsafeBufferPointer { TaskRecord.decodeStoredLayout($0) } == nil, "\(unknown)")
         }
     }
 
