@@ -25,14 +25,25 @@ struct Herald: ParsableCommand {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == Serve._commandName {
             do {
-                arguments = [Serve._commandName] + (try EnvironmentOptions.serveArguments(Array(arguments.dropFirst())) {
-                    getenv($0).map { String(cString: $0) }
-                })
+                arguments = [Serve._commandName] + (try EnvironmentOptions.serveArguments(
+                    Array(arguments.dropFirst()), variableNames: environmentNames()) { getenv($0).map { String(cString: $0) } })
             } catch {
                 FileDescriptorOutput.standardError("herald serve: environment variable \(error.description)\n")
                 Glibc.exit(ExitCode.validationFailure.rawValue)
             }
         }
         main(arguments)
+    }
+
+    /// The names of the process's environment variables.
+    static func environmentNames() -> [String] {
+        var names: [String] = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            names.append(String(text.prefix { $0 != "=" }))
+            entry += 1
+        }
+        return names
     }
 }

@@ -12,7 +12,7 @@ import Testing
     }
 
     static func serve(_ commandLine: [String] = [], _ variables: [String: String]) throws -> Serve {
-        try Serve.parse(EnvironmentOptions.serveArguments(commandLine, lookup: lookup(variables)))
+        try Serve.parse(EnvironmentOptions.serveArguments(commandLine, variableNames: variables.keys, lookup: lookup(variables)))
     }
 
     // MARK: Coverage
@@ -145,7 +145,7 @@ import Testing
     ])
     func aBadValueIsRefusedNamingItsVariable(variable: String, value: String, says: String) {
         do {
-            _ = try EnvironmentOptions.serveArguments([], lookup: Self.lookup([variable: value, "HERALD_HOST": "0.0.0.0"]))
+            _ = try EnvironmentOptions.serveArguments([], variableNames: [variable, "HERALD_HOST"], lookup: Self.lookup([variable: value, "HERALD_HOST": "0.0.0.0"]))
             Issue.record("\(variable)=\(value) was accepted")
         } catch {
             #expect(error.variable == variable)
@@ -154,8 +154,19 @@ import Testing
         }
     }
 
+    /// Without a `HERALD_` variable the command line is taken as it is, without looking the
+    /// options up; with one, even one that names no option, they are looked up and read.
+    @Test func anEnvironmentWithoutHeraldVariablesAddsNothing() throws {
+        let variables = ["HERALD_PORT": "9001"]
+        #expect(try EnvironmentOptions.serveArguments(["--host", "::1"], variableNames: ["PATH", "HOME", "HERALDPORT"],
+                                                      lookup: Self.lookup(variables)) == ["--host", "::1"])
+        #expect(try EnvironmentOptions.serveArguments(["--host", "::1"], variableNames: ["PATH", "HERALD_PORT"],
+                                                      lookup: Self.lookup(variables)) == ["--port", "9001", "--host", "::1"])
+        #expect(Herald.environmentNames().contains("PATH"))
+    }
+
     @Test func helpWorksWhateverTheEnvironmentSays() throws {
-        #expect(try EnvironmentOptions.serveArguments(["--help"], lookup: Self.lookup(["HERALD_PORT": "abc"])) == ["--help"])
+        #expect(try EnvironmentOptions.serveArguments(["--help"], variableNames: ["HERALD_PORT"], lookup: Self.lookup(["HERALD_PORT": "abc"])) == ["--help"])
         let help = Serve.helpMessage(columns: 200)
         #expect(help.contains("HERALD_MAX_CONNECTIONS"))
         #expect(help.contains("HERALD_ALLOW_ORIGIN=https://a.example,https://b.example"))
