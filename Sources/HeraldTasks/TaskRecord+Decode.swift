@@ -92,6 +92,8 @@ private struct LayoutReader {
     var i = 0
     /// Where the last date read starts, and its day number (`day(at:)`).
     var lastDate: (at: Int, days: Int)?
+    /// Where the last 26-byte time string read starts (quotes included), and its value.
+    var lastTime: (at: Int, ms: Int64)?
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -191,6 +193,19 @@ private struct LayoutReader {
     /// 0–9999, `"YYYY-MM-DDTHH:MM:SS.mmmZ"`, is read here in place, with `RFC3339.parse`'s
     /// checks; any other form goes to `RFC3339.parse` itself.
     mutating func time() -> Int64? {
+        // A task's times often repeat (updated, heartbeat and progress are one moment after a
+        // report): the same 26 bytes as the last time read give its value again.
+        if let last = lastTime, bytes.count - i >= 26, let base = bytes.baseAddress, memcmp(base + i, base + last.at, 26) == 0 {
+            i += 26
+            return last.ms
+        }
+        let start = i
+        guard let ms = readTime() else { return nil }
+        if i - start == 26 { lastTime = (start, ms) }
+        return ms
+    }
+
+    private mutating func readTime() -> Int64? {
         if bytes.count - i >= 26, bytes[i] == UInt8(ascii: "\""), bytes[i + 25] == UInt8(ascii: "\""),
            bytes[i + 5] == UInt8(ascii: "-"), bytes[i + 8] == UInt8(ascii: "-"), bytes[i + 11] == UInt8(ascii: "T"),
            bytes[i + 14] == UInt8(ascii: ":"), bytes[i + 17] == UInt8(ascii: ":"), bytes[i + 20] == UInt8(ascii: "."),
@@ -216,6 +231,7 @@ private struct LayoutReader {
         return days
     }
 
+    @inline(__always)  // constant counts: unrolled where called (24 calls a task)
     private func digits(_ at: Int, _ count: Int) -> Int? {
         var v = 0
         for k in at..<(at + count) {
