@@ -1,3 +1,4 @@
+import CHeraldZlib
 import HeraldLoop
 import HeraldWire
 
@@ -11,6 +12,13 @@ final class MessageDeflaters {
     /// choose): without context takeover a few dozen bytes of JSON gain nothing.
     static let minimumSize = 64
 
+    /// From this size on a message is compressed at zlib's fastest level. A `tasks` snapshot of
+    /// 10,000 running tasks (5.5 MB of JSON) took 26.5 ms at the default level 6 and takes 8.6
+    /// at level 1, for 278 KB instead of 208 KB (still 1/20 of the JSON); events, a few hundred
+    /// bytes each, keep the default level, where the difference in time is small.
+    static let fastFromSize = 64 * 1024
+    static let fastLevel: Int32 = 1
+
     /// `payload` compressed for a peer that accepts `windowBits`, or nil when it is too short
     /// to gain or did not shrink.
     func compress(_ payload: [UInt8], windowBits: Int) -> [UInt8]? {
@@ -20,7 +28,7 @@ final class MessageDeflaters {
             byWindowBits[windowBits] = made
             return made
         }()
-        let compressed = deflater.compress(payload)
+        let compressed = deflater.compress(payload, level: payload.count >= Self.fastFromSize ? Self.fastLevel : Z_DEFAULT_COMPRESSION)
         return compressed.count < payload.count ? compressed : nil
     }
 

@@ -85,6 +85,8 @@ struct ZlibOutput: ~Copyable {
 public final class MessageDeflater {
     public let windowBits: Int
     private let stream: UnsafeMutablePointer<z_stream>
+    /// The level the stream compresses at now (`compress(_:level:)` changes it between messages).
+    private var level: Int32
 
     /// `windowBits` 8–15. zlib refuses 8 for raw DEFLATE and uses 9, which is still correct for
     /// a peer that asked for 8: zlib never emits a distance beyond the window minus 262 bytes
@@ -92,6 +94,7 @@ public final class MessageDeflater {
     public init(windowBits: Int = 15, level: Int32 = Z_DEFAULT_COMPRESSION) {
         precondition((8...15).contains(windowBits))
         self.windowBits = windowBits
+        self.level = level
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let status = herald_zlib_deflate_init2(stream, level, -Int32(max(9, windowBits)), 8)
@@ -103,8 +106,15 @@ public final class MessageDeflater {
         stream.deallocate()
     }
 
-    /// The compressed payload of one message (the sync flush's tail removed).
-    public func compress(_ message: [UInt8]) -> [UInt8] {
+    /// The compressed payload of one message (the sync flush's tail removed), at `level` when
+    /// given (kept for the messages after it).
+    public func compress(_ message: [UInt8], level: Int32? = nil) -> [UInt8] {
+        if let level, level != self.level {
+            // Between messages (the stream was reset, nothing is pending): only the parameters change.
+            let status = deflateParams(stream, level, Z_DEFAULT_STRATEGY)
+            precondition(status == Z_OK, "deflateParams failed: \(status)")
+            self.level = level
+        }
         defer { deflateReset(stream) }
         var output = ZlibOutput()
         message.withUnsafeBufferPointer { source in

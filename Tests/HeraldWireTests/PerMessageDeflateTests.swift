@@ -31,6 +31,27 @@ import Testing
         #expect(deflater.compress(hello) == deflater.compress(hello))
     }
 
+    /// A deflater whose level changes between messages compresses each exactly as a fresh one
+    /// made at that level, and what it makes inflates back.
+    @Test func theLevelChangesBetweenMessagesOnly() throws {
+        var generator = SystemRandomNumberGenerator()
+        let words = ["task", "progress", "\"status\":", "running", "é", "{", "}", "42", "export batch"]
+        var large: [UInt8] = []
+        while large.count < 300_000 { large += Array(words.randomElement(using: &generator)!.utf8) }
+        let small = Array(large[0..<600])
+        let shared = MessageDeflater()
+        let fast = MessageDeflater(level: 1).compress(large)
+        let standard = MessageDeflater().compress(large)
+        #expect(fast != standard, "level 1 and the default level make different bytes for this input")
+        for _ in 0..<2 {
+            #expect(shared.compress(large, level: 1) == fast)
+            #expect(shared.compress(small) == MessageDeflater(level: 1).compress(small), "the level is kept")
+            #expect(shared.compress(large, level: -1) == standard)
+            #expect(shared.compress(small) == MessageDeflater().compress(small))
+        }
+        #expect(try PerMessageDeflate.inflate(message: fast, cap: large.count) == large)
+    }
+
     @Test(arguments: [8, 9, 12, 15])
     func roundTripsAtEveryWindowSize(windowBits: Int) throws {
         var generator = SystemRandomNumberGenerator()
