@@ -24,8 +24,8 @@ extension TaskHub {
 
     /// `restore()` from a `readStore()` made elsewhere (taken once).
     public func restore(_ read: StoredTasks) throws -> RestoreReport {
-        let (load, state) = read.take()
-        let skipped = adopt(load)
+        var (load, state) = read.take()
+        let skipped = adopt(&load)
         seq = max(state.seq, load.maxSeq)
         let continued = state.cleanShutdown && state.epoch != nil
         epoch = continued ? state.epoch! : Self.newEpoch()
@@ -54,12 +54,12 @@ extension TaskHub {
         var load = TaskLoad(ownerLimits: ownerLimits)
         load.tasks.reserveCapacity(stored.count)
         for json in stored { json.withUnsafeBufferPointer { load.add($0) } }
-        return adopt(load)
+        return adopt(&load)
     }
 
     /// Takes a load's tables as the hub's own (a new hub holds no tasks yet); returns how many
     /// tasks could not be read.
-    private func adopt(_ load: TaskLoad) -> Int {
+    private func adopt(_ load: inout TaskLoad) -> Int {
         precondition(tasks.count == 0, "a load fills a hub that holds no tasks")
         tasks = load.tasks
         statusCounts = load.statusCounts
@@ -68,9 +68,16 @@ extension TaskHub {
         activeSeq = load.activeSeq
         ownerIndex.forget()  // built from the table when first read (`ownerIDs`)
         // The order finished tasks finished in, sorted once from (time, seq, id) triples rather
-        // than whole records.
-        var finished = load.finished
-        finished.sort { ($0.at, $0.seq) < ($1.at, $1.seq) }
+        // than whole records; taken out of the load (not copied), and not sorted when the rows
+        // came in that order already (a store's rows mostly do: 90,000 triples, 4 % of a restart).
+        var finished: [(at: Int64, seq: UInt64, id: String)] = []
+        swap(&finished, &load.finished)
+        var sorted = true
+        for i in finished.indices.dropFirst() where (finished[i].at, finished[i].seq) < (finished[i - 1].at, finished[i - 1].seq) {
+            sorted = false
+            break
+        }
+        if !sorted { finished.sort { ($0.at, $0.seq) < ($1.at, $1.seq) } }
         terminalOrder = finished.map { (id: $0.id, seq: $0.seq) }
         terminalOrderStart = 0
         return load.skipped

@@ -1,3 +1,4 @@
+import HeraldWire
 import Testing
 @testable import HeraldTasks
 
@@ -29,6 +30,26 @@ import Testing
         await hub.tick()
         #expect(await !Self.held(hub, "other"))
         #expect(await Self.held(hub, "again"))
+    }
+
+    /// A load puts finished tasks in the order they finished, whatever order the rows come in
+    /// (rows already in that order are taken as they are, others sorted; ties by seq).
+    @Test func aLoadOrdersFinishedTasksByFinishWhateverTheRowOrder() async throws {
+        var rows: [(id: String, json: [UInt8])] = []
+        for (i, (finish, seq)) in [(5_000, 9), (1_000, 4), (3_000, 2), (3_000, 7), (9_000, 1)].enumerated() {
+            var task = TaskRecord(id: "f\(i)", title: "t", owner: nil, total: nil, leaseSeconds: 30, expireSeconds: 300,
+                                  meta: JSONObject(), now: Stats.base)
+            _ = try task.cancel(now: Stats.base + Int64(finish))
+            task.seq = UInt64(seq)
+            rows.append((task.id, task.json))
+        }
+        let finishOrder = ["f1", "f2", "f3", "f0", "f4"]
+        let byFinish = finishOrder.map { id in rows.first { $0.id == id }!.json }
+        for order in [byFinish, rows.map(\.json), byFinish.reversed(), Array(byFinish[1...]) + [byFinish[0]]] {
+            let (hub, _) = TaskHubTests.make { _ in }
+            #expect(await hub.load(tasks: order) == 0)
+            #expect(await hub.terminalOrder.map(\.id) == finishOrder)
+        }
     }
 
     @Test func theTaskCapEvictsTheOldestFinishNotATaskThatFinishedAgain() async throws {
