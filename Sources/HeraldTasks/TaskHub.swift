@@ -32,6 +32,8 @@ public actor TaskHub {
     var sinks: [TaskEventSink] = []
     /// Where each changed task is encoded before its exact-size copy (capacity kept between events).
     var encodeScratch: [UInt8] = []
+    /// The time text of the last second encoded, shared by the changes of that second.
+    var encodeTimes = TimeTextCache()
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
     let clock: @Sendable () -> Int64
@@ -234,7 +236,7 @@ public actor TaskHub {
                 // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
                 // answer and later reads show the renewed heartbeat_at.
                 journal(id)
-                json = task.json(scratch: &encodeScratch)
+                json = task.json(scratch: &encodeScratch, times: &encodeTimes)
                 tasks.set(task, json: json)
                 staging?.noteHeartbeat(task, json: json)
             }
@@ -280,7 +282,7 @@ public actor TaskHub {
         journal(task.id)
         seq += 1
         task.seq = seq
-        let json = task.json(scratch: &encodeScratch)
+        let json = task.json(scratch: &encodeScratch, times: &encodeTimes)
         staging?.note(task, json: json, event: event, previous: previous)
         install(task, json: json, event: event, previous: previous)
         return json
