@@ -190,6 +190,12 @@ public actor TaskHub {
         guard !pendingOutputs.isEmpty else { return [] }
         let outputs = pendingOutputs
         pendingOutputs.removeAll(keepingCapacity: true)
+        // The events array only when another sink takes it: a standalone server's only sink
+        // is the loop whose batch this is, which reads the events from `outputs`.
+        guard sinks.contains(where: { $0 !== origin }) else {
+            for case .event in outputs { eventsPublished += 1 }
+            return outputs
+        }
         var events: [PublishedEvent] = []
         for case .event(let event) in outputs { events.append(event) }
         eventsPublished += UInt64(events.count)

@@ -47,6 +47,10 @@ import Testing
         var cases: [Int64] = [base, base + 1, base - 2_500, base + 499, base - 1, base + 1_000, base, -1, -1_001, 0, 999, 1_000,
                               253_402_300_799_999, 253_402_300_800_000, 253_402_300_800_001, base + 1_000]
         for ms in stride(from: Int64(0), to: 4_102_444_800_000, by: 98_765_432_101) { cases += [ms, ms + 7, ms - 1_000, ms] }
+        // Across a whole day: every hour, minute and second digit, and the days around it.
+        let day: Int64 = 1_800_000_000_000 / 86_400_000 * 86_400_000
+        for ms in stride(from: day - 1, to: day + 86_400_001, by: 59_999) { cases += [ms, ms + 1] }
+        cases += [day + 86_399_999, day, day - 86_400_000, day + 86_400_000, day + 86_399_999]
         for ms in cases {
             var viaCache = Array("x".utf8)
             times.write(millisecondsSince1970: ms, into: &viaCache)
