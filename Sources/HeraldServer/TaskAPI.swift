@@ -225,9 +225,14 @@ final class TaskAPI {
     static func isBare(_ type: String, _ expected: StaticString) -> Bool {
         expected.withUTF8Buffer { expected in
             guard type.utf8.count == expected.count else { return false }
-            return zip(type.utf8, expected).allSatisfy { byte, want in
-                byte == want || (want >= UInt8(ascii: "a") && want <= UInt8(ascii: "z") && byte == want - 0x20)
+            // A plain loop: `zip(…).allSatisfy` ran unspecialized, ~0.8k instructions a request.
+            var k = 0
+            for byte in type.utf8 {
+                let want = expected[k]
+                guard byte == want || (want >= UInt8(ascii: "a") && want <= UInt8(ascii: "z") && byte == want - 0x20) else { return false }
+                k += 1
             }
+            return true
         }
     }
 
@@ -267,15 +272,25 @@ final class TaskAPI {
 
     static func taskSegments(_ path: String) -> TaskSegments? {
         let utf8 = path.utf8
-        let prefix = "/api/tasks".utf8
-        guard utf8.starts(with: prefix) else { return nil }
-        var start = utf8.index(utf8.startIndex, offsetBy: prefix.count)
+        // Plain loops over the bytes: `starts(with:)` and `firstIndex(of:)` on the views ran
+        // unspecialized (~2k instructions a request, callgrind S7).
+        var start = utf8.startIndex
+        let prefix: StaticString = "/api/tasks"
+        let matched = prefix.withUTF8Buffer { prefix in
+            for want in prefix {
+                guard start != utf8.endIndex, utf8[start] == want else { return false }
+                utf8.formIndex(after: &start)
+            }
+            return true
+        }
+        guard matched else { return nil }
         var segments = TaskSegments()
         guard start != utf8.endIndex else { return segments }  // "/api/tasks"
         guard utf8[start] == UInt8(ascii: "/") else { return nil }  // "/api/tasksX": its second part is not "tasks"
         start = utf8.index(after: start)
         while true {
-            let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+            var end = start
+            while end != utf8.endIndex, utf8[end] != UInt8(ascii: "/") { utf8.formIndex(after: &end) }
             if segments.count == 0 { segments.first = path[start..<end] }
             if segments.count == 1 { segments.second = path[start..<end] }
             segments.count += 1

@@ -7,11 +7,12 @@ public enum TaskEventEncoder {
     static func taskBody(seq: UInt64, event: TaskEventName, taskJSON: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(taskJSON.count + 48)
-        out.append(contentsOf: #","seq":"#.utf8)
-        out.append(contentsOf: String(seq).utf8)
-        out.append(contentsOf: #","event":""#.utf8)
+        // Literal bytes and digits, no `String` (this runs for every report).
+        TaskRecord.append(#","seq":"#, to: &out)
+        TaskRecord.append(seq, to: &out)
+        TaskRecord.append(#","event":""#, to: &out)
         out.append(contentsOf: event.rawValue.utf8)
-        out.append(contentsOf: #"","task":"#.utf8)
+        TaskRecord.append(#"","task":"#, to: &out)
         out.append(contentsOf: taskJSON)
         out.append(UInt8(ascii: "}"))
         return out
@@ -30,7 +31,7 @@ public enum TaskEventEncoder {
     static func message(kind: HistoryEntry.Kind, topic: TaskTopic, body: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 48)
-        out.append(contentsOf: kind == .removed ? #"{"type":"removed","topic":"#.utf8 : #"{"type":"task","topic":"#.utf8)
+        TaskRecord.append(kind == .removed ? #"{"type":"removed","topic":"# : #"{"type":"task","topic":"#, to: &out)
         JSONWriter.writeString(topic.description, into: &out)
         out.append(contentsOf: body)
         return out

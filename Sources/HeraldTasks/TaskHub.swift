@@ -32,6 +32,8 @@ public actor TaskHub {
     var sinks: [TaskEventSink] = []
     /// Where each changed task is encoded before its exact-size copy (capacity kept between events).
     var encodeScratch: [UInt8] = []
+    /// The time text of the last second encoded, shared by the changes of that second.
+    var encodeTimes = TimeTextCache()
     /// Events (and, for the requesting loop, replies in between) of the batch being processed.
     var pendingOutputs: [HubOutput] = []
     let clock: @Sendable () -> Int64
@@ -188,6 +190,12 @@ public actor TaskHub {
         guard !pendingOutputs.isEmpty else { return [] }
         let outputs = pendingOutputs
         pendingOutputs.removeAll(keepingCapacity: true)
+        // The events array only when another sink takes it: a standalone server's only sink
+        // is the loop whose batch this is, which reads the events from `outputs`.
+        guard sinks.contains(where: { $0 !== origin }) else {
+            for case .event in outputs { eventsPublished += 1 }
+            return outputs
+        }
         var events: [PublishedEvent] = []
         for case .event(let event) in outputs { events.append(event) }
         eventsPublished += UInt64(events.count)
@@ -234,7 +242,7 @@ public actor TaskHub {
                 // A plain heartbeat: the lease moved, nobody is told (nor the disk), but the
                 // answer and later reads show the renewed heartbeat_at.
                 journal(id)
-                json = task.json(scratch: &encodeScratch)
+                json = task.json(scratch: &encodeScratch, times: &encodeTimes)
                 tasks.set(task, json: json)
                 staging?.noteHeartbeat(task, json: json)
             }
@@ -280,7 +288,7 @@ public actor TaskHub {
         journal(task.id)
         seq += 1
         task.seq = seq
-        let json = task.json(scratch: &encodeScratch)
+        let json = task.json(scratch: &encodeScratch, times: &encodeTimes)
         staging?.note(task, json: json, event: event, previous: previous)
         install(task, json: json, event: event, previous: previous)
         return json

@@ -87,6 +87,12 @@ public enum TaskValidation {
     }
 
     public static func progress(_ body: [UInt8]) throws(TaskError) -> ProgressInput {
+        if let input = plainProgress(body) { return input }
+        return try generalProgress(body)
+    }
+
+    /// `progress` through the general JSON parser: every body, every error.
+    static func generalProgress(_ body: [UInt8]) throws(TaskError) -> ProgressInput {
         let o = try object(body)
         var input = ProgressInput()
         input.done = try optionalNumber(o["done"], "done", min: 0)
@@ -96,6 +102,50 @@ public enum TaskValidation {
         input.percent = try optionalNumber(o["percent"], "percent", min: 0, max: 100)
         if let v = o["message"], !v.isNull { input.message = try string(v, "message", max: maxMessageLength) }
         return input
+    }
+
+    /// The usual progress body read without the general parser (its `JSONObject` was ~3k
+    /// instructions per report, callgrind S7): one flat object whose keys are among `done`,
+    /// `total`, `percent` and `message`, each at most once; numbers written as plain integers
+    /// of at most 15 digits (exact as `Double`s, as the parser reads them) or `null`; the
+    /// message a string of printable ASCII without escapes, or `null`. Anything else — other
+    /// keys, escapes, fractions, exponents, signs, non-ASCII, a value out of range, a repeated
+    /// key, malformed JSON — gives nil, and the general path answers (with its errors), so
+    /// whatever this accepts, it reads as that path does (`TaskValidationTests` compares them).
+    static func plainProgress(_ body: [UInt8]) -> ProgressInput? {
+        var scanner = PlainObjectScanner(body)
+        guard scanner.take(UInt8(ascii: "{")) else { return nil }
+        var input = ProgressInput()
+        var seen: UInt8 = 0
+        if !scanner.take(UInt8(ascii: "}")) {
+            repeat {
+                guard let key = scanner.key() else { return nil }
+                let bit: UInt8
+                switch key {
+                case .done:
+                    guard let value = scanner.number() else { return nil }
+                    input.done = value
+                    bit = 1
+                case .total:
+                    guard let value = scanner.number() else { return nil }
+                    input.total = .some(value)
+                    bit = 2
+                case .percent:
+                    guard let value = scanner.number() else { return nil }
+                    if let value, value > 100 { return nil }
+                    input.percent = value
+                    bit = 4
+                case .message:
+                    guard let value = scanner.string(max: maxMessageLength) else { return nil }
+                    input.message = value
+                    bit = 8
+                }
+                guard seen & bit == 0 else { return nil }
+                seen |= bit
+            } while scanner.take(UInt8(ascii: ","))
+            guard scanner.take(UInt8(ascii: "}")) else { return nil }
+        }
+        return scanner.atEnd ? input : nil
     }
 
     public static func complete(_ body: [UInt8]) throws(TaskError) -> (message: String?, result: JSONValue?) {
@@ -150,5 +200,117 @@ public enum TaskValidation {
 
     private static func clean(_ d: Double) -> String {
         d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+}
+
+/// The byte reader of `TaskValidation.plainProgress`: each call skips JSON whitespace first and
+/// consumes what it reads only on success (a nil means "not the plain shape", never an error).
+struct PlainObjectScanner {
+    enum Key { case done, total, percent, message }
+    private let body: [UInt8]
+    private var i = 0
+
+    init(_ body: [UInt8]) { self.body = body }
+
+    private mutating func skipSpace() {
+        while i < body.count, body[i] == 0x20 || body[i] == 0x0A || body[i] == 0x0D || body[i] == 0x09 { i += 1 }
+    }
+
+    /// Consumes `byte` when it comes next.
+    mutating func take(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard i < body.count, body[i] == byte else { return false }
+        i += 1
+        return true
+    }
+
+    /// Nothing but whitespace is left.
+    var atEnd: Bool {
+        mutating get {
+            skipSpace()
+            return i == body.count
+        }
+    }
+
+    /// A known key and its colon.
+    mutating func key() -> Key? {
+        guard let (start, end) = plainString(max: 8) else { return nil }
+        let key: Key
+        switch end - start {
+        case 4 where matches(start, "done"): key = .done
+        case 5 where matches(start, "total"): key = .total
+        case 7 where matches(start, "percent"): key = .percent
+        case 7 where matches(start, "message"): key = .message
+        default: return nil
+        }
+        return take(UInt8(ascii: ":")) ? key : nil
+    }
+
+    private func matches(_ start: Int, _ word: StaticString) -> Bool {
+        word.withUTF8Buffer { word in
+            var k = 0
+            while k < word.count {
+                if body[start + k] != word[k] { return false }
+                k += 1
+            }
+            return true
+        }
+    }
+
+    /// `null` (`.some(nil)`), or a plain non-negative integer of 1–15 digits without a leading
+    /// zero (`.some(value)`); nil for anything else.
+    mutating func number() -> Double?? {
+        skipSpace()
+        if takeNull() { return .some(nil) }
+        var value: Int64 = 0
+        var digits = 0
+        while i + digits < body.count, body[i + digits] >= UInt8(ascii: "0"), body[i + digits] <= UInt8(ascii: "9") {
+            value = value * 10 + Int64(body[i + digits] - UInt8(ascii: "0"))
+            digits += 1
+            if digits > 15 { return nil }
+        }
+        guard digits > 0, !(digits > 1 && body[i] == UInt8(ascii: "0")) else { return nil }
+        // A fraction or exponent follows: not a plain integer (the general parser reads it).
+        if i + digits < body.count {
+            let next = body[i + digits]
+            if next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E") { return nil }
+        }
+        i += digits
+        return .some(Double(value))
+    }
+
+    /// `null` (`.some(nil)`) or a plain string of at most `max` bytes (`.some(text)`).
+    mutating func string(max: Int) -> String?? {
+        skipSpace()
+        if takeNull() { return .some(nil) }
+        guard let (start, end) = plainString(max: max) else { return nil }
+        return .some(String(decoding: body[start..<end], as: UTF8.self))
+    }
+
+    private mutating func takeNull() -> Bool {
+        guard i + 4 <= body.count, body[i] == UInt8(ascii: "n"), body[i + 1] == UInt8(ascii: "u"),
+              body[i + 2] == UInt8(ascii: "l"), body[i + 3] == UInt8(ascii: "l") else { return false }
+        i += 4
+        return true
+    }
+
+    /// A string of printable ASCII (0x20–0x7E) without a backslash, at most `max` bytes: the
+    /// range of its content; consumed with its quotes.
+    private mutating func plainString(max: Int) -> (Int, Int)? {
+        skipSpace()
+        guard i < body.count, body[i] == UInt8(ascii: "\"") else { return nil }
+        let start = i + 1
+        var j = start
+        while j < body.count {
+            let byte = body[j]
+            if byte == UInt8(ascii: "\"") {
+                guard j - start <= max else { return nil }
+                i = j + 1
+                return (start, j)
+            }
+            guard byte >= 0x20, byte <= 0x7E, byte != UInt8(ascii: "\\") else { return nil }
+            j += 1
+        }
+        return nil
     }
 }

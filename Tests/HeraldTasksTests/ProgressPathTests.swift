@@ -38,6 +38,35 @@ import Testing
         }
     }
 
+    /// The actor's time-text cache writes exactly `RFC3339.write`'s bytes, whatever came before:
+    /// times of the cached second, older and newer seconds, negative times, years past 9999,
+    /// with one cache carried across all of them (as the actor carries it across reports).
+    @Test func theTimeTextCacheWritesWhatRFC3339Writes() {
+        var times = TimeTextCache()
+        let base: Int64 = 1_800_000_002_500
+        var cases: [Int64] = [base, base + 1, base - 2_500, base + 499, base - 1, base + 1_000, base, -1, -1_001, 0, 999, 1_000,
+                              253_402_300_799_999, 253_402_300_800_000, 253_402_300_800_001, base + 1_000]
+        for ms in stride(from: Int64(0), to: 4_102_444_800_000, by: 98_765_432_101) { cases += [ms, ms + 7, ms - 1_000, ms] }
+        // Across a whole day: every hour, minute and second digit, and the days around it.
+        let day: Int64 = 1_800_000_000_000 / 86_400_000 * 86_400_000
+        for ms in stride(from: day - 1, to: day + 86_400_001, by: 59_999) { cases += [ms, ms + 1] }
+        cases += [day + 86_399_999, day, day - 86_400_000, day + 86_400_000, day + 86_399_999]
+        for ms in cases {
+            var viaCache = Array("x".utf8)
+            times.write(millisecondsSince1970: ms, into: &viaCache)
+            var direct = Array("x".utf8)
+            RFC3339.write(millisecondsSince1970: ms, into: &direct)
+            #expect(viaCache == direct, "\(ms)")
+        }
+        // And a task encoded with a cache warmed on other seconds is the task encoded alone.
+        var task = TaskRecord(id: "a", title: "T", owner: nil, total: nil, leaseSeconds: 30, expireSeconds: 300,
+                              meta: JSONObject(), now: base - 10_000)
+        _ = try? task.start(now: base - 5_000)
+        var scratch: [UInt8] = []
+        #expect(task.json(scratch: &scratch, times: &times) == task.json)
+        #expect(task.json(scratch: &scratch, times: &times) == task.json)
+    }
+
     /// The task object is the same whether encoded through the actor's scratch buffer or alone,
     /// and every time field is there.
     @Test func theTaskJSONIsTheSameThroughTheScratchBuffer() throws {

@@ -72,6 +72,40 @@ import Testing
         _ = try TaskValidation.progress([])  // an empty body is {}
     }
 
+    /// The plain progress reader (issue 18) reads what it accepts exactly as the general path
+    /// does, and leaves everything else to it: the usual bodies, every field, nulls, limits,
+    /// and bodies just off the plain shape (escapes, fractions, signs, repeats, bad JSON).
+    @Test func thePlainProgressReaderAgreesWithTheGeneralPath() throws {
+        let long = String(repeating: "x", count: 1024)
+        let plain = [
+            #"{"done":5,"message":"@@1733300000123"}"#, #"{"done":0}"#, "{}", " { } ", #"{"done":123456789012345}"#,
+            #"{"done":5,"total":null,"percent":100,"message":"m"}"#, #"{"total":10}"#, #"{"percent":0}"#, #"{"percent":null}"#,
+            #"{"done":null,"message":null}"#, "{\n\t\"done\" : 7 ,\r\n \"message\":\"a b~!\"}\n", "{\"message\":\"\(long)\"}",
+            #"{"message":""}"#, #"{"percent":100,"total":0,"done":3,"message":"x"}"#,
+        ]
+        for body in plain {
+            let bytes = Array(body.utf8)
+            let fast = try #require(TaskValidation.plainProgress(bytes), "\(body)")
+            #expect(fast == (try TaskValidation.generalProgress(bytes)), "\(body)")
+            #expect(try TaskValidation.progress(bytes) == fast)
+        }
+        let general = [
+            "", "  ", #"{"done":1.5}"#, #"{"done":1e3}"#, #"{"done":-1}"#, #"{"done":01}"#, #"{"done":1234567890123456}"#,
+            #"{"percent":101}"#, #"{"message":"\u00e9"}"#, #"{"message":"é"}"#, #"{"message":"a\"b"}"#, #"{"done":1,"done":2}"#,
+            #"{"done":1,"extra":2}"#, #"{"done":"1"}"#, #"{"done":true}"#, #"{"done":1,}"#, #"{"done":1} x"#, #"{"done":1"#,
+            #"[1]"#, #"{"done":nul}"#, #"{"done":nullx}"#, #"{"message":5}"#, "{\"message\":\"\(long)x\"}", #"{"Done":1}"#,
+            #"{"done":1 2}"#, #"{done:1}"#, "{\"message\":\"a\u{7F}\"}", "{\"message\":\"a\tb\"}",
+        ]
+        for body in general {
+            let bytes = Array(body.utf8)
+            #expect(TaskValidation.plainProgress(bytes) == nil, "\(body)")
+            // The same answer as before the plain reader: the general path's value or error.
+            let viaProgress = Result { () throws(TaskError) in try TaskValidation.progress(bytes) }
+            let viaGeneral = Result { () throws(TaskError) in try TaskValidation.generalProgress(bytes) }
+            #expect(String(describing: viaProgress) == String(describing: viaGeneral), "\(body)")
+        }
+    }
+
     @Test func failNeedsAnErrorCode() throws {
         #expect(try TaskValidation.fail(Array(#"{"error":{"code":"io","message":"disk full"}}"#.utf8)) == TaskFailure(code: "io", message: "disk full"))
         for body in [#"{}"#, #"{"error":"x"}"#, #"{"error":{"message":"m"}}"#, #"{"error":{"code":""}}"#] {
