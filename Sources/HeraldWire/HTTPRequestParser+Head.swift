@@ -11,7 +11,9 @@ extension HTTPRequestParser {
     }
 
     /// `method SP request-target SP HTTP-version`, exactly single spaces (RFC 9112 §3).
-    static func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) -> RequestLine {
+    /// `line` is the line without its CRLF: the line-by-line path's buffer, or a slice of the
+    /// whole-head path's copy of the head.
+    static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> RequestLine {
         // Split at the two spaces by hand: `split` allocated an array per request.
         guard let firstSpace = line.firstIndex(of: sp) else { throw .badRequestLine }
         guard let secondSpace = line[(firstSpace + 1)...].firstIndex(of: sp) else { throw .badRequestLine }
@@ -76,8 +78,9 @@ extension HTTPRequestParser {
 
     /// `field-name ":" OWS field-value OWS` (RFC 9112 §5). Leading/trailing OWS is trimmed;
     /// the value may hold HTAB, visible ASCII and obs-text (decoded as UTF-8, lossily, by the
-    /// caller when `ascii` is false), no other CTL. Returns where the name and value are in `line`.
-    static func parseField(_ line: [UInt8]) throws(HTTPParseError) -> (name: Range<Int>, value: Range<Int>, ascii: Bool) {
+    /// caller when `ascii` is false), no other CTL. Returns where the name and value are in `line`
+    /// (the slice's own indices: within the head's copy on the whole-head path).
+    static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (name: Range<Int>, value: Range<Int>, ascii: Bool) {
         // RFC 9112 §5.2: obs-fold (and §2.2: whitespace before the first field) is refused.
         guard let first = line.first, first != sp, first != htab else { throw .obsFold }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .badHeaderLine }
@@ -95,7 +98,7 @@ extension HTTPRequestParser {
             guard (c >= 0x20 && c != 0x7F) || c == htab else { throw .badHeaderValue }
             if c >= 0x80 { ascii = false }
         }
-        return (0..<colon, start..<end, ascii)
+        return (line.startIndex..<colon, start..<end, ascii)
     }
 
     /// Validates Host and the body framing, resets the head state, and moves on to the body.
@@ -109,12 +112,17 @@ extension HTTPRequestParser {
         self.requestLine = nil
         headers = HTTPHeaders()
         line.removeAll(keepingCapacity: true)
+        startBody(framing)
+        return head
+    }
+
+    /// After a head: the body its framing gives, or `.end` next.
+    mutating func startBody(_ framing: HTTPBodyFraming) {
         switch framing {
         case .none, .contentLength(0): state = .endPending
         case .contentLength(let n): state = .fixedBody(remaining: n)
         case .chunked: startChunkSizeLine()
         }
-        return head
     }
 
     /// RFC 9112 §3.2 (Host) and §6.3 (message body length), strictest reading.
