@@ -51,16 +51,24 @@ extension HTTPRequestParser {
         // 2. One copy of the head; each line found again in it. Every CR in it ends a line
         // (step 1), and it ends with the empty line's CRLF, so each scan below stops in range.
         let head = Array(input.storage[start..<found.end])
+        /// Where the line starting at `i` ends (its CR).
+        func lineEnd(from i: Int) -> Int {
+            head.withUnsafeBufferPointer { bytes in
+                // Sound: `i` is a line's start and every line in `head` ends in CRLF (step 1),
+                // so a CR comes before `bytes.count`.
+                var end = i
+                while bytes[end] != Self.cr { end += 1 }
+                return end
+            }
+        }
         do {
-            var end = 0
-            while head[end] != Self.cr { end += 1 }
+            var end = lineEnd(from: 0)
             let requestLine = try Self.parseRequestLine(head[0..<end])
             var spans: [HTTPHeaders.Span] = []
             spans.reserveCapacity(found.lines - 1)
             var lineStart = end + 2
             while head[lineStart] != Self.cr {
-                end = lineStart
-                while head[end] != Self.cr { end += 1 }
+                end = lineEnd(from: lineStart)
                 let field = try Self.parseField(head[lineStart..<end])
                 guard field.ascii else { return nil }  // unreachable: step 1 took ASCII only
                 spans.append(HTTPHeaders.Span(

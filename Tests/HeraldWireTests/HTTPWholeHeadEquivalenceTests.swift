@@ -246,4 +246,56 @@ import Testing
             #expect(Self.check(bytes, .default, "invalid UTF-8 \(text.debugDescription)"))
         }
     }
+
+    /// The previous `parseField` (on the line's `[UInt8]`, by slice operations), the reference
+    /// for the one on the line's contiguous bytes that both paths now share.
+    static func referenceParseField(_ line: [UInt8]) throws(HTTPParseError) -> (name: Range<Int>, value: Range<Int>, ascii: Bool) {
+        let sp = UInt8(ascii: " "), htab = UInt8(ascii: "\t")
+        guard let first = line.first, first != sp, first != htab else { throw .obsFold }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .badHeaderLine }
+        let name = line[..<colon]
+        if let last = name.last, last == sp || last == htab { throw .spaceBeforeColon }
+        guard !name.isEmpty, name.allSatisfy(HTTPRequestParser.isTokenChar) else { throw .badHeaderName }
+        var start = colon + 1
+        var end = line.endIndex
+        while start < end, line[start] == sp || line[start] == htab { start += 1 }
+        while end > start, line[end - 1] == sp || line[end - 1] == htab { end -= 1 }
+        var ascii = true
+        for c in line[start..<end] {
+            guard (c >= 0x20 && c != 0x7F) || c == htab else { throw .badHeaderValue }
+            if c >= 0x80 { ascii = false }
+        }
+        return (0..<colon, start..<end, ascii)
+    }
+
+    @Test func parseFieldAnswersAsBefore() {
+        var rng = FeedSplits.SeededGenerator(seed: 5)
+        var lines = Self.fields.map { Array($0.utf8) } + [[], [0x3A], [0x20], [0x41, 0x20, 0x3A], [0x41, 0x3A, 0x20, 0x09]]
+        for _ in 0..<3000 {
+            var line = Array(Self.fields.randomElement(using: &rng)!.utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let byte = Bool.random(using: &rng) ? Self.interesting.randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
+                let at = Int.random(in: 0...line.count, using: &rng)
+                if at < line.count && Bool.random(using: &rng) { line[at] = byte } else { line.insert(byte, at: at) }
+            }
+            lines.append(line)
+        }
+        for line in lines {
+            let expected = Result { () throws(HTTPParseError) in try Self.referenceParseField(line) }
+            for prefix in [0, 3] {  // a slice at 0, as the line-by-line path passes, and one inside a head
+                let head = [UInt8](repeating: 0x41, count: prefix) + line + [0x0D, 0x0A]
+                let got = Result { () throws(HTTPParseError) in try HTTPRequestParser.parseField(head[prefix..<(prefix + line.count)]) }
+                switch (expected, got) {
+                case (.failure(let a), .failure(let b)):
+                    #expect(a == b, "\(line)")
+                case (.success(let a), .success(let b)):
+                    #expect(a.name == b.name.lowerBound - prefix..<b.name.upperBound - prefix, "\(line)")
+                    #expect(a.value == b.value.lowerBound - prefix..<b.value.upperBound - prefix, "\(line)")
+                    #expect(a.ascii == b.ascii, "\(line)")
+                default:
+                    Issue.record("\(line): \(expected) vs \(got)")
+                }
+            }
+        }
+    }
 }
