@@ -81,7 +81,7 @@ extension HTTPRequestParser {
             input.moveReaderIndex(forwardBy: found.end - start)
             startBody(framing)
             return HTTPRequestHead(
-                method: requestLine.method, target: requestLine.target, originForm: requestLine.originForm,
+                method: requestLine.method, target: requestLine.target, path: requestLine.path, query: requestLine.query,
                 version: requestLine.version, headers: headers, bodyFraming: framing)
         } catch {
             return nil  // a refusal: the line-by-line path reads the head again and throws it

@@ -298,4 +298,39 @@ import Testing
             }
         }
     }
+
+    @Test func tokenCharsAreRFC9110s() {
+        let delimiters = Set("\"(),/:;<=>?@[\\]{}".utf8)
+        for c in 0...255 {
+            let byte = UInt8(c)
+            let expected = byte > 0x20 && byte < 0x7F && !delimiters.contains(byte)
+            #expect(HTTPRequestParser.isTokenChar(byte) == expected, "\(c)")
+        }
+    }
+
+    /// Methods as literals or decoded, and the target split at its first `?` on the bytes, as
+    /// the previous split of the origin-form String did.
+    @Test func requestLinePartsAsBefore() throws {
+        let methods = ["GET", "PUT", "POST", "HEAD", "DELETE", "OPTIONS", "GEt", "GETS", "PUSH", "DELETe", "M-SEARCH", "P"]
+        let targets = ["/", "/a?b", "/a?b?c", "/?", "/a?", "/a%20b?x=1&y=%3F", "http://h/p?q", "https://h?q=1", "http://h",
+                       "HTTP://H:80/x?", "*"]
+        for method in methods {
+            for target in targets {
+                let text = "\(method) \(target) HTTP/1.1"
+                guard let line = try? HTTPRequestParser.parseRequestLine(Array(text.utf8)[...]) else {
+                    #expect(target == "*" && method != "OPTIONS", "\(text)")
+                    continue
+                }
+                #expect(line.method == method && line.target == target, "\(text)")
+                var originForm = target
+                if !target.hasPrefix("/") && target != "*" {
+                    let afterScheme = target.drop { $0 != ":" }.dropFirst(3)
+                    let rest = afterScheme.drop { $0 != "/" && $0 != "?" }
+                    originForm = rest.hasPrefix("/") ? String(rest) : "/" + rest
+                }
+                let reference = HTTPRequestHead(method: method, target: originForm)  // splits by Character
+                #expect(line.path == reference.path && line.query == reference.query, "\(text): \(line.path) \(line.query ?? "nil")")
+            }
+        }
+    }
 }
