@@ -23,24 +23,35 @@ extension HTTPRequestParser {
         // 1. Where the head ends and how many lines it has; nil unless every line ends in CRLF
         // and every byte is ASCII.
         let found: (end: Int, lines: Int)? = input.storage.withUnsafeBufferPointer { all in
-            // Sound: `i < stop` and `stop = start + window ≤ storage.count = all.count`, and
-            // `all[i + 1]` is read only after `i + 1 < stop` is checked.
+            // Sound: `i < stop` and `stop = start + window ≤ storage.count = all.count`;
+            // `all[i + 1]` is read only after `i + 1 < stop` is checked, and a word of 8 bytes
+            // only when `i + 8 ≤ stop`.
+            let raw = UnsafeRawBufferPointer(all)
             let stop = start + window
             var i = start
             var lineStart = start
             var lines = 0
             while i < stop {
-                let c = all[i]
-                if c == Self.cr {
-                    guard i + 1 < stop, all[i + 1] == Self.lf else { return nil }
-                    if i == lineStart { return (i + 2, lines) }  // the empty line
-                    lines += 1
-                    i += 2
-                    lineStart = i
-                } else if c == Self.lf || c >= 0x80 {
-                    return nil
-                } else {
-                    i += 1
+                // Eight ordinary bytes at a time (most of a head); byte by byte through a word
+                // that holds a CR, an LF or a byte ≥ 0x80.
+                if i + 8 <= stop && !Self.hasLineEndOrHighByte(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                    i += 8
+                    continue
+                }
+                let wordEnd = min(i + 8, stop)
+                while i < wordEnd {
+                    let c = all[i]
+                    if c == Self.cr {
+                        guard i + 1 < stop, all[i + 1] == Self.lf else { return nil }
+                        if i == lineStart { return (i + 2, lines) }  // the empty line
+                        lines += 1
+                        i += 2
+                        lineStart = i
+                    } else if c == Self.lf || c >= 0x80 {
+                        return nil
+                    } else {
+                        i += 1
+                    }
                 }
             }
             return nil
@@ -86,5 +97,14 @@ extension HTTPRequestParser {
         } catch {
             return nil  // a refusal: the line-by-line path reads the head again and throws it
         }
+    }
+
+    /// Whether one of the 8 bytes in `word` is CR, LF or ≥ 0x80 (exact: the classic "has a
+    /// zero byte" test, `(x − 0x01…) & ~x & 0x80…`, on the word XOR CRs and XOR LFs).
+    static func hasLineEndOrHighByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        return word & highs != 0 || hasZeroByte(word ^ (ones &* UInt64(cr))) || hasZeroByte(word ^ (ones &* UInt64(lf)))
     }
 }

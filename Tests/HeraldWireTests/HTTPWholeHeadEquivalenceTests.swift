@@ -333,4 +333,20 @@ import Testing
             }
         }
     }
+
+    /// The word test the whole-head path skips ordinary bytes with, against the bytes one by one.
+    @Test func wordTestFindsEveryLineEndAndHighByte() {
+        var rng = FeedSplits.SeededGenerator(seed: 8)
+        for n in 0..<200_000 {
+            var bytes = (0..<8).map { _ in UInt8.random(in: 0x20...0x7E, using: &rng) }
+            for _ in 0..<(n % 3) {
+                bytes[Int.random(in: 0..<8, using: &rng)] = [0x0D, 0x0A, 0x80, 0xFF, 0x00, 0x0B, 0x0C, 0x8D, 0x8A, 0x7F]
+                    .randomElement(using: &rng)!
+            }
+            let word = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let expected = bytes.contains { $0 == 0x0D || $0 == 0x0A || $0 >= 0x80 }
+            #expect(HTTPRequestParser.hasLineEndOrHighByte(word) == expected, "\(bytes)")
+            if HTTPRequestParser.hasLineEndOrHighByte(word) != expected { return }
+        }
+    }
 }
