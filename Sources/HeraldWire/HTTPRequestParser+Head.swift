@@ -153,7 +153,9 @@ extension HTTPRequestParser {
         var ascii = true
         for i in start..<end {
             let c = bytes[i]
-            guard (c >= 0x20 && c != 0x7F) || c == htab else { return .failure(.badHeaderValue) }
+            if c &- 0x20 < 0x5F { continue }  // SP or visible ASCII (0x20–0x7E): the usual byte, one test
+            // Else allowed: HTAB, obs-text (≥ 0x80); not: every other CTL (< 0x20, 0x7F).
+            guard c == htab || c >= 0x80 else { return .failure(.badHeaderValue) }
             if c >= 0x80 { ascii = false }
         }
         return .success((colon, start, end, ascii))

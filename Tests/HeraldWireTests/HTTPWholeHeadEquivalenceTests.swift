@@ -271,6 +271,9 @@ import Testing
     @Test func parseFieldAnswersAsBefore() {
         var rng = FeedSplits.SeededGenerator(seed: 5)
         var lines = Self.fields.map { Array($0.utf8) } + [[], [0x3A], [0x20], [0x41, 0x20, 0x3A], [0x41, 0x3A, 0x20, 0x09]]
+        for byte in 0...255 as ClosedRange<UInt8> {  // every byte in a name, a value, and at a value's ends
+            lines += [[0x58, byte, 0x3A, 0x20, 0x61], [0x58, 0x3A, 0x20, 0x61, byte, 0x62], [0x58, 0x3A, byte], [0x58, 0x3A, byte, 0x61, byte]]
+        }
         for _ in 0..<3000 {
             var line = Array(Self.fields.randomElement(using: &rng)!.utf8)
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
