@@ -111,21 +111,11 @@ public struct HTTPRequestHead: Sendable {
                           headers: headers, bodyFraming: bodyFraming)
     }
 
-    /// The parser's head: `originForm` is visible ASCII (the parser refused anything else), so
-    /// the `?` is found on the bytes instead of by Character.
+    /// The parser's head, with the target already split at its first `?` (on its bytes).
     init(
-        method: String, target: String, originForm: String, version: HTTPVersion, headers: HTTPHeaders,
+        method: String, target: String, path: String, query: String?, version: HTTPVersion, headers: HTTPHeaders,
         bodyFraming: HTTPBodyFraming
     ) {
-        let path: String
-        let query: String?
-        if let q = originForm.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            path = String(originForm[..<q])
-            query = String(originForm[originForm.utf8.index(after: q)...])
-        } else {
-            path = originForm
-            query = nil
-        }
         storage = Storage(method: method, target: target, path: path, query: query, version: version,
                           headers: headers, bodyFraming: bodyFraming)
     }

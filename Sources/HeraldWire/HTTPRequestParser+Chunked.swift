@@ -58,7 +58,7 @@ extension HTTPRequestParser {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty { return true }
         guard trailerCount < limits.maxHeaderCount else { throw .tooManyHeaders }
-        _ = try Self.parseField(line)
+        _ = try Self.parseField(line[...])
         trailerCount += 1
         return false
     }

@@ -52,6 +52,9 @@ public struct HTTPRequestParser: Sendable {
     var trailerCount = 0
     var bodyBytes = 0
     var chunkExtensionBytes = 0
+    /// Whether a head already whole in the input is read in one pass (`parseWholeHead`). Off
+    /// only in tests, to hold that path to the line-by-line one.
+    var wholeHeadPath = true
 
     public init(limits: HTTPParserLimits = .default) {
         self.limits = limits
@@ -92,17 +95,19 @@ public struct HTTPRequestParser: Sendable {
             switch state {
             case .idle:
                 guard try skipLeadingEmptyLines(&input) else { return nil }
+                // The usual case: the whole head is already here, read in one pass.
+                if let head = parseWholeHead(&input) { return .head(head) }
                 state = .head
 
             case .head:
                 guard try scanLine(&input, limit: limits.maxHeadBytes, tooLong: .headersTooLarge) else { return nil }
                 if requestLine == nil {
-                    requestLine = try Self.parseRequestLine(line)
+                    requestLine = try Self.parseRequestLine(line[...])
                 } else if line.isEmpty {
                     return .head(try finishHead())
                 } else {
                     guard headers.count < limits.maxHeaderCount else { throw .tooManyHeaders }
-                    let field = try Self.parseField(line)
+                    let field = try Self.parseField(line[...])
                     if headers.count == 0 { headers.reserveCapacity(8) }  // one allocation for a usual head
                     if field.ascii {
                         headers.add(line, name: field.name, value: field.value)  // no Strings made
