@@ -189,7 +189,9 @@ public final class HeraldServer {
                 self?.beginShutdown()
             }
             listener = try TCPListener(loop: loop, host: configuration.host, port: configuration.port, reusePort: configuration.reusePort) { connection in
-                connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
+                let handler = HTTPConnectionHandler(connection: connection, context: context)
+                connection.delegate = handler
+                handler.start()
             }
             listener?.gate = admission
             listener?.tls = tlsContext
