@@ -160,15 +160,6 @@ public final class Connection: IOHandler {
         scheduleReadOfPendingInput()
     }
 
-    /// Reads once now, as a readable event would, on a plain socket that is open and not paused:
-    /// what a server calls right after accepting, since a client's first bytes have usually
-    /// arrived by then (one `read` that says EAGAIN when they have not; TLS reads after its
-    /// handshake, which waits for the loop as before).
-    public func readIfAvailable() {
-        guard tls == nil, state == .open, !readPaused, !readEOF else { return }
-        readable()
-    }
-
     // MARK: Closing
 
     /// Closes now; pending output is dropped.

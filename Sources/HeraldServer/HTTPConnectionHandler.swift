@@ -14,8 +14,6 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMe
     /// connection closes or is upgraded, as `context.httpConnections` lets go of it.
     private var timer = TargetDeadlineTimer()
     private var waitingForDrain = false
-    /// Set when the connection was handed to a WebSocket: this handler is finished.
-    private var handedOver = false
     var rosterIndex: Int32 = -1
     /// The client's address for access lines, worked out on the first one.
     private lazy var remoteAddress = LogLineEncoder.address(ofPeer: connection.peer)
@@ -26,15 +24,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMe
         machine = HTTPConnectionStateMachine(
             configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
         context.httpConnections.insert(self)
-    }
-
-    /// Reads what already arrived with the connection (a client's request usually has, by the
-    /// time it is accepted: it is answered or upgraded in this turn, with no idle timer armed
-    /// for it), then arms the timer for whatever the machine waits for. Call once, after the
-    /// handler became the connection's delegate.
-    func start() {
-        connection.readIfAvailable()
-        if !handedOver { rearmTimer() }
+        rearmTimer()
     }
 
     var isIdle: Bool { machine.isIdle }
@@ -125,8 +115,6 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMe
                 // Disarmed: the timer slot lets go of this handler now. Its heap entry (16 bytes,
                 // lazy deletion) stays until it reaches the top or the heap's next rebuild, which
                 // keeps dead entries under a third and checks each by a slot lookup, not a hash.
-                // (None was armed when the request came with the connection: `start`.)
-                handedOver = true
                 timer.cancel(loop: connection.loop)
                 context.httpConnections.remove(self)
                 let socket = WebSocketConnection(connection: connection, context: context, route: route, head: head)

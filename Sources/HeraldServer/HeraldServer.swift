@@ -189,9 +189,7 @@ public final class HeraldServer {
                 self?.beginShutdown()
             }
             listener = try TCPListener(loop: loop, host: configuration.host, port: configuration.port, reusePort: configuration.reusePort) { connection in
-                let handler = HTTPConnectionHandler(connection: connection, context: context)
-                connection.delegate = handler
-                handler.start()
+                connection.delegate = HTTPConnectionHandler(connection: connection, context: context)
             }
             listener?.gate = admission
             listener?.tls = tlsContext
