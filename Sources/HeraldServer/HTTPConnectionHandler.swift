@@ -4,7 +4,7 @@ import HeraldWire
 /// Carries out the HTTP state machine's actions on a loop connection, keeps its one timer
 /// pointed at the machine's deadline, and stops reading pipelined requests while the peer is
 /// not reading our responses.
-final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
+final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMember {
     private unowned let connection: Connection
     private let context: ServerContext
     private var machine: HTTPConnectionStateMachine
@@ -14,6 +14,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
     /// connection closes or is upgraded, as `context.httpConnections` lets go of it.
     private var timer = TargetDeadlineTimer()
     private var waitingForDrain = false
+    var rosterIndex: Int32 = -1
     /// The client's address for access lines, worked out on the first one.
     private lazy var remoteAddress = LogLineEncoder.address(ofPeer: connection.peer)
 
@@ -22,7 +23,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
         self.context = context
         machine = HTTPConnectionStateMachine(
             configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
-        context.httpConnections[ObjectIdentifier(self)] = self
+        context.httpConnections.insert(self)
         rearmTimer()
     }
 
@@ -53,7 +54,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
 
     func connectionDidClose(_ connection: Connection) {
         timer.cancel(loop: connection.loop)
-        context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
+        context.httpConnections.remove(self)
     }
 
     /// An asynchronous handler answered: write it and go on with pipelined requests.
@@ -70,8 +71,14 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
     private func drive() {
         driving = true
         defer { driving = false }
-        // One array for every request of this read (pipelined ones too), not one per request.
-        var actions: [HTTPConnectionStateMachine.Action] = []
+        // One array for every request of this read (pipelined ones too), not one per request,
+        // and the loop's from read to read: taken from the context and given back emptied.
+        var actions = context.actionScratch
+        context.actionScratch = []
+        defer {
+            actions.removeAll(keepingCapacity: true)
+            context.actionScratch = actions
+        }
         while connection.isOpen {
             actions.removeAll(keepingCapacity: true)
             machine.step(now: connection.loop.now, into: &actions)
@@ -109,7 +116,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget {
                 // lazy deletion) stays until it reaches the top or the heap's next rebuild, which
                 // keeps dead entries under a third and checks each by a slot lookup, not a hash.
                 timer.cancel(loop: connection.loop)
-                context.httpConnections.removeValue(forKey: ObjectIdentifier(self))
+                context.httpConnections.remove(self)
                 let socket = WebSocketConnection(connection: connection, context: context, route: route, head: head)
                 connection.delegate = socket  // releases this handler
                 socket.start(leftover: leftover)

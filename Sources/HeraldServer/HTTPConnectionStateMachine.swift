@@ -70,7 +70,7 @@ struct HTTPConnectionStateMachine {
     /// When the request being parsed began: its first byte, or its head's turn when pipelined.
     private var requestStartedAt: UInt64
     /// An upgrade that must wait until the responses before it are written.
-    private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute, HTTPHeaders)?
+    private var parkedUpgrade: (HTTPRequestHead, WebSocketRoute, acceptKey: String)?
     private var closed = false
     /// Set by a graceful shutdown (or a half-close): close once the outstanding answers are out.
     var closeAfterCurrentRequest = false {
@@ -193,10 +193,10 @@ struct HTTPConnectionStateMachine {
                     return
                 case .upgrade(let route):
                     // Evaluated once: the accept key (a SHA-1) was computed twice per upgrade.
-                    let acceptHeaders: HTTPHeaders
-                    switch WebSocketHandshake.evaluate(head) {
-                    case .accept(let headers):
-                        acceptHeaders = headers
+                    let acceptKey: String
+                    switch WebSocketHandshake.check(head) {
+                    case .accept(let key):
+                        acceptKey = key
                     case .reject(let status, let headers, let code, let message):
                         let refusal = Self.handshakeRefusal(status: status, headers: headers, code: code, message: message)
                         finish(refusal, for: head, now: now, into: &actions)  // still plain HTTP: go on parsing
@@ -204,10 +204,10 @@ struct HTTPConnectionStateMachine {
                     }
                     phase = .done
                     guard slots.isEmpty else {
-                        parkedUpgrade = (head, route, acceptHeaders)
+                        parkedUpgrade = (head, route, acceptKey)
                         return
                     }
-                    actions += upgrade(head, route: route, acceptHeaders: acceptHeaders)
+                    upgrade(head, route: route, acceptKey: acceptKey, into: &actions)
                     return
                 }
             }
@@ -226,9 +226,9 @@ struct HTTPConnectionStateMachine {
         slots[index].response = response
         drain(now: now, into: &actions)
         if slots.isEmpty, !closed {
-            if let (head, route, acceptHeaders) = parkedUpgrade {
+            if let (head, route, acceptKey) = parkedUpgrade {
                 parkedUpgrade = nil
-                actions += upgrade(head, route: route, acceptHeaders: acceptHeaders)
+                upgrade(head, route: route, acceptKey: acceptKey, into: &actions)
             } else if case .done = phase {
                 // Stopped parsing for a close (shutdown, half-close, Connection: close): done now.
                 closed = true
@@ -334,23 +334,24 @@ struct HTTPConnectionStateMachine {
         }
     }
 
-    /// The 101 and the hand-over, for a handshake `WebSocketHandshake.evaluate` accepted.
-    private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute, acceptHeaders: HTTPHeaders) -> [Action] {
-        var headers = acceptHeaders
+    /// The 101 and the hand-over, for a handshake `WebSocketHandshake.check` accepted: the
+    /// 101's bytes written directly (`WebSocketHandshake.switchingProtocols`, the same bytes as
+    /// the general encoder makes of the header fields), appended to the caller's actions.
+    private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute, acceptKey: String, into actions: inout [Action]) {
         var route = route
+        var extensions: String?
         if configuration.deflate, let deflate = PerMessageDeflateOffer.negotiate(head.headers.values(name: "sec-websocket-extensions")) {
-            headers.add(name: "Sec-WebSocket-Extensions", value: deflate.response)
+            extensions = deflate.response
             route.deflate = deflate
         }
-        headers.add(name: "Date", value: dates.current)
-        headers.add(name: "Server", value: configuration.serverName)
         closed = true
         // Usually nothing follows the upgrade request: hand over an empty buffer, not the read
         // buffer's storage (a few hundred bytes every idle WebSocket would keep, S3).
         let leftover = input.isEmpty ? ByteBuffer() : input
         input = ByteBuffer()
-        return [.write(HTTPResponseEncoder.encode(HTTPResponseHead(status: 101, headers: headers))),
-                .upgrade(route, head: head, leftover: leftover)]
+        actions.append(.write(WebSocketHandshake.switchingProtocols(
+            acceptKey: acceptKey, extensions: extensions, date: dates.current, server: configuration.serverName)))
+        actions.append(.upgrade(route, head: head, leftover: leftover))
     }
 
     /// The error response for a bad WebSocket handshake (400, or 426 with the version we speak).

@@ -4,7 +4,7 @@ import HeraldWire
 /// An upgraded connection: runs the pure `WebSocketSession` over a loop connection, hands
 /// messages to its endpoint, pings when idle, closes when pongs stop, and bounds the close
 /// handshake.
-final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
+final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget, RosterMember {
     // Stored properties are laid out in declaration order; what an idle socket does not use is
     // out of line (`log`), small fields sit together (S3, memory per idle WebSocket).
     let connection: Connection
@@ -35,6 +35,8 @@ final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
     /// already parsed a whole read (say, a message then a bad frame) before we act on it, and the
     /// echo of that message must still go out before the close.
     private var closeFrameWritten = false
+    /// Where `context.webSockets` keeps this socket (next to the small fields: no padding added).
+    var rosterIndex: Int32 = -1
 
     var deflateWindowBits: Int? { deflateBits == 0 ? nil : Int(deflateBits) }
 
@@ -78,7 +80,7 @@ final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
     }
 
     func start(leftover: ByteBuffer) {
-        context.webSockets[ObjectIdentifier(self)] = self
+        context.webSockets.insert(self)
         endpoint.opened(self)
         input = leftover
         if !input.isEmpty { process() }
@@ -164,7 +166,7 @@ final class WebSocketConnection: ConnectionDelegate, LoopTimerTarget {
 
     func connectionDidClose(_ connection: Connection) {
         timer.cancel(loop: connection.loop)
-        context.webSockets.removeValue(forKey: ObjectIdentifier(self))
+        context.webSockets.remove(self)
         if !finished {
             finished = true
             endpoint.closed(self)

@@ -10,27 +10,72 @@ public enum Base64 {
     }()
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        let input = Array(bytes)
-        var out: [UInt8] = []
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
-            i += 3
+        if let text = bytes.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0)) }) { return text }
+        return Array(bytes).withUnsafeBytes { encode($0) }
+    }
+
+    /// The encoding written straight into the String's storage (no intermediate arrays: the
+    /// handshake's accept key, 28 bytes, is made this way for every WebSocket).
+    public static func encode(_ input: UnsafeRawBufferPointer) -> String {
+        let length = (input.count + 2) / 3 * 4
+        return alphabet.withUnsafeBufferPointer { alphabet in
+            String(unsafeUninitializedCapacity: length) { out in
+                // Sound: each full group of 3 input bytes writes 4 bytes at o, the last partial
+                // group 4 more; `length` is exactly 4 per started group, so o + 4 ≤ length.
+                var i = 0, o = 0
+                while i + 3 <= input.count {
+                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    out[o] = alphabet[Int(n >> 18 & 63)]
+                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                    out[o + 2] = alphabet[Int(n >> 6 & 63)]
+                    out[o + 3] = alphabet[Int(n & 63)]
+                    i += 3
+                    o += 4
+                }
+                let rest = input.count - i
+                if rest > 0 {
+                    let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                    out[o] = alphabet[Int(n >> 18 & 63)]
+                    out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                    out[o + 2] = rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                    out[o + 3] = UInt8(ascii: "=")
+                }
+                return length
+            }
         }
-        let rest = input.count - i
-        if rest > 0 {
-            let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
+    }
+
+    /// How many bytes `decode(text)` gives, or nil exactly when it gives nil, without making
+    /// them (the handshake only needs to know that the key is the encoding of 16 bytes).
+    public static func decodedCount(_ text: String) -> Int? {
+        var text = text
+        return text.withUTF8 { input -> Int? in
+            guard input.count % 4 == 0 else { return nil }
+            var count = 0
+            var i = 0
+            while i < input.count {
+                var padding = 0
+                if i + 4 == input.count, input[i + 3] == UInt8(ascii: "=") {
+                    padding = input[i + 2] == UInt8(ascii: "=") ? 2 : 1
+                }
+                var n: UInt32 = 0
+                for j in 0..<4 {
+                    let v: UInt8
+                    if j >= 4 - padding {
+                        v = 0
+                    } else {
+                        v = values[Int(input[i + j])]
+                        if v == 255 { return nil }
+                    }
+                    n = n << 6 | UInt32(v)
+                }
+                if padding == 2 && n & 0xFFFF != 0 { return nil }
+                if padding == 1 && n & 0xFF != 0 { return nil }
+                count += 3 - padding
+                i += 4
+            }
+            return count
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Strict decoding: length a multiple of 4, only alphabet characters, `=` only as the last

@@ -8,6 +8,13 @@ public enum WebSocketHandshakeResult: Equatable, Sendable {
     case reject(status: Int, headers: HTTPHeaders, code: String, message: String)
 }
 
+/// `WebSocketHandshake.check`'s verdict: the accept key alone, or the same rejection as `evaluate`.
+public enum WebSocketHandshakeCheck: Equatable, Sendable {
+    /// Answer `101 Switching Protocols` with this `Sec-WebSocket-Accept` value.
+    case accept(acceptKey: String)
+    case reject(status: Int, headers: HTTPHeaders, code: String, message: String)
+}
+
 /// The server side of the opening handshake (RFC 6455 §4.2). Pure: the caller writes the
 /// response and switches the connection to frames.
 public enum WebSocketHandshake {
@@ -18,21 +25,55 @@ public enum WebSocketHandshake {
     /// RFC 6455 §4.1: the key is a base64-encoded random 16-byte nonce.
     public static let keyByteCount = 16
 
-    /// `Sec-WebSocket-Accept`: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2 step 5.4).
+    /// `Sec-WebSocket-Accept`: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2 step 5.4). The key and
+    /// the GUID are hashed from one stack buffer when they fit (a real key is 24 bytes): no
+    /// concatenated String, digest array or intermediate Base64 array per handshake.
     public static func acceptKey(for clientKey: String) -> String {
-        var input = clientKey + guid
-        var digest = [UInt8](repeating: 0, count: 20)
-        input.withUTF8 { src in
-            digest.withUnsafeMutableBufferPointer { out in
-                herald_ssl_sha1(src.baseAddress, src.count, out.baseAddress)
+        var key = clientKey
+        return key.withUTF8 { key -> String in
+            let total = key.count + guidBytes.count
+            guard total <= 128 else { return Base64.encode(sha1(Array(key) + guidBytes)) }
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { input -> String in
+                // Sound: `total` ≤ 128 was checked, so both copies stay inside the 128 bytes.
+                _ = UnsafeMutableBufferPointer(rebasing: input[0..<key.count]).initialize(from: key)
+                _ = UnsafeMutableBufferPointer(rebasing: input[key.count..<total]).initialize(from: guidBytes)
+                var digest: (UInt64, UInt64, UInt32) = (0, 0, 0)  // 20 bytes
+                withUnsafeMutableBytes(of: &digest) { out in
+                    herald_ssl_sha1(input.baseAddress, total, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                }
+                return withUnsafeBytes(of: &digest) { Base64.encode(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }
             }
         }
-        return Base64.encode(digest)
+    }
+
+    private static let guidBytes = Array(guid.utf8)
+
+    private static func sha1(_ input: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 20)
+        input.withUnsafeBufferPointer { src in
+            digest.withUnsafeMutableBufferPointer { out in herald_ssl_sha1(src.baseAddress, src.count, out.baseAddress) }
+        }
+        return digest
     }
 
     /// Checks an upgrade request against RFC 6455 §4.2.1. Subprotocols and extensions are the
     /// caller's to add to the accept headers.
     public static func evaluate(_ head: HTTPRequestHead) -> WebSocketHandshakeResult {
+        switch check(head) {
+        case .accept(let key):
+            var headers = HTTPHeaders()
+            headers.add(name: "Upgrade", value: "websocket")
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Sec-WebSocket-Accept", value: key)
+            return .accept(responseHeaders: headers)
+        case .reject(let status, let headers, let code, let message):
+            return .reject(status: status, headers: headers, code: code, message: message)
+        }
+    }
+
+    /// `evaluate`'s verdict with only the `Sec-WebSocket-Accept` value for an accepted request:
+    /// the server writes the 101 with `switchingProtocols`, without an `HTTPHeaders` of it.
+    public static func check(_ head: HTTPRequestHead) -> WebSocketHandshakeCheck {
         // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
         guard head.method == "GET" else {
             return .reject(
@@ -51,34 +92,65 @@ public enum WebSocketHandshake {
             return badRequest("missing 'Connection: Upgrade'")
         }
         // §4.2.1 item 5: exactly one key that decodes to 16 bytes.
-        let keys = head.headers.values(name: "sec-websocket-key")
-        guard keys.count == 1 else {
-            return badRequest(keys.isEmpty ? "missing Sec-WebSocket-Key" : "more than one Sec-WebSocket-Key")
+        let keys = head.headers.count(name: "sec-websocket-key")
+        guard keys.count == 1, let first = keys.first else {
+            return badRequest(keys.count == 0 ? "missing Sec-WebSocket-Key" : "more than one Sec-WebSocket-Key")
         }
-        let key = keys[0].trimmingHTTPWhitespace()
-        guard let nonce = Base64.decode(key), nonce.count == keyByteCount else {
+        let key = trimmed(first)
+        guard Base64.decodedCount(key) == keyByteCount else {
             return badRequest("Sec-WebSocket-Key must be the base64 of 16 bytes")
         }
         // §4.2.1 item 6 and §4.4: another version gets 426 with the version we speak.
-        let versions = head.headers.values(name: "sec-websocket-version")
-        guard !versions.isEmpty else {
+        let versions = head.headers.count(name: "sec-websocket-version")
+        guard versions.count > 0 else {
             return badRequest("missing Sec-WebSocket-Version")
         }
-        guard versions.count == 1, versions[0].trimmingHTTPWhitespace() == version else {
+        guard versions.count == 1, let v = versions.first, trimmed(v) == version else {
             // RFC 9110 §15.5.22: a 426 response must carry Upgrade.
             return .reject(
                 status: 426, headers: ["Sec-WebSocket-Version": version, "Upgrade": "websocket"],
                 code: "unsupported_websocket_version",
                 message: "only WebSocket version \(version) is supported")
         }
-        var headers = HTTPHeaders()
-        headers.add(name: "Upgrade", value: "websocket")
-        headers.add(name: "Connection", value: "Upgrade")
-        headers.add(name: "Sec-WebSocket-Accept", value: acceptKey(for: key))
-        return .accept(responseHeaders: headers)
+        return .accept(acceptKey: acceptKey(for: key))
     }
 
-    private static func badRequest(_ message: String) -> WebSocketHandshakeResult {
+    /// `trimmingHTTPWhitespace()`, without making a new String when there is nothing to trim
+    /// (what clients send).
+    private static func trimmed(_ value: String) -> String {
+        guard let first = value.utf8.first, let last = value.utf8.last else { return value }
+        if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") || last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+            return value.trimmingHTTPWhitespace()
+        }
+        return value
+    }
+
+    /// The 101 for an accepted handshake, byte for byte what `HTTPResponseEncoder.encode` makes
+    /// of `evaluate`'s headers followed by `Sec-WebSocket-Extensions` (when negotiated), `Date`
+    /// and `Server`, written straight into one array.
+    public static func switchingProtocols(acceptKey: String, extensions: String?, date: String, server: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(switchingProtocolsPrefix.count + 64 + acceptKey.utf8.count + (extensions?.utf8.count ?? 0)
+            + date.utf8.count + server.utf8.count)
+        out.append(contentsOf: switchingProtocolsPrefix)
+        HTTPResponseEncoder.appendField(name: "Sec-WebSocket-Accept", value: acceptKey, to: &out)
+        if let extensions { HTTPResponseEncoder.appendField(name: "Sec-WebSocket-Extensions", value: extensions, to: &out) }
+        HTTPResponseEncoder.appendField(name: "Date", value: date, to: &out)
+        HTTPResponseEncoder.appendField(name: "Server", value: server, to: &out)
+        out.append(UInt8(ascii: "\r"))
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+
+    private static let switchingProtocolsPrefix: [UInt8] = {
+        var out: [UInt8] = []
+        HTTPResponseEncoder.appendStatusLine(101, to: &out)
+        HTTPResponseEncoder.appendField(name: "Upgrade", value: "websocket", to: &out)
+        HTTPResponseEncoder.appendField(name: "Connection", value: "Upgrade", to: &out)
+        return out
+    }()
+
+    private static func badRequest(_ message: String) -> WebSocketHandshakeCheck {
         .reject(status: 400, headers: HTTPHeaders(), code: "bad_websocket_upgrade", message: message)
     }
 }

@@ -41,6 +41,35 @@ import Testing
         #expect(PeerAddress(storage(of: sun)) == .other)
     }
 
+    /// SocketAddress.describe writes IPv4 addresses itself: the same text inet_ntop and the
+    /// port's decimal give (the way it was made before), for every digit count of each part.
+    @Test func describedIPv4IsInetNtopsTextAndThePort() {
+        var rng = SystemRandomNumberGenerator()
+        var cases: [(UInt32, UInt16)] = [(0, 0), (0xFFFF_FFFF, 65535), (0x7F00_0001, 54321), (0x0A00_0001, 9), (0x6463_0A01, 10000)]
+        let parts: [UInt32] = [0, 1, 9, 10, 99, 100, 199, 255]
+        for a in parts { for b in parts { cases.append((a << 24 | b << 16 | a << 8 | b, UInt16(truncatingIfNeeded: a * 257 + b))) } }
+        for _ in 0..<2000 { cases.append((UInt32.random(in: 0...UInt32.max, using: &rng), UInt16.random(in: 0...UInt16.max, using: &rng))) }
+        for (address, port) in cases {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = in_port_t(port.bigEndian)
+            sin.sin_addr.s_addr = address.bigEndian
+            var text = [CChar](repeating: 0, count: 64)
+            var a = sin.sin_addr
+            _ = inet_ntop(AF_INET, &a, &text, socklen_t(text.count))
+            let expected = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + ":" + String(port)
+            #expect(SocketAddress.describe(storage(of: sin)) == expected)
+        }
+    }
+
+    @Test func describedIPv6IsBracketedWithThePort() {
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = in_port_t(UInt16(8080).bigEndian)
+        _ = inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr)
+        #expect(SocketAddress.describe(storage(of: sin6)) == "[2001:db8::1]:8080")
+    }
+
     private func ipv4(_ text: String, port: UInt16) -> sockaddr_in {
         var sin = sockaddr_in()
         sin.sin_family = sa_family_t(AF_INET)

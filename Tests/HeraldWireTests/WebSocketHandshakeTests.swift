@@ -116,4 +116,62 @@ import Testing
     @Test func missingVersionIsRejectedWith400() {
         #expect(status(WebSocketHandshake.evaluate(request(replacing("Sec-WebSocket-Version", with: nil)))) == 400)
     }
+
+    // MARK: The server's fast path (check + switchingProtocols), held to evaluate + the encoder
+
+    @Test func checkAgreesWithEvaluateOnAcceptsAndRejections() {
+        let cases: [HTTPRequestHead] = [
+            request(), request(method: "POST"), request(version: .http1_0),
+            request(version: HTTPVersion(major: 1, minor: 2)),
+            request(replacing("Upgrade", with: nil)), request(replacing("Connection", with: nil)),
+            request(replacing("Sec-WebSocket-Key", with: nil)), request(replacing("Sec-WebSocket-Key", with: " \(Self.rfcKey)\t")),
+            request(replacing("Sec-WebSocket-Key", with: "Zm9v")), request(replacing("Sec-WebSocket-Key", with: "dGhlIHNhbXBsZSBub25jZR==")),
+            request(replacing("Sec-WebSocket-Version", with: nil)), request(replacing("Sec-WebSocket-Version", with: "8")),
+            request(replacing("Sec-WebSocket-Version", with: " 13 ")),
+            request(replacing("Sec-WebSocket-Version", with: "") + [("Sec-WebSocket-Version", "13")]),
+            request(replacing("Sec-WebSocket-Key", with: Self.rfcKey) + [("Sec-WebSocket-Key", Self.rfcKey)]),
+        ]
+        for head in cases {
+            let expected = WebSocketHandshake.evaluate(head)
+            switch WebSocketHandshake.check(head) {
+            case .accept(let key):
+                var headers = HTTPHeaders()
+                headers.add(name: "Upgrade", value: "websocket")
+                headers.add(name: "Connection", value: "Upgrade")
+                headers.add(name: "Sec-WebSocket-Accept", value: key)
+                #expect(expected == .accept(responseHeaders: headers))
+            case .reject(let status, let headers, let code, let message):
+                #expect(expected == .reject(status: status, headers: headers, code: code, message: message))
+            }
+        }
+        #expect(WebSocketHandshake.check(request(replacing("Sec-WebSocket-Key", with: " \(Self.rfcKey)\t"))) == .accept(acceptKey: Self.rfcAccept))
+    }
+
+    @Test func switchingProtocolsIsWhatTheEncoderMakesOfTheFields() {
+        for extensions in [nil, "permessage-deflate", "permessage-deflate; server_max_window_bits=10"] {
+            for server in ["herald", "herald/1.0 (bad\r\nX-Injected: 1)"] {
+                let date = "Sat, 05 Dec 2026 00:50:00 GMT"
+                guard case .accept(var headers) = WebSocketHandshake.evaluate(request()) else {
+                    Issue.record("the RFC example must be accepted")
+                    return
+                }
+                if let extensions { headers.add(name: "Sec-WebSocket-Extensions", value: extensions) }
+                headers.add(name: "Date", value: date)
+                headers.add(name: "Server", value: server)
+                let general = HTTPResponseEncoder.encode(HTTPResponseHead(status: 101, headers: headers))
+                let fast = WebSocketHandshake.switchingProtocols(acceptKey: Self.rfcAccept, extensions: extensions, date: date, server: server)
+                #expect(fast == general)
+            }
+        }
+    }
+
+    @Test func acceptKeyOfAnyLengthIsBase64OfTheSHA1() {
+        // Keys longer than the stack buffer take the array path; both give the same digests as
+        // the RFC's construction, checked through known values.
+        #expect(WebSocketHandshake.acceptKey(for: "") == "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=")  // SHA-1 of the GUID alone
+        // (Python: base64.b64encode(hashlib.sha1(key + GUID).digest())); 92 + 36 bytes fill the buffer exactly.
+        #expect(WebSocketHandshake.acceptKey(for: String(repeating: "k", count: 200)) == "HXr7Nbki1tHdEVpq+a7G7IV4VJU=")
+        #expect(WebSocketHandshake.acceptKey(for: String(repeating: "a", count: 92)) == "QozTWdJkJ6Mr6+QwqAHt8yNpBdc=")
+        #expect(WebSocketHandshake.acceptKey(for: String(repeating: "a", count: 93)) == "Wqsi23qveShdsmPG0HM1DIqFrCA=")
+    }
 }
