@@ -50,30 +50,8 @@ public enum Base64 {
     public static func decodedCount(_ text: String) -> Int? {
         var text = text
         return text.withUTF8 { input -> Int? in
-            guard input.count % 4 == 0 else { return nil }
             var count = 0
-            var i = 0
-            while i < input.count {
-                var padding = 0
-                if i + 4 == input.count, input[i + 3] == UInt8(ascii: "=") {
-                    padding = input[i + 2] == UInt8(ascii: "=") ? 2 : 1
-                }
-                var n: UInt32 = 0
-                for j in 0..<4 {
-                    let v: UInt8
-                    if j >= 4 - padding {
-                        v = 0
-                    } else {
-                        v = values[Int(input[i + j])]
-                        if v == 255 { return nil }
-                    }
-                    n = n << 6 | UInt32(v)
-                }
-                if padding == 2 && n & 0xFFFF != 0 { return nil }
-                if padding == 1 && n & 0xFF != 0 { return nil }
-                count += 3 - padding
-                i += 4
-            }
+            guard forEachQuantum(input, { _, padding in count += 3 - padding }) else { return nil }
             return count
         }
     }
@@ -83,15 +61,28 @@ public enum Base64 {
     /// accepted encoding. Nil otherwise (no whitespace, no URL-safe alphabet).
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let input = Array(text.utf8)
-        guard input.count % 4 == 0 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(input.count / 4 * 3)
+        let valid = input.withUnsafeBufferPointer { input in
+            forEachQuantum(input) { n, padding in
+                out.append(UInt8(n >> 16 & 0xFF))
+                if padding < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
+                if padding < 1 { out.append(UInt8(n & 0xFF)) }
+            }
+        }
+        return valid ? out : nil
+    }
+
+    /// The strict reading both share: each 4-character quantum's 24 bits and its padding (0–2,
+    /// only in the last), in order; false at the first thing `decode` refuses (a length not a
+    /// multiple of 4, a character outside the alphabet or a stray `=`, unused bits not zero).
+    private static func forEachQuantum(_ input: UnsafeBufferPointer<UInt8>, _ body: (UInt32, Int) -> Void) -> Bool {
+        guard input.count % 4 == 0 else { return false }
         var i = 0
         while i < input.count {
-            let isLast = i + 4 == input.count
             var padding = 0
-            if isLast {
-                if input[i + 3] == UInt8(ascii: "=") { padding = input[i + 2] == UInt8(ascii: "=") ? 2 : 1 }
+            if i + 4 == input.count, input[i + 3] == UInt8(ascii: "=") {
+                padding = input[i + 2] == UInt8(ascii: "=") ? 2 : 1
             }
             var n: UInt32 = 0
             for j in 0..<4 {
@@ -100,18 +91,16 @@ public enum Base64 {
                     v = 0
                 } else {
                     v = values[Int(input[i + j])]
-                    if v == 255 { return nil }  // includes a stray "="
+                    if v == 255 { return false }  // includes a stray "="
                 }
                 n = n << 6 | UInt32(v)
             }
-            out.append(UInt8(n >> 16 & 0xFF))
-            if padding < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
-            if padding < 1 { out.append(UInt8(n & 0xFF)) }
             // Non-canonical: bits that the padding says are unused must be zero.
-            if padding == 2 && n & 0xFFFF != 0 { return nil }
-            if padding == 1 && n & 0xFF != 0 { return nil }
+            if padding == 2 && n & 0xFFFF != 0 { return false }
+            if padding == 1 && n & 0xFF != 0 { return false }
+            body(n, padding)
             i += 4
         }
-        return out
+        return true
     }
 }
