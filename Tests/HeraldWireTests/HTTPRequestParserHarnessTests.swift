@@ -35,43 +35,59 @@ enum HTTPParserHarness {
         _ chunks: [[UInt8]], limits: HTTPParserLimits = .default, stopAfterEnds: Int? = nil
     ) -> HTTPParserRun {
         var parser = HTTPRequestParser(limits: limits)
-        var buffer = ByteBuffer()
         var out = HTTPParserRun()
         var ends = 0
-        var chunkIndex = 0
-        feeding: while chunkIndex < chunks.count {
-            buffer.append(contentsOf: chunks[chunkIndex])
-            chunkIndex += 1
+        var fed = feed(chunks, to: &parser, stop: { stopAfterEnds.map { ends >= $0 } ?? false }) { event, _ in
+            switch event {
+            case .head(let head):
+                out.events.append(.head(head))
+            case .body(let piece):
+                if piece.isEmpty { out.sawEmptyBody = true }
+                // Appends in place (no copy per piece), so a 1 MiB body fed byte by byte stays linear.
+                if case .body = out.events.last, case .body(var sofar) = out.events.removeLast() {
+                    sofar.append(contentsOf: piece)
+                    out.events.append(.body(sofar))
+                } else {
+                    out.events.append(.body(piece))
+                }
+            case .end:
+                out.events.append(.end)
+                ends += 1
+            }
+        }
+        out.error = fed.error
+        out.leftover = fed.buffer.readAll() + chunks[fed.chunksFed...].flatMap { $0 }
+        return out
+    }
+
+    /// The feeding loop itself: each chunk appended, then events drained (`onEvent` gets each
+    /// with the bytes consumed so far) until the parser needs more, it throws, or `stop` says
+    /// so before the next call. Returns the error, the buffer, how many chunks were appended,
+    /// and the bytes consumed in all.
+    static func feed(
+        _ chunks: [[UInt8]], to parser: inout HTTPRequestParser, stop: () -> Bool = { false },
+        onEvent: (HTTPParserEvent, Int) -> Void
+    ) -> (error: HTTPParseError?, buffer: ByteBuffer, chunksFed: Int, consumed: Int) {
+        var buffer = ByteBuffer()
+        var bytesFed = 0
+        var chunksFed = 0
+        feeding: while chunksFed < chunks.count {
+            buffer.append(contentsOf: chunks[chunksFed])
+            bytesFed += chunks[chunksFed].count
+            chunksFed += 1
             while true {
-                if let stop = stopAfterEnds, ends >= stop { break feeding }
+                if stop() { break feeding }
                 let event: HTTPParserEvent?
                 do {
                     event = try parser.next(&buffer)
                 } catch {
-                    out.error = error
-                    break feeding
+                    return (error, buffer, chunksFed, bytesFed - buffer.readableBytes)
                 }
                 guard let event else { break }
-                switch event {
-                case .head(let head):
-                    out.events.append(.head(head))
-                case .body(let piece):
-                    if piece.isEmpty { out.sawEmptyBody = true }
-                    // Appends in place (no copy per piece), so a 1 MiB body fed byte by byte stays linear.
-                    if case .body = out.events.last, case .body(var sofar) = out.events.removeLast() {
-                        sofar.append(contentsOf: piece)
-                        out.events.append(.body(sofar))
-                    } else {
-                        out.events.append(.body(piece))
-                    }
-                case .end:
-                    out.events.append(.end)
-                    ends += 1
-                }
+                onEvent(event, bytesFed - buffer.readableBytes)
             }
         }
-        out.leftover = buffer.readAll() + chunks[chunkIndex...].flatMap { $0 }
-        return out
+        return (nil, buffer, chunksFed, bytesFed - buffer.readableBytes)
     }
 
     /// Every chunking of `bytes` (whole, byte by byte, seeded random) gives `expected`, no

@@ -23,36 +23,23 @@ import Testing
     static func run(_ chunks: [[UInt8]], limits: HTTPParserLimits, wholeHeadPath: Bool) -> Outcome {
         var parser = HTTPRequestParser(limits: limits)
         parser.wholeHeadPath = wholeHeadPath
-        var buffer = ByteBuffer()
-        var fed = 0
         var out = Outcome()
-        feeding: for chunk in chunks {
-            buffer.append(contentsOf: chunk)
-            fed += chunk.count
-            while true {
-                let event: HTTPParserEvent?
-                do {
-                    event = try parser.next(&buffer)
-                } catch {
-                    out.error = error
-                    break feeding
+        let fed = HTTPParserHarness.feed(chunks, to: &parser) { event, consumed in
+            switch event {
+            case .head(let head): out.events.append(.head(head))
+            case .end: out.events.append(.end)
+            case .body(let piece):
+                if case .body(let sofar)? = out.events.last {
+                    out.events[out.events.count - 1] = .body(sofar + piece)
+                    out.consumedAt.removeLast()
+                } else {
+                    out.events.append(.body(piece))
                 }
-                guard let event else { break }
-                switch event {
-                case .head(let head): out.events.append(.head(head))
-                case .end: out.events.append(.end)
-                case .body(let piece):
-                    if case .body(let sofar)? = out.events.last {
-                        out.events[out.events.count - 1] = .body(sofar + piece)
-                        out.consumedAt.removeLast()
-                    } else {
-                        out.events.append(.body(piece))
-                    }
-                }
-                out.consumedAt.append(fed - buffer.readableBytes)
             }
+            out.consumedAt.append(consumed)
         }
-        out.consumed = fed - buffer.readableBytes
+        out.error = fed.error
+        out.consumed = fed.consumed
         return out
     }
 
