@@ -123,7 +123,13 @@ private struct LayoutReader {
 
     /// A string without escapes or control characters (anything else: give up). Bytes of 0x80
     /// and above are taken as they are: the stored JSON is what this server wrote, valid UTF-8.
-    mutating func string(making: Bool = true) -> String? {
+    mutating func string() -> String? {
+        guard let content = stringContent() else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[content]), as: UTF8.self)
+    }
+
+    /// Where such a string's content lies (its quotes excluded); consumed with its quotes.
+    private mutating func stringContent() -> Range<Int>? {
         guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
         let start = i + 1
         var j = start
@@ -131,7 +137,7 @@ private struct LayoutReader {
             let b = bytes[j]
             if b == UInt8(ascii: "\"") {
                 i = j + 1
-                return making ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<j]), as: UTF8.self) : ""
+                return start..<j
             }
             if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
             j += 1
@@ -143,7 +149,7 @@ private struct LayoutReader {
     /// Points into the row being read, like `objectText()`.
     mutating func quotedString() -> UnsafeBufferPointer<UInt8>? {
         let start = i
-        guard string(making: false) != nil else { return nil }
+        guard stringContent() != nil else { return nil }
         return UnsafeBufferPointer(rebasing: bytes[start..<i])
     }
 
