@@ -310,7 +310,12 @@ extension HTTPHeaders: Equatable {
 extension StringProtocol {
     /// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
     public func trimmingHTTPWhitespace() -> String {
-        var s = Substring(self)
+        let string = String(self)  // a String itself, not a copy
+        // Nothing to trim (what clients send): that String as it is.
+        guard let first = string.utf8.first, let last = string.utf8.last else { return string }
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+        guard first == space || first == tab || last == space || last == tab else { return string }
+        var s = Substring(string)
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\t" { s.removeLast() }
         return String(s)

@@ -96,7 +96,7 @@ public enum WebSocketHandshake {
         guard keys.count == 1, let first = keys.first else {
             return badRequest(keys.count == 0 ? "missing Sec-WebSocket-Key" : "more than one Sec-WebSocket-Key")
         }
-        let key = trimmed(first)
+        let key = first.trimmingHTTPWhitespace()
         guard Base64.decodedCount(key) == keyByteCount else {
             return badRequest("Sec-WebSocket-Key must be the base64 of 16 bytes")
         }
@@ -105,7 +105,7 @@ public enum WebSocketHandshake {
         guard versions.count > 0 else {
             return badRequest("missing Sec-WebSocket-Version")
         }
-        guard versions.count == 1, let v = versions.first, trimmed(v) == version else {
+        guard versions.count == 1, let v = versions.first, v.trimmingHTTPWhitespace() == version else {
             // RFC 9110 §15.5.22: a 426 response must carry Upgrade.
             return .reject(
                 status: 426, headers: ["Sec-WebSocket-Version": version, "Upgrade": "websocket"],
@@ -113,16 +113,6 @@ public enum WebSocketHandshake {
                 message: "only WebSocket version \(version) is supported")
         }
         return .accept(acceptKey: acceptKey(for: key))
-    }
-
-    /// `trimmingHTTPWhitespace()`, without making a new String when there is nothing to trim
-    /// (what clients send).
-    private static func trimmed(_ value: String) -> String {
-        guard let first = value.utf8.first, let last = value.utf8.last else { return value }
-        if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") || last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
-            return value.trimmingHTTPWhitespace()
-        }
-        return value
     }
 
     /// The 101 for an accepted handshake, byte for byte what `HTTPResponseEncoder.encode` makes

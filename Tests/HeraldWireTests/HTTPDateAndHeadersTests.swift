@@ -40,4 +40,15 @@ import Testing
         headers.replaceOrAdd(name: "Connection", value: "x")
         #expect(headers.values(name: "connection") == ["x"])
     }
+
+    /// SP and HTAB go from both ends (RFC 9110 §5.6.3), nothing else; a value with nothing to
+    /// trim comes back as it is.
+    @Test func optionalWhitespaceIsTrimmedFromBothEnds() {
+        let cases: [(String, String)] = [("", ""), (" ", ""), ("\t \t", ""), ("a", "a"), (" a", "a"), ("a\t", "a"),
+                                         (" \ta b\t ", "a b"), ("\u{A0}a\u{A0}", "\u{A0}a\u{A0}"), ("\na\r", "\na\r"), ("dGhl", "dGhl")]
+        for (input, trimmed) in cases {
+            #expect(input.trimmingHTTPWhitespace() == trimmed, "\(input.debugDescription)")
+            #expect(input[...].trimmingHTTPWhitespace() == trimmed, "\(input.debugDescription) as a Substring")
+        }
+    }
 }
