@@ -338,8 +338,8 @@ public final class Connection: IOHandler {
             return
         }
         do {
-            let result = try tls.map { tls throws(SystemError) in try output.flush(tls: tls, scratch: loop.tlsRecordBuffer) }
-                ?? output.flush(fd: fd)
+            let result = try tls.map { tls throws(SystemError) in try output.flush(tls: tls, scratch: loop.writeScratch) }
+                ?? output.flush(fd: fd, scratch: loop.writeScratch)
             if tls != nil { updateInterest() }  // the write's want of a read may be over
             switch result {
             case .drained:

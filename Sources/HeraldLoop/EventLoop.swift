@@ -42,8 +42,9 @@ public final class EventLoop: @unchecked Sendable {
     /// which copies what it keeps.
     let readBuffer: UnsafeMutableRawBufferPointer
     public static let readBufferSize = 64 * 1024
-    /// Where a TLS connection's queued bytes are gathered into one record before SSL_write.
-    let tlsRecordBuffer: UnsafeMutableRawBufferPointer
+    /// Where a connection's queued bytes are gathered before one write: a TLS record before
+    /// SSL_write, or small chunks that would each cost the kernel an iovec segment (OutputQueue).
+    let writeScratch: UnsafeMutableRawBufferPointer
 
     /// Monotonic nanoseconds, read once per turn (cheap "now" for timeouts).
     public private(set) var now: UInt64 = MonotonicClock.now()
@@ -53,7 +54,7 @@ public final class EventLoop: @unchecked Sendable {
         wakeFD = try Syscall.retrying("eventfd") { herald_linux_eventfd() }
         timerFD = try Syscall.retrying("timerfd_create") { herald_linux_timerfd_create() }
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
-        tlsRecordBuffer = .allocate(byteCount: TLSSession.recordBytes, alignment: 16)
+        writeScratch = .allocate(byteCount: TLSSession.recordBytes, alignment: 16)
         pthread_mutex_init(&pendingLock, nil)
         try selector.add(fd: wakeFD, interest: .read, id: Self.wakeID)
         try selector.add(fd: timerFD, interest: .read, id: Self.timerID)
@@ -63,7 +64,7 @@ public final class EventLoop: @unchecked Sendable {
         Syscall.close(wakeFD)
         Syscall.close(timerFD)
         readBuffer.deallocate()
-        tlsRecordBuffer.deallocate()
+        writeScratch.deallocate()
         pthread_mutex_destroy(&pendingLock)
     }
 

@@ -141,7 +141,9 @@ struct OutputQueue {
     }
 
     /// Writes until the queue is empty, the socket would block, or the turn's budget is spent.
-    mutating func flush(fd: Int32) throws(SystemError) -> FlushResult {
+    /// Small chunks are first gathered into `scratch` (see `writeVector`); without it, every
+    /// chunk is its own iovec.
+    mutating func flush(fd: Int32, scratch: UnsafeMutableRawBufferPointer? = nil) throws(SystemError) -> FlushResult {
         var written = 0
         while head < chunks.count {
             if chunks[head].count == headOffset {  // dropped (conflated) or empty
@@ -154,7 +156,7 @@ struct OutputQueue {
                 guard let sent = try sendFile(fd: fd, region: region) else { return .wouldBlock }
                 n = sent
             } else {
-                guard let sent = try writeVector(fd: fd) else { return .wouldBlock }
+                guard let sent = try writeVector(fd: fd, scratch: scratch) else { return .wouldBlock }
                 n = sent
             }
             written += n
@@ -228,9 +230,18 @@ struct OutputQueue {
         return filled
     }
 
-    private func writeVector(fd: Int32) throws(SystemError) -> Int? {
+    /// Chunks that average at most this many bytes are gathered into one buffer before the
+    /// write: the kernel's per-segment cost (importing and walking the iovec array, one
+    /// user-copy setup each) was ~0.07 µs per delivered frame in S1a, where a subscriber's turn
+    /// carries ~8 small frames (perf: vfs_writev, _copy_from_iter and fdget_pos 14 % of the
+    /// server's CPU against c-limit's 5 % for its one contiguous write). Larger chunks go out
+    /// with writev untouched: copying them would cost more than the segments do.
+    static let gatherAverageLimit = 1024
+
+    private func writeVector(fd: Int32, scratch: UnsafeMutableRawBufferPointer?) throws(SystemError) -> Int? {
         let result: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIOVecs) { iov in
             var count = 0
+            var total = 0
             var i = head
             scan: while i < chunks.count && count < Self.maxIOVecs {
                 let skip = i == head ? headOffset : 0
@@ -245,11 +256,21 @@ struct OutputQueue {
                     i += 1
                     continue
                 }
+                total += iov[count].iov_len
                 count += 1
                 i += 1
             }
+            if count > 1, let scratch, total <= scratch.count, total <= count * Self.gatherAverageLimit {
+                var filled = 0
+                for k in 0..<count {
+                    (scratch.baseAddress! + filled).copyMemory(from: iov[k].iov_base!, byteCount: iov[k].iov_len)
+                    filled += iov[k].iov_len
+                }
+                iov[0] = iovec(iov_base: scratch.baseAddress, iov_len: total)
+                count = 1
+            }
             while true {
-                let r = Glibc.writev(fd, iov.baseAddress, Int32(count))
+                let r = count == 1 ? Glibc.write(fd, iov[0].iov_base, iov[0].iov_len) : Glibc.writev(fd, iov.baseAddress, Int32(count))
                 if r >= 0 { return r }
                 if errno != EINTR { return -Int(errno) }
             }
