@@ -42,6 +42,13 @@ struct OutputQueue {
     /// (a busy connection reuses it every turn, S1a), while the array that carried only the
     /// first answer (a WebSocket's 101, then idle: S3) is given back.
     private var drainedBefore = false
+    /// A busy connection's last own buffer, emptied at its drain and reused for the next turn's
+    /// bytes: a new one per turn was a 4 KiB malloc and free outside glibc's per-thread cache
+    /// (S2: one per publisher turn, ~1k instructions). Kept from the second drain on, like the
+    /// chunk array's capacity, so a connection that only ever had one answer (S3) holds none.
+    private var spare: GrowableBytes?
+    static let spareLimit = 16 * 1024
+    var holdsSpareBuffer: Bool { spare != nil }
 
     private final class Conflation {
         /// Conflation key → index of its queued chunk, for chunks that may still be superseded.
@@ -65,7 +72,13 @@ struct OutputQueue {
             tail.append(bytes)
             return
         }
-        let buffer = GrowableBytes(capacity: max(bytes.count, 4096))
+        let buffer: GrowableBytes
+        if let spare, spare.capacity >= bytes.count {
+            buffer = spare
+            self.spare = nil
+        } else {
+            buffer = GrowableBytes(capacity: max(bytes.count, 4096))
+        }
         buffer.append(bytes)
         chunks.append(.own(buffer))
     }
@@ -309,6 +322,10 @@ struct OutputQueue {
         }
         if head == chunks.count {
             if drainedBefore {
+                if spare == nil, case .own(let tail)? = chunks.last, tail.capacity <= Self.spareLimit {
+                    tail.removeAll()
+                    spare = tail
+                }
                 chunks.removeAll(keepingCapacity: true)
             } else {
                 chunks = []

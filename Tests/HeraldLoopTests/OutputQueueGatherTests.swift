@@ -148,3 +148,40 @@ import Testing
         #expect(try Self.drain(&queue, scratch: scratch) == expected)
     }
 }
+
+/// The own buffer a busy connection keeps between turns: reused from the second drain on,
+/// never for a connection that had one answer only, and never leaking old bytes.
+@Suite struct OutputQueueSpareBufferTests {
+    static func own(_ queue: inout OutputQueue, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { queue.append($0) }
+    }
+
+    @Test func aQueueDrainedOnceKeepsNoBufferAndABusyOneReusesItsOwn() throws {
+        var queue = OutputQueue()
+        Self.own(&queue, Array("HTTP/1.1 101 Switching Protocols\r\n\r\n".utf8))
+        _ = try OutputQueueGatherTests.drain(&queue, scratch: nil, smallBuffer: false)
+        #expect(!queue.holdsSpareBuffer)  // S3: an idle connection after its one answer holds nothing
+
+        var expected: [UInt8] = []
+        var written: [UInt8] = []
+        for turn in 0..<6 {
+            // Turns of growing and shrinking size, one past the spare's capacity among them.
+            let size = [10, 3000, 5, 20_000, 7, 100][turn]
+            let bytes = OutputQueueGatherTests.chunk(turn, size: size)
+            expected = bytes
+            Self.own(&queue, bytes)
+            written = try OutputQueueGatherTests.drain(&queue, scratch: nil, smallBuffer: false)
+            #expect(written == expected)  // exactly this turn's bytes: nothing left from the last one
+        }
+        #expect(queue.holdsSpareBuffer)
+    }
+
+    @Test func aBufferPastTheLimitIsNotKept() throws {
+        var queue = OutputQueue()
+        for _ in 0..<2 {
+            Self.own(&queue, [UInt8](repeating: 65, count: OutputQueue.spareLimit + 1))
+            _ = try OutputQueueGatherTests.drain(&queue, scratch: nil, smallBuffer: false)
+        }
+        #expect(!queue.holdsSpareBuffer)
+    }
+}
