@@ -51,7 +51,9 @@ struct HTTPConnectionStateMachine {
         let id: UInt64
         let head: HTTPRequestHead?
         var response: HTTPResponse?
-        let forceClose: Bool
+        /// Whether the connection may stay open after this response: not forced closed (an
+        /// error, a body left unread) and asked for by the request (read once per request).
+        let keepAlive: Bool
         /// When the request's first byte was parsed (monotonic ns), for the access line.
         let startedAt: UInt64
     }
@@ -177,18 +179,19 @@ struct HTTPConnectionStateMachine {
                 pending = nil
                 phase = .idle(since: now)
                 // Nothing after a request that ends the connection is read.
-                if !head.keepAlive { phase = .done }
+                let keepAlive = head.keepAlive
+                if !keepAlive { phase = .done }
                 switch request {
                 case .respond(let response):
-                    finish(response, for: head, now: now, into: &actions)
+                    finish(response, for: head, headKeepAlive: keepAlive, now: now, into: &actions)
                     return
                 case .collect(let body, let handler):
-                    finish(handler(head, body), for: head, now: now, into: &actions)
+                    finish(handler(head, body), for: head, headKeepAlive: keepAlive, now: now, into: &actions)
                     return
                 case .collectAsync(let body, let handler):
                     let id = nextSlot
                     nextSlot += 1
-                    slots.append(Slot(id: id, head: head, response: nil, forceClose: false, startedAt: requestStartedAt))
+                    slots.append(Slot(id: id, head: head, response: nil, keepAlive: keepAlive, startedAt: requestStartedAt))
                     actions.append(.dispatch(AsyncHandler(slot: id, head: head, body: body, run: handler)))
                     return
                 case .upgrade(let route):
@@ -290,10 +293,12 @@ struct HTTPConnectionStateMachine {
 
     /// Queues a ready response behind the ones still awaited and writes what can be written.
     private mutating func finish(
-        _ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false, now: UInt64, into actions: inout [Action]
+        _ response: HTTPResponse, for head: HTTPRequestHead?, forceClose: Bool = false, headKeepAlive: Bool? = nil, now: UInt64,
+        into actions: inout [Action]
     ) {
         if forceClose { phase = .done }
-        let slot = Slot(id: nextSlot, head: head, response: response, forceClose: forceClose, startedAt: requestStartedAt)
+        let keepAlive = !forceClose && (headKeepAlive ?? head?.keepAlive ?? false)
+        let slot = Slot(id: nextSlot, head: head, response: response, keepAlive: keepAlive, startedAt: requestStartedAt)
         nextSlot += 1
         guard slots.isEmpty, !closed else {
             slots.append(slot)
@@ -315,7 +320,7 @@ struct HTTPConnectionStateMachine {
     /// Serializes one slot's response (the first unwritten one) and its access line.
     private mutating func write(_ slot: Slot, _ response: HTTPResponse, isLast: Bool, now: UInt64, into actions: inout [Action]) {
         let head = slot.head
-        let keepAlive = !slot.forceClose && (head?.keepAlive ?? false) && !(closeAfterCurrentRequest && isLast)
+        let keepAlive = slot.keepAlive && !(closeAfterCurrentRequest && isLast)
         var response = response
         if let head { crossOrigin.decorate(&response, for: head) }
         let firstWritten = actions.count
