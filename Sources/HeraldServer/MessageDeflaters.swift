@@ -34,12 +34,12 @@ final class MessageDeflaters {
 
     /// One unmasked frame of `payload`, with RSV1 set when it is `compressed` (RFC 7692 §6).
     static func frame(opcode: WebSocketOpcode, payload: [UInt8], compressed: Bool) -> SharedBytes {
-        var header = WebSocketFrameEncoder.header(opcode: opcode, payloadLength: payload.count)
-        if compressed { header[0] |= 0x40 }
-        return SharedBytes(count: header.count + payload.count) { buffer in
-            header.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: header.count) }
+        let headerCount = WebSocketFrameEncoder.headerCount(payloadLength: payload.count)
+        return SharedBytes(count: headerCount + payload.count) { buffer in
+            _ = WebSocketFrameEncoder.writeHeader(opcode: opcode, payloadLength: payload.count, to: buffer.baseAddress!)
+            if compressed { buffer[0] |= 0x40 }  // RSV1: the payload is deflated (RFC 7692 §6)
             payload.withUnsafeBytes { bytes in
-                if bytes.count > 0 { (buffer.baseAddress! + header.count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                if bytes.count > 0 { (buffer.baseAddress! + headerCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
             }
         }
     }

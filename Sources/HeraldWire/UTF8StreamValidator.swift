@@ -19,6 +19,13 @@ public struct UTF8StreamValidator: Sendable {
     /// Feeds the next bytes; false as soon as the input so far can no longer be valid UTF-8.
     /// After a false every later call is false until `reset`.
     @discardableResult
+    /// `feed` for an array, the usual caller: the generic one runs unspecialized across the
+    /// module boundary (a protocol witness per call, ~800 instructions per publish in S2).
+    public mutating func feed(_ bytes: [UInt8]) -> Bool {
+        if state == Self.reject { return false }
+        return bytes.withUnsafeBytes { feed($0) }
+    }
+
     public mutating func feed(_ bytes: some Collection<UInt8>) -> Bool {
         if state == Self.reject { return false }
         if let result = bytes.withContiguousStorageIfAvailable({ feed(UnsafeRawBufferPointer($0)) }) {

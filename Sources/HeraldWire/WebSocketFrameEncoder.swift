@@ -55,23 +55,41 @@ public enum WebSocketFrameEncoder {
     }
 
     static func headerBytes(opcode: WebSocketOpcode, payloadLength: Int, fin: Bool, masked: Bool) -> [UInt8] {
+        withUnsafeTemporaryAllocation(byteCount: maxHeaderCount, alignment: 1) { buffer in
+            let count = writeHeader(opcode: opcode, payloadLength: payloadLength, fin: fin, masked: masked, to: buffer.baseAddress!)
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    /// The longest header without a masking key: 2 bytes, then a 64-bit length.
+    public static let maxHeaderCount = 10
+
+    /// Bytes of the header (without a masking key) of a frame of `payloadLength` bytes.
+    public static func headerCount(payloadLength: Int) -> Int {
+        payloadLength <= 125 ? 2 : payloadLength <= 0xFFFF ? 4 : 10
+    }
+
+    /// Writes the header (without a masking key) at `out`, which has room for
+    /// `headerCount(payloadLength:)` bytes, and returns that count: a fan-out frame is built
+    /// in place, where a header array was an allocation per published message (S2).
+    public static func writeHeader(
+        opcode: WebSocketOpcode, payloadLength: Int, fin: Bool = true, masked: Bool = false, to out: UnsafeMutableRawPointer
+    ) -> Int {
         precondition(payloadLength >= 0)
         let maskBit: UInt8 = masked ? 0x80 : 0
-        var out: [UInt8] = []
-        out.reserveCapacity(14)
-        out.append((fin ? 0x80 : 0) | opcode.rawValue)
+        out.storeBytes(of: (fin ? 0x80 : 0) | opcode.rawValue, as: UInt8.self)
         switch payloadLength {
         case 0...125:
-            out.append(maskBit | UInt8(payloadLength))
+            out.storeBytes(of: maskBit | UInt8(payloadLength), toByteOffset: 1, as: UInt8.self)
+            return 2
         case 126...0xFFFF:
-            out.append(maskBit | 126)
-            out.append(UInt8(payloadLength >> 8))
-            out.append(UInt8(payloadLength & 0xFF))
+            out.storeBytes(of: maskBit | 126, toByteOffset: 1, as: UInt8.self)
+            out.storeBytes(of: UInt16(payloadLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+            return 4
         default:
-            out.append(maskBit | 127)
-            let length = UInt64(payloadLength)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: length >> UInt64(shift))) }
+            out.storeBytes(of: maskBit | 127, toByteOffset: 1, as: UInt8.self)
+            out.storeBytes(of: UInt64(payloadLength).bigEndian, toByteOffset: 2, as: UInt64.self)
+            return 10
         }
-        return out
     }
 }

@@ -25,6 +25,16 @@ import Testing
         #expect(WebSocketFrameEncoder.header(opcode: .continuation, payloadLength: 1, fin: false) == [0x00, 1])
     }
 
+    @Test(arguments: [0, 1, 125, 126, 127, 65535, 65536, 1 << 40])
+    func aHeaderWrittenInPlaceIsTheArraysBytesAndCount(length: Int) {
+        let expected = WebSocketFrameEncoder.header(opcode: .text, payloadLength: length)
+        var out = [UInt8](repeating: 0xEE, count: WebSocketFrameEncoder.maxHeaderCount + 1)
+        let count = out.withUnsafeMutableBytes { WebSocketFrameEncoder.writeHeader(opcode: .text, payloadLength: length, to: $0.baseAddress!) }
+        #expect(count == WebSocketFrameEncoder.headerCount(payloadLength: length))
+        #expect(Array(out[0..<count]) == expected)
+        #expect(out[count...].allSatisfy { $0 == 0xEE })  // nothing written past the header
+    }
+
     @Test func closePayloadIsCodeThenReason() {
         #expect(WebSocketFrameEncoder.closePayload(code: 1000, reason: "") == [0x03, 0xE8])
         #expect(WebSocketFrameEncoder.closePayload(code: 4001, reason: "bye") == [0x0F, 0xA1, 0x62, 0x79, 0x65])
