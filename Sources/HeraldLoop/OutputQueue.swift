@@ -326,7 +326,7 @@ struct OutputQueue {
                     tail.removeAll()
                     spare = tail
                 }
-                chunks.removeAll(keepingCapacity: true)
+                chunks.empty()
             } else {
                 chunks = []
                 drainedBefore = true

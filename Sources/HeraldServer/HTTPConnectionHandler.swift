@@ -76,11 +76,11 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMe
         var actions = context.actionScratch
         context.actionScratch = []
         defer {
-            actions.removeAll(keepingCapacity: true)
+            actions.empty()
             context.actionScratch = actions
         }
         while connection.isOpen {
-            actions.removeAll(keepingCapacity: true)
+            actions.empty()
             machine.step(now: connection.loop.now, into: &actions)
             if actions.isEmpty { break }
             if perform(actions) { return }  // upgraded: this handler is finished
