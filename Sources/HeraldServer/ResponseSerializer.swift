@@ -88,10 +88,10 @@ enum ResponseSerializer {
             }
             HTTPResponseEncoder.appendField(name: name, value: value, to: &bytes)
         }
-        HTTPResponseEncoder.appendField(name: "Date", value: date, to: &bytes)
-        HTTPResponseEncoder.appendField(name: "Server", value: server, to: &bytes)
+        HTTPResponseEncoder.appendField(literalName: "Date", value: date, to: &bytes)
+        HTTPResponseEncoder.appendField(literalName: "Server", value: server, to: &bytes)
         if !bodyless { HTTPResponseEncoder.appendField(name: "Content-Length", decimal: response.body.count, to: &bytes) }
-        if let connection { HTTPResponseEncoder.appendField(name: "Connection", value: connection, to: &bytes) }
+        if let connection { HTTPResponseEncoder.appendField(literalName: "Connection", value: connection, to: &bytes) }
         bytes.append(UInt8(ascii: "\r"))
         bytes.append(UInt8(ascii: "\n"))
         guard sendsBody else {

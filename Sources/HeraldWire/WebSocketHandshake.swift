@@ -123,10 +123,10 @@ public enum WebSocketHandshake {
         out.reserveCapacity(switchingProtocolsPrefix.count + 64 + acceptKey.utf8.count + (extensions?.utf8.count ?? 0)
             + date.utf8.count + server.utf8.count)
         out.append(contentsOf: switchingProtocolsPrefix)
-        HTTPResponseEncoder.appendField(name: "Sec-WebSocket-Accept", value: acceptKey, to: &out)
-        if let extensions { HTTPResponseEncoder.appendField(name: "Sec-WebSocket-Extensions", value: extensions, to: &out) }
-        HTTPResponseEncoder.appendField(name: "Date", value: date, to: &out)
-        HTTPResponseEncoder.appendField(name: "Server", value: server, to: &out)
+        HTTPResponseEncoder.appendField(literalName: "Sec-WebSocket-Accept", value: acceptKey, to: &out)
+        if let extensions { HTTPResponseEncoder.appendField(literalName: "Sec-WebSocket-Extensions", value: extensions, to: &out) }
+        HTTPResponseEncoder.appendField(literalName: "Date", value: date, to: &out)
+        HTTPResponseEncoder.appendField(literalName: "Server", value: server, to: &out)
         out.append(UInt8(ascii: "\r"))
         out.append(UInt8(ascii: "\n"))
         return out
