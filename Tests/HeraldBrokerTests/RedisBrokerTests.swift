@@ -144,8 +144,7 @@ import Testing
         try await host.attach(me)
         _ = try await me.submit([try BrokerConformanceTests.create("e")], to: host)
         let resyncsBefore = me.resyncs
-        redis.kill()
-        try redis.start()
+        try await redis.restart()
         // Counted from the kill, and the task must then be gone within the wait: on a loaded
         // machine a snapshot the old Redis sent just before it died can still be applied (and
         // resync the receiver) before the host sees the new Redis (1 run in 27 with both cores

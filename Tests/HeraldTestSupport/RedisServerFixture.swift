@@ -41,6 +41,24 @@ public final class RedisServerFixture: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// `kill`, then `start` on the same port, on a thread of their own: their blocking waits
+    /// (the exit, then PING for up to 10 s) must not hold a thread of Swift's cooperative pool
+    /// (two on a 2-core machine), which the client under test needs to notice the restart. A
+    /// full parallel `swift test` once starved it past a test's 8 s wait that way.
+    public func restart() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            Thread {
+                self.kill()
+                do {
+                    try self.start()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+
     public func pause() { Glibc.kill(process.processIdentifier, SIGSTOP) }
     public func resume() { Glibc.kill(process.processIdentifier, SIGCONT) }
 
