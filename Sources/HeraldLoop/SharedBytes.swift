@@ -1,9 +1,16 @@
+import Glibc
+
 /// Immutable bytes at a stable address, shared by reference: an event encoded once is queued on
 /// every subscriber's connection without a copy, and written straight from here with writev.
 public final class SharedBytes: @unchecked Sendable {
-    /// Bytes need no alignment; asking for 16 took glibc's memalign path (callgrind S2: two
-    /// per request) where `allocate`'s default takes plain malloc.
-    static let alignment = 1
+    /// Byte buffers come from malloc: Swift's `allocate(byteCount:alignment:)` took glibc's
+    /// posix_memalign for them (its default-alignment path, ~280 instructions where malloc's
+    /// thread cache answers in ~60; callgrind S4: one per handshake). Bytes need no more than
+    /// malloc's own alignment.
+    static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
+        guard let p = malloc(max(count, 1)) else { fatalError("out of memory allocating \(count) bytes") }
+        return p
+    }
 
     // Immutable after init, hence safe to share across threads.
     public let base: UnsafeRawPointer
@@ -11,7 +18,7 @@ public final class SharedBytes: @unchecked Sendable {
 
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         count = bytes.count
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: Self.alignment)
+        let p = Self.allocate(count)
         let buffer = UnsafeMutableRawBufferPointer(start: p, count: count)
         if bytes.withContiguousStorageIfAvailable({ buffer.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
             _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
@@ -22,12 +29,12 @@ public final class SharedBytes: @unchecked Sendable {
     /// Builds the bytes in place: `count` bytes handed to `fill` uninitialised.
     public init(count: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) {
         self.count = count
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: Self.alignment)
+        let p = Self.allocate(count)
         fill(UnsafeMutableRawBufferPointer(start: p, count: count))
         base = UnsafeRawPointer(p)
     }
 
-    deinit { base.deallocate() }
+    deinit { free(UnsafeMutableRawPointer(mutating: base)) }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
     public var array: [UInt8] { Array(bytes) }
@@ -42,19 +49,17 @@ final class GrowableBytes {
 
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
-        base = .allocate(byteCount: self.capacity, alignment: SharedBytes.alignment)
+        base = SharedBytes.allocate(self.capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit { free(base) }
 
     func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         if count + bytes.count > capacity {
             var newCapacity = capacity * 2
             while newCapacity < count + bytes.count { newCapacity *= 2 }
-            let p = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: SharedBytes.alignment)
-            p.copyMemory(from: base, byteCount: count)
-            base.deallocate()
+            guard let p = realloc(base, newCapacity) else { fatalError("out of memory allocating \(newCapacity) bytes") }
             base = p
             capacity = newCapacity
         }

@@ -22,7 +22,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, LoopTimerTarget, RosterMe
         self.connection = connection
         self.context = context
         machine = HTTPConnectionStateMachine(
-            configuration: context.configuration, router: context.router, dates: context.dates, now: connection.loop.now)
+            settings: context.connectionSettings, router: context.router, dates: context.dates, now: connection.loop.now)
         context.httpConnections.insert(self)
         rearmTimer()
     }

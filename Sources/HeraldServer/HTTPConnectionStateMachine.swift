@@ -58,8 +58,7 @@ struct HTTPConnectionStateMachine {
         let startedAt: UInt64
     }
 
-    private let configuration: ServerConfiguration
-    private let crossOrigin: CrossOriginPolicy
+    private let settings: HTTPConnectionSettings
     private let router: Router
     private let dates: HTTPDateCache
     private var parser: HTTPRequestParser
@@ -79,14 +78,17 @@ struct HTTPConnectionStateMachine {
         didSet { if closeAfterCurrentRequest, !slots.isEmpty { phase = .done } }
     }
 
-    init(configuration: ServerConfiguration, router: Router, dates: HTTPDateCache, now: UInt64) {
-        self.configuration = configuration
-        crossOrigin = configuration.crossOrigin
+    init(settings: HTTPConnectionSettings, router: Router, dates: HTTPDateCache, now: UInt64) {
+        self.settings = settings
         self.router = router
         self.dates = dates
-        parser = HTTPRequestParser(limits: configuration.parserLimits)
+        parser = HTTPRequestParser(limits: settings.parserLimits)
         phase = .idle(since: now)
         requestStartedAt = now
+    }
+
+    init(configuration: ServerConfiguration, router: Router, dates: HTTPDateCache, now: UInt64) {
+        self.init(settings: HTTPConnectionSettings(configuration), router: router, dates: dates, now: now)
     }
 
     var isIdle: Bool {
@@ -247,9 +249,9 @@ struct HTTPConnectionStateMachine {
     func deadline() -> UInt64? {
         guard !closed else { return nil }
         switch phase {
-        case .idle(let since): return slots.isEmpty ? since + nanos(configuration.idleTimeout) : nil
-        case .head(let started): return started + nanos(configuration.headerTimeout)
-        case .body(let last): return last + nanos(configuration.bodyTimeout)
+        case .idle(let since): return slots.isEmpty ? since + nanos(settings.idleTimeout) : nil
+        case .head(let started): return started + nanos(settings.headerTimeout)
+        case .body(let last): return last + nanos(settings.bodyTimeout)
         case .done: return nil
         }
     }
@@ -263,11 +265,11 @@ struct HTTPConnectionStateMachine {
             return [.closeAfterFlush]
         case .head:
             var actions: [Action] = []
-            fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(configuration.headerTimeout) s", now: now, into: &actions)
+            fail(status: 408, code: "request_timeout", message: "the request headers did not arrive within \(settings.headerTimeout) s", now: now, into: &actions)
             return actions
         case .body:
             var actions: [Action] = []
-            fail(status: 408, code: "request_timeout", message: "the request body stalled for \(configuration.bodyTimeout) s", now: now, into: &actions)
+            fail(status: 408, code: "request_timeout", message: "the request body stalled for \(settings.bodyTimeout) s", now: now, into: &actions)
             return actions
         case .done:
             return []
@@ -322,12 +324,12 @@ struct HTTPConnectionStateMachine {
         let head = slot.head
         let keepAlive = slot.keepAlive && !(closeAfterCurrentRequest && isLast)
         var response = response
-        if let head { crossOrigin.decorate(&response, for: head) }
+        if let head { settings.crossOrigin.decorate(&response, for: head) }
         let firstWritten = actions.count
         ResponseSerializer.serialize(
             response, method: head?.method ?? "GET", version: head?.version ?? .http1_1,
-            keepAlive: keepAlive, dates: dates, server: configuration.serverName, into: &actions)
-        if configuration.accessLog {
+            keepAlive: keepAlive, dates: dates, server: settings.serverName, into: &actions)
+        if settings.accessLog {
             let written = Array(actions[firstWritten...])
             actions.append(.accessLog(Self.accessRecord(slot, response.status, written, now: now), startedAt: slot.startedAt))
         }
@@ -345,7 +347,7 @@ struct HTTPConnectionStateMachine {
     private mutating func upgrade(_ head: HTTPRequestHead, route: WebSocketRoute, acceptKey: String, into actions: inout [Action]) {
         var route = route
         var extensions: String?
-        if configuration.deflate, let deflate = PerMessageDeflateOffer.negotiate(head.headers.values(name: "sec-websocket-extensions")) {
+        if settings.deflate, let deflate = PerMessageDeflateOffer.negotiate(head.headers.values(name: "sec-websocket-extensions")) {
             extensions = deflate.response
             route.deflate = deflate
         }
@@ -355,7 +357,7 @@ struct HTTPConnectionStateMachine {
         let leftover = input.isEmpty ? ByteBuffer() : input
         input = ByteBuffer()
         actions.append(.write(WebSocketHandshake.switchingProtocols(
-            acceptKey: acceptKey, extensions: extensions, date: dates.current, server: configuration.serverName)))
+            acceptKey: acceptKey, extensions: extensions, date: dates.current, server: settings.serverName)))
         actions.append(.upgrade(route, head: head, leftover: leftover))
     }
 

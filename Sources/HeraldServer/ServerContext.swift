@@ -5,6 +5,7 @@ import HeraldLoop
 final class ServerContext {
     let configuration: ServerConfiguration
     let router: Router
+    let connectionSettings: HTTPConnectionSettings
     let dates = HTTPDateCache()
     /// permessage-deflate compressors shared by this loop's connections.
     let deflaters = MessageDeflaters()
@@ -21,6 +22,7 @@ final class ServerContext {
     init(configuration: ServerConfiguration, router: Router) {
         self.configuration = configuration
         self.router = router
+        connectionSettings = HTTPConnectionSettings(configuration)
         accessLog = configuration.accessLog ? AccessLog(format: configuration.logFormat, process: configuration.processName) : nil
     }
 
