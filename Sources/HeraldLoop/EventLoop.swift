@@ -11,7 +11,7 @@ protocol IOHandler: AnyObject {
 /// own thread; `execute` is how other threads and actors hand work in.
 ///
 /// One turn: wait → dispatch I/O events → run due timers → run handed-in work → end-of-turn hooks
-/// → flush every connection with pending output (one writev each) → free closed connections.
+/// → flush every connection with pending output (one write or writev each) → free closed connections.
 public final class EventLoop: @unchecked Sendable {
     // @unchecked: all mutable state is confined to the loop thread, except `pending`, which is
     // guarded by `pendingLock`.
