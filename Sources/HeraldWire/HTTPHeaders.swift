@@ -117,7 +117,6 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public func containsToken(_ token: StaticString, name: String) -> Bool {
         var next = nextIndex(named: name, from: 0)
         while let i = next {
-            next = nextIndex(named: name, from: i + 1)
             let span = spans[i]
             let found: Bool? = bytes.withUnsafeBufferPointer { all in
                 // Sound: a span lies within `bytes` (appended together), and every index below
@@ -140,6 +139,7 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
                 // Non-ASCII: `tokens` splits and lower-cases by Character; ask it, exactly.
                 if value(at: i).split(separator: ",").contains(where: { Self.isToken($0, equalTo: token) }) { return true }
             }
+            next = nextIndex(named: name, from: i + 1)
         }
         return false
     }
